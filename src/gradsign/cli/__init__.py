@@ -1,0 +1,1 @@
+"""The ``gradsign`` command line: thin wrappers over :mod:`gradsign.workflows`."""

@@ -1,0 +1,56 @@
+"""Entry point of the ``gradsign`` console command.
+
+Each command lives in its own module; this file only wires them together and
+turns library errors into one-line messages with a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from gradsign import __version__
+from gradsign.cli import data_cmd
+from gradsign.cli.common import err_console
+from gradsign.errors import GradsignError
+
+app = typer.Typer(
+    name="gradsign",
+    help="Model performance inference: zero-cost proxies (GradSign, ...), NAS benchmarks, predictors, search.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"gradsign {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """Model performance inference: zero-cost proxies (GradSign, ...), NAS benchmarks, predictors, search."""
+
+
+app.command("data")(data_cmd.data)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; library errors become `error: ...` on stderr and exit status 2."""
+    try:
+        app(args=argv, standalone_mode=True)
+    except GradsignError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted: finished results are kept in the store; rerun the same command to resume.")
+        sys.exit(130)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
