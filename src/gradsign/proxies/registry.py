@@ -1,0 +1,108 @@
+"""Proxy registry: a proxy is one module with one decorated function.
+
+    @register_proxy("snip", description="...", needs_data=True, needs_labels=True)
+    def snip(ctx: ProxyContext) -> float: ...
+
+Every module in :mod:`gradsign.proxies` is imported on first use of the registry,
+so adding a proxy means adding a file; nothing else is edited.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+from gradsign.errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gradsign.proxies.context import ProxyContext
+
+
+@dataclass(frozen=True)
+class ProxySpec:
+    """What the registry knows about one proxy."""
+
+    name: str
+    fn: Callable[..., float]
+    description: str
+    needs_data: bool
+    needs_labels: bool
+    higher_is_better: bool
+    # Bumped whenever the implementation changes the numbers it produces; it is
+    # part of the results-store key, so stale stored scores are never reused.
+    version: str
+    reference: str  # paper / code whose definition is followed
+
+    def __call__(self, ctx: "ProxyContext", **options) -> float:
+        return self.fn(ctx, **options)
+
+
+_REGISTRY: dict[str, ProxySpec] = {}
+_DISCOVERED = False
+
+
+def register_proxy(
+    name: str,
+    *,
+    description: str,
+    needs_data: bool = True,
+    needs_labels: bool = True,
+    higher_is_better: bool = True,
+    version: str = "1",
+    reference: str = "",
+) -> Callable[[Callable[..., float]], Callable[..., float]]:
+    """Class the decorated function as proxy ``name``."""
+
+    def decorator(fn: Callable[..., float]) -> Callable[..., float]:
+        if name in _REGISTRY and _REGISTRY[name].fn is not fn:
+            raise RuntimeError(f"proxy {name!r} registered twice ({_REGISTRY[name].fn.__module__}, {fn.__module__})")
+        _REGISTRY[name] = ProxySpec(
+            name=name, fn=fn, description=description, needs_data=needs_data, needs_labels=needs_labels,
+            higher_is_better=higher_is_better, version=version, reference=reference,
+        )
+        return fn
+
+    return decorator
+
+
+def _discover() -> None:
+    """Import every proxy module of this package once (they register themselves)."""
+    global _DISCOVERED
+    if _DISCOVERED:
+        return
+    import gradsign.proxies as pkg
+
+    for info in pkgutil.iter_modules(pkg.__path__):
+        if info.ispkg or info.name.startswith("_") or info.name in {"registry", "context", "api"}:
+            continue
+        importlib.import_module(f"{pkg.__name__}.{info.name}")
+    _DISCOVERED = True
+
+
+def get_proxy(name: str) -> ProxySpec:
+    _discover()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ConfigError(f"unknown proxy {name!r}; available: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def available_proxies() -> list[ProxySpec]:
+    _discover()
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+def parse_proxy_list(text: str) -> list[str]:
+    """``"a,b"`` or ``"all"`` -> validated list of names (order kept, duplicates dropped)."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise ConfigError("no proxy given; see `gradsign proxies` for the list")
+    if names == ["all"]:
+        return [p.name for p in available_proxies()]
+    seen: dict[str, None] = {}
+    for n in names:
+        get_proxy(n)
+        seen.setdefault(n, None)
+    return list(seen)
