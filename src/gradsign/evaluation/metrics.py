@@ -1,0 +1,155 @@
+"""Rank correlation between a proxy's scores and true accuracy.
+
+All functions take raw scores (higher = predicted better, after applying the
+proxy's direction) and accuracies, drop pairs where either is not finite (and
+report how many), and never impute. Confidence intervals come from a paired
+percentile bootstrap (scipy.stats.bootstrap) with a seeded generator, so the
+same inputs and seed give the same interval.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import numpy as np
+from scipy import stats
+
+
+def _finite_pairs(scores, accuracies) -> tuple[np.ndarray, np.ndarray, int]:
+    s = np.asarray(scores, dtype=np.float64)
+    a = np.asarray(accuracies, dtype=np.float64)
+    if s.shape != a.shape:
+        raise ValueError(f"scores and accuracies differ in shape: {s.shape} vs {a.shape}")
+    ok = np.isfinite(s) & np.isfinite(a)
+    return s[ok], a[ok], int((~ok).sum())
+
+
+def spearman(scores, accuracies) -> float:
+    s, a, _ = _finite_pairs(scores, accuracies)
+    if len(s) < 3 or np.ptp(s) == 0 or np.ptp(a) == 0:
+        return float("nan")
+    return float(stats.spearmanr(s, a).statistic)
+
+
+def kendall(scores, accuracies) -> float:
+    """Kendall's tau-b (ties in either variable are accounted for)."""
+    s, a, _ = _finite_pairs(scores, accuracies)
+    if len(s) < 3 or np.ptp(s) == 0 or np.ptp(a) == 0:
+        return float("nan")
+    return float(stats.kendalltau(s, a).statistic)
+
+
+def top_k_precision(scores, accuracies, fraction: float = 0.1) -> float:
+    """Share of the proxy's top ``fraction`` that are also in the true top ``fraction``.
+
+    Non-finite scores rank last (a NaN never counts as a top prediction).
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    a = np.asarray(accuracies, dtype=np.float64)
+    n = len(s)
+    k = max(1, int(round(n * fraction)))
+    if n == 0:
+        return float("nan")
+    s_rank = np.where(np.isfinite(s), s, -np.inf)
+    a_rank = np.where(np.isfinite(a), a, -np.inf)
+    # Stable sorts with a fixed tie-break (position) keep the result deterministic.
+    top_pred = set(np.argsort(-s_rank, kind="stable")[:k].tolist())
+    top_true = set(np.argsort(-a_rank, kind="stable")[:k].tolist())
+    return len(top_pred & top_true) / k
+
+
+def bootstrap_ci(
+    statistic: Callable[[np.ndarray, np.ndarray], float],
+    scores,
+    accuracies,
+    *,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Paired percentile bootstrap interval of ``statistic(scores, accuracies)``."""
+    s, a, _ = _finite_pairs(scores, accuracies)
+    if len(s) < 5 or np.ptp(s) == 0 or np.ptp(a) == 0:
+        return (float("nan"), float("nan"))
+    res = stats.bootstrap(
+        (s, a),
+        statistic,
+        paired=True,
+        vectorized=False,
+        n_resamples=n_resamples,
+        confidence_level=confidence,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    )
+    lo, hi = res.confidence_interval
+    return (float(lo), float(hi))
+
+
+@dataclass(frozen=True)
+class CorrelationSummary:
+    n: int
+    n_nan: int
+    spearman: float
+    spearman_ci: tuple[float, float]
+    kendall: float
+    kendall_ci: tuple[float, float]
+    top10_precision: float
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["spearman_ci"] = list(self.spearman_ci)
+        d["kendall_ci"] = list(self.kendall_ci)
+        return d
+
+
+def summarize_correlation(
+    scores,
+    accuracies,
+    *,
+    higher_is_better: bool = True,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> CorrelationSummary:
+    """Spearman and Kendall with bootstrap CIs, top-10% precision and the NaN count.
+
+    ``higher_is_better=False`` flips the score so that all reported correlations
+    are "positive = the proxy predicts accuracy".
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    if not higher_is_better:
+        s = -s
+    a = np.asarray(accuracies, dtype=np.float64)
+    _, _, n_nan = _finite_pairs(s, a)
+
+    def _sp(x, y):
+        return stats.spearmanr(x, y).statistic
+
+    def _kt(x, y):
+        return stats.kendalltau(x, y).statistic
+
+    return CorrelationSummary(
+        n=int(len(s)),
+        n_nan=n_nan,
+        spearman=spearman(s, a),
+        spearman_ci=bootstrap_ci(_sp, s, a, n_resamples=n_resamples, seed=seed),
+        kendall=kendall(s, a),
+        kendall_ci=bootstrap_ci(_kt, s, a, n_resamples=n_resamples, seed=seed + 1),
+        top10_precision=top_k_precision(s, a, 0.1),
+    )
+
+
+def kendall_protocol(
+    scores, accuracies, *, sample_size: int, repeats: int, seed: int = 0, higher_is_better: bool = True
+) -> tuple[float, float]:
+    """The GradSign paper's protocol: mean and std of tau over ``repeats`` draws of ``sample_size`` archs."""
+    s = np.asarray(scores, dtype=np.float64)
+    if not higher_is_better:
+        s = -s
+    a = np.asarray(accuracies, dtype=np.float64)
+    if sample_size > len(s):
+        raise ValueError(f"sample size {sample_size} exceeds the {len(s)} scored architectures")
+    rng = np.random.default_rng(seed)
+    taus = [kendall(s[idx], a[idx]) for idx in (rng.choice(len(s), sample_size, replace=False) for _ in range(repeats))]
+    taus = np.asarray(taus)
+    return float(np.nanmean(taus)), float(np.nanstd(taus))

@@ -1,0 +1,5 @@
+"""Persistent results: every computed score, keyed by everything that changes it."""
+
+from gradsign.storage.store import SCHEMA_VERSION, ResultsStore, ScoreKey, ScoreRecord
+
+__all__ = ["SCHEMA_VERSION", "ResultsStore", "ScoreKey", "ScoreRecord"]

@@ -1,0 +1,215 @@
+"""SQLite results store.
+
+One file holds every proxy score ever computed, keyed by everything that can
+change the number: search space, architecture, dataset, proxy name, proxy
+implementation version, proxy options, batch size, seed, data sampling and
+initialization scheme. A run looks up what is already there and computes only
+the rest, so a second run is free and an interrupted run resumes where it
+stopped: each result is committed as soon as it exists.
+
+SQLite in WAL mode gives safe concurrent readers while one process writes;
+writers from several processes on one machine are serialized by SQLite's lock
+(with a busy timeout). The store must not be shared across machines over a
+network file system (SQLite's locking is unreliable there): distributed
+backends send results back to the single writing driver instead.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from gradsign.errors import StoreError
+
+SCHEMA_VERSION = 1
+
+_KEY_COLUMNS = (
+    "space", "arch", "dataset", "proxy", "proxy_version", "options",
+    "batch_size", "seed", "sampling", "init",
+)
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS scores (
+    space TEXT NOT NULL,
+    arch TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    proxy TEXT NOT NULL,
+    proxy_version TEXT NOT NULL,
+    options TEXT NOT NULL,
+    batch_size INTEGER NOT NULL,
+    seed INTEGER NOT NULL,
+    sampling TEXT NOT NULL,
+    init TEXT NOT NULL,
+    value REAL,                -- NULL for NaN (SQLite has no NaN); see status
+    status TEXT NOT NULL,      -- ok | nan | inf | -inf | error
+    error TEXT,
+    seconds REAL,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    created REAL NOT NULL,
+    PRIMARY KEY ({", ".join(_KEY_COLUMNS)})
+);
+CREATE INDEX IF NOT EXISTS scores_lookup ON scores (space, dataset, proxy, batch_size, seed);
+"""
+
+
+@dataclass(frozen=True)
+class ScoreKey:
+    """Everything that determines a stored score (arch and proxy aside, shared by a whole run)."""
+
+    space: str
+    dataset: str
+    proxy: str
+    proxy_version: str
+    options: str  # canonical JSON of the proxy's options
+    batch_size: int
+    seed: int
+    sampling: str
+    init: str
+
+    @staticmethod
+    def canonical_options(options: dict | None) -> str:
+        return json.dumps(options or {}, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class ScoreRecord:
+    arch: str
+    value: float  # nan / inf preserved
+    status: str
+    seconds: float | None
+    error: str | None = None
+    attempts: int = 1
+
+
+def _status_of(value: float) -> str:
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return "ok"
+
+
+def _value_of(value: float | None, status: str) -> float:
+    if status == "nan" or status == "error":
+        return float("nan")
+    if status == "inf":
+        return float("inf")
+    if status == "-inf":
+        return float("-inf")
+    return float(value)
+
+
+class ResultsStore:
+    """A results store in one SQLite file (created on first use)."""
+
+    def __init__(self, path: str | Path, *, timeout: float = 60.0) -> None:
+        self.path = Path(path)
+        if self.path.exists() and not self.path.is_file():
+            raise StoreError(f"results store {self.path} is not a file")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._init_schema()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"results store {self.path} is not a readable SQLite database ({exc})") from None
+
+    def _init_schema(self) -> None:
+        tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and "meta" not in tables:
+            raise StoreError(f"results store {self.path} is not a gradsign store (no meta table)")
+        if "meta" in tables:
+            row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            found = int(row[0]) if row else 0
+            if found != SCHEMA_VERSION:
+                raise StoreError(
+                    f"results store {self.path} has schema version {found}, this gradsign reads version "
+                    f"{SCHEMA_VERSION}; use a new --store path (scores are not converted between versions)"
+                )
+            return
+        self._conn.executescript(_SCHEMA)
+        self._conn.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        )
+
+    # -- reading ---------------------------------------------------------------
+    def get_many(self, key: ScoreKey, archs: Iterable[str]) -> dict[str, ScoreRecord]:
+        """Stored records (including errors) for ``archs`` under ``key``."""
+        archs = list(archs)
+        out: dict[str, ScoreRecord] = {}
+        where = " AND ".join(f"{c}=?" for c in _KEY_COLUMNS if c != "arch")
+        params = [getattr(key, c) for c in _KEY_COLUMNS if c != "arch"]
+        # Chunk the IN list to stay under SQLite's variable limit.
+        for i in range(0, len(archs), 500):
+            chunk = archs[i:i + 500]
+            q = (f"SELECT arch, value, status, seconds, error, attempts FROM scores WHERE {where} "
+                 f"AND arch IN ({','.join('?' * len(chunk))})")
+            for arch, value, status, seconds, error, attempts in self._conn.execute(q, params + chunk):
+                out[arch] = ScoreRecord(arch, _value_of(value, status), status, seconds, error, attempts)
+        return out
+
+    def iter_key(self, key: ScoreKey) -> Iterator[ScoreRecord]:
+        where = " AND ".join(f"{c}=?" for c in _KEY_COLUMNS if c != "arch")
+        params = [getattr(key, c) for c in _KEY_COLUMNS if c != "arch"]
+        q = f"SELECT arch, value, status, seconds, error, attempts FROM scores WHERE {where}"
+        for arch, value, status, seconds, error, attempts in self._conn.execute(q, params):
+            yield ScoreRecord(arch, _value_of(value, status), status, seconds, error, attempts)
+
+    def count(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM scores").fetchone()[0])
+
+    # -- writing ---------------------------------------------------------------
+    def put(self, key: ScoreKey, arch: str, value: float, seconds: float | None) -> None:
+        self.put_many(key, [(arch, value, seconds)])
+
+    def put_many(self, key: ScoreKey, rows: Iterable[tuple[str, float, float | None]]) -> None:
+        """Write finished scores in one transaction (committed before returning)."""
+        now = time.time()
+        base = [getattr(key, c) for c in _KEY_COLUMNS if c != "arch"]
+        data = []
+        for arch, value, seconds in rows:
+            value = float(value)
+            status = _status_of(value)
+            data.append(self._row(base, arch, value if status == "ok" else None, status, None, seconds, 1, now))
+        self._write(data)
+
+    def put_error(self, key: ScoreKey, arch: str, error: str, seconds: float | None = None) -> int:
+        """Record a failure; returns how many attempts have failed so far for this cell."""
+        base = [getattr(key, c) for c in _KEY_COLUMNS if c != "arch"]
+        prev = self.get_many(key, [arch]).get(arch)
+        attempts = (prev.attempts + 1) if prev is not None and prev.status == "error" else 1
+        self._write([self._row(base, arch, None, "error", error[:2000], seconds, attempts, time.time())])
+        return attempts
+
+    @staticmethod
+    def _row(base, arch, value, status, error, seconds, attempts, now):
+        # Column order: the key columns (arch second), then the payload.
+        return (base[0], arch, *base[1:], value, status, error, seconds, attempts, now)
+
+    def _write(self, data: list[tuple]) -> None:
+        if not data:
+            return
+        cols = ", ".join(_KEY_COLUMNS) + ", value, status, error, seconds, attempts, created"
+        q = f"INSERT OR REPLACE INTO scores ({cols}) VALUES ({','.join('?' * 16)})"
+        try:
+            with self._conn:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.executemany(q, data)
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"could not write to results store {self.path}: {exc}") from None
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> "ResultsStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,85 @@
+import math
+import sqlite3
+
+import pytest
+
+from gradsign.errors import StoreError
+from gradsign.storage import ResultsStore, ScoreKey
+
+
+def _key(**kw):
+    base = dict(space="nb201", dataset="cifar10", proxy="snip", proxy_version="1",
+                options=ScoreKey.canonical_options({}), batch_size=64, seed=0, sampling="random", init="default")
+    base.update(kw)
+    return ScoreKey(**base)
+
+
+def test_roundtrip_and_special_values(tmp_path):
+    store = ResultsStore(tmp_path / "s.sqlite")
+    k = _key()
+    store.put_many(k, [("a", 1.5, 0.1), ("b", float("nan"), 0.2), ("c", float("inf"), 0.3), ("d", -float("inf"), 0.0)])
+    got = store.get_many(k, ["a", "b", "c", "d", "missing"])
+    assert set(got) == {"a", "b", "c", "d"}
+    assert got["a"].value == 1.5 and got["a"].status == "ok" and got["a"].seconds == 0.1
+    assert math.isnan(got["b"].value) and got["b"].status == "nan"
+    assert got["c"].value == float("inf") and got["d"].value == -float("inf")
+    assert store.count() == 4
+
+
+def test_key_separates_everything_that_changes_a_score(tmp_path):
+    store = ResultsStore(tmp_path / "s.sqlite")
+    variants = [_key(), _key(seed=1), _key(batch_size=32), _key(proxy_version="2"), _key(dataset="cifar100"),
+                _key(options=ScoreKey.canonical_options({"engine": "fast"})), _key(sampling="grasp"),
+                _key(init="kaiming"), _key(space="nb101"), _key(proxy="grad_norm")]
+    for i, k in enumerate(variants):
+        store.put(k, "arch", float(i), 0.0)
+    for i, k in enumerate(variants):
+        assert store.get_many(k, ["arch"])["arch"].value == float(i)
+
+
+def test_canonical_options_order_independent():
+    assert ScoreKey.canonical_options({"b": 1, "a": 2}) == ScoreKey.canonical_options({"a": 2, "b": 1})
+
+
+def test_persists_across_connections_and_concurrent_reader(tmp_path):
+    path = tmp_path / "s.sqlite"
+    writer = ResultsStore(path)
+    reader = ResultsStore(path)
+    k = _key()
+    writer.put(k, "a", 2.0, None)
+    assert reader.get_many(k, ["a"])["a"].value == 2.0
+    writer.close()
+    assert ResultsStore(path).get_many(k, ["a"])["a"].value == 2.0
+
+
+def test_errors_counted_and_overwritten_by_success(tmp_path):
+    store = ResultsStore(tmp_path / "s.sqlite")
+    k = _key()
+    assert store.put_error(k, "a", "RuntimeError: out of memory") == 1
+    assert store.put_error(k, "a", "RuntimeError: out of memory") == 2
+    rec = store.get_many(k, ["a"])["a"]
+    assert rec.status == "error" and rec.attempts == 2 and "out of memory" in rec.error
+    store.put(k, "a", 3.0, 1.0)
+    assert store.get_many(k, ["a"])["a"].status == "ok"
+
+
+def test_rejects_other_schema_and_garbage(tmp_path):
+    old = tmp_path / "old.sqlite"
+    con = sqlite3.connect(old)
+    con.execute("CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT)")
+    con.execute("INSERT INTO meta VALUES ('schema_version', '0')")
+    con.commit()
+    con.close()
+    with pytest.raises(StoreError, match="schema version 0"):
+        ResultsStore(old)
+    garbage = tmp_path / "garbage.sqlite"
+    garbage.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(StoreError, match="not a readable SQLite"):
+        ResultsStore(garbage)
+    foreign = tmp_path / "foreign.sqlite"
+    con = sqlite3.connect(foreign)
+    con.execute("CREATE TABLE x(a)")
+    con.commit()
+    con.close()
+    with pytest.raises(StoreError, match="not a gradsign store"):
+        ResultsStore(foreign)
