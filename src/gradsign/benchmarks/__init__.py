@@ -1,0 +1,45 @@
+"""Benchmark ground truth: what each architecture actually achieves after training.
+
+:class:`NB201Table` holds NAS-Bench-201's numbers for all 15,625 cells (row i =
+NB201 index i), from the shared CSVs (:meth:`NB201Table.load`, cached as a
+compact ``.npz``) or from the official NAS-Bench-201 / NATS-Bench file
+(:meth:`NB201Table.from_official`, :mod:`gradsign.benchmarks.nats_reader`).
+
+Importing this package needs only numpy; pandas (the CSV parser, ``.frame``),
+scipy (``noise_ceiling``) and torch (``.pth`` files) are imported when used.
+"""
+
+from __future__ import annotations
+
+from gradsign.benchmarks.nb201 import (
+    COLUMNS,
+    DATASETS,
+    EPOCHS,
+    NUM_ARCHS,
+    SPLITS,
+    ColumnSpec,
+    NB201Table,
+    NoiseCeiling,
+    acc_column,
+    is_nb201_arch_string,
+)
+
+
+def load_nb201(data_dir=None, **kwargs) -> NB201Table:
+    """Shorthand for :meth:`NB201Table.load`."""
+    return NB201Table.load(data_dir, **kwargs)
+
+
+__all__ = [
+    "COLUMNS",
+    "DATASETS",
+    "EPOCHS",
+    "NUM_ARCHS",
+    "SPLITS",
+    "ColumnSpec",
+    "NB201Table",
+    "NoiseCeiling",
+    "acc_column",
+    "is_nb201_arch_string",
+    "load_nb201",
+]
