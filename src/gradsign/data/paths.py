@@ -34,6 +34,7 @@ class DataResource:
     candidates: tuple[str, ...]  # accepted paths, relative to the data dir
     how_to_obtain: str
     is_dir: bool = False
+    file_or_dir: bool = False  # either form accepted (the NATS "simple" release is a directory)
     sha256: str | None = None  # of the file as distributed in ../shared/data
     required_members: tuple[str, ...] = field(default=())  # for directories
 
@@ -147,6 +148,7 @@ RESOURCES: tuple[DataResource, ...] = (
          "nb201/NAS-Bench-201-v1_0-e61699.pth", "nb201/NATS-tss-v1_0-3ffb9-simple"),
         "see github.com/D-X-Y/NATS-Bench (NATS-tss-v1_0-3ffb9-simple.tar) or "
         "github.com/D-X-Y/NAS-Bench-201 (NAS-Bench-201-v1_1-096897.pth); place it in the data dir",
+        file_or_dir=True,
     ),
 )
 
@@ -219,6 +221,8 @@ def locate(key: str, data_dir: Path | None) -> Path | None:
         return None
     for rel in res.candidates:
         p = data_dir / rel
+        if res.file_or_dir and p.exists():
+            return p
         if res.is_dir and p.is_dir():
             return p
         if not res.is_dir and p.is_file():

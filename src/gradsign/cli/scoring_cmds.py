@@ -1,0 +1,231 @@
+"""`gradsign score` and `gradsign evaluate`."""
+
+from __future__ import annotations
+
+import json
+import math
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from gradsign.cli.common import DataDirOption, console, err_console
+from gradsign.errors import ConfigError
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+SpaceOption = Annotated[str, typer.Option("--space", help="Search space: nb201 (more in `gradsign spaces`).")]
+DatasetOption = Annotated[str, typer.Option("--dataset", help="cifar10, cifar100 or ImageNet16-120.")]
+ProxiesOption = Annotated[str, typer.Option("--proxies", help="Comma-separated proxy names, or 'all' (see `gradsign proxies`).")]
+BatchOption = Annotated[int, typer.Option("--batch-size", help="Minibatch size for data-dependent proxies.")]
+SeedOption = Annotated[int, typer.Option("--seed", help="Seed of the minibatch, the network initialization and the arch sample.")]
+SamplingOption = Annotated[str, typer.Option("--sampling", help="Minibatch sampling: random, or grasp (k images per class).")]
+StoreOption = Annotated[
+    Optional[Path],
+    typer.Option("--store", help="SQLite results store (default: $GRADSIGN_STORE or the user data dir)."),
+]
+NoStoreOption = Annotated[bool, typer.Option("--no-store", help="Compute everything; read and write no store.")]
+EngineOption = Annotated[str, typer.Option("--engine", help="GradSign engine: auto, fast or reference.")]
+ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar with ETA.")]
+
+
+def _setup(space, dataset, proxies, batch_size, seed, sampling, data_dir, engine, samples_per_class=1):
+    from gradsign.proxies import parse_proxy_list
+    from gradsign.workflows.scoring import ScoringSetup
+
+    names = tuple(parse_proxy_list(proxies))
+    if sampling not in ("random", "grasp"):
+        raise ConfigError(f"unknown sampling {sampling!r}; valid: random, grasp")
+    options = {}
+    if engine != "auto":
+        if engine not in ("fast", "reference"):
+            raise ConfigError(f"unknown engine {engine!r}; valid: auto, fast, reference")
+    for n in names:
+        if n.startswith("gradsign"):
+            options[n] = {"engine": engine} if engine != "auto" else {}
+    options = {k: v for k, v in options.items() if v}
+    return ScoringSetup(space=space, dataset=dataset, proxies=names, batch_size=batch_size, seed=seed,
+                        sampling=sampling, samples_per_class=samples_per_class, proxy_options=options,
+                        data_dir=data_dir)
+
+
+def _store(store: Path | None, no_store: bool):
+    from gradsign.storage import ResultsStore
+    from gradsign.workflows.scoring import default_store_path
+
+    if no_store:
+        return None
+    return ResultsStore(store if store is not None else default_store_path())
+
+
+def _fmt(v: float) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    return f"{v:.6g}"
+
+
+def score(
+    space: SpaceOption = "nb201",
+    dataset: DatasetOption = "cifar10",
+    arch: Annotated[Optional[list[str]], typer.Option("--arch", help="Arch string (repeatable).")] = None,
+    index: Annotated[Optional[list[int]], typer.Option("--index", help="Benchmark index (repeatable).")] = None,
+    archs_file: Annotated[Optional[Path], typer.Option("--archs-file", help="File with one arch string per line.")] = None,
+    sample: Annotated[Optional[int], typer.Option("--sample", help="Score N archs drawn with --seed.")] = None,
+    proxies: ProxiesOption = "gradsign",
+    batch_size: BatchOption = 64,
+    seed: SeedOption = 0,
+    sampling: SamplingOption = "random",
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
+    output: Annotated[Optional[Path], typer.Option("--output", help="Write the result to this file.")] = None,
+    store: StoreOption = None,
+    no_store: NoStoreOption = False,
+    engine: EngineOption = "auto",
+    data_dir: DataDirOption = None,
+    progress: ProgressOption = True,
+) -> None:
+    """Score architectures with zero-cost proxies (stored scores are reused)."""
+    from gradsign.spaces import get_space
+    from gradsign.workflows.evaluate import draw_archs
+    from gradsign.workflows.scoring import Scorer
+
+    sp = get_space(space)
+    chosen: list = []
+    for a in arch or []:
+        chosen.append(sp.parse(a))
+    for i in index or []:
+        chosen.append(sp.arch_at(i))
+    if archs_file is not None:
+        if not archs_file.is_file():
+            raise ConfigError(f"--archs-file {archs_file}: no such file")
+        for lineno, line in enumerate(archs_file.read_text().splitlines(), 1):
+            line = line.strip()
+            if line and not line.startswith("#"):
+                try:
+                    chosen.append(sp.parse(line))
+                except ConfigError as exc:
+                    raise ConfigError(f"{archs_file}:{lineno}: {exc}") from None
+    if sample is not None:
+        chosen.extend(draw_archs(sp, sample, seed))
+    if not chosen:
+        raise ConfigError("no architecture given: use --arch, --index, --archs-file or --sample")
+
+    setup = _setup(space, dataset, proxies, batch_size, seed, sampling, data_dir, engine)
+    scorer = Scorer(setup, _store(store, no_store))
+    table = scorer.score_archs(chosen, progress=progress and len(chosen) > 1)
+    frame = table.frame()
+    try:
+        frame.insert(0, "index", [sp.index_of(sp.parse(a)) for a in table.archs])
+    except ConfigError:
+        pass
+
+    if fmt is OutputFormat.csv:
+        text = frame.to_csv(index=False, float_format="%.10g")
+    elif fmt is OutputFormat.json:
+        records = json.loads(frame.to_json(orient="records", double_precision=15))
+        text = json.dumps({"space": sp.name, "dataset": scorer.dataset, "batch_size": batch_size, "seed": seed,
+                           "data": table.data_description, "scores": records}, indent=2) + "\n"
+    else:
+        t = Table(title=f"{sp.name} / {scorer.dataset} (batch {batch_size}, seed {seed})", title_justify="left")
+        for col in frame.columns:
+            t.add_column(str(col), overflow="fold")
+        for row in frame.itertuples(index=False):
+            t.add_row(*[_fmt(v) if isinstance(v, float) else str(v) for v in row])
+        if output is None:
+            console.print(t)
+            console.print(f"data: {table.data_description}", highlight=False)
+        text = frame.to_string(index=False) + "\n"
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)
+        err_console.print(f"wrote {output}")
+    elif fmt is not OutputFormat.table:
+        typer.echo(text, nl=False)
+    bad = {p: n for p in setup.proxies if (n := table.n_failed(p))}
+    if bad:
+        err_console.print(f"[yellow]failed cells[/]: {bad} (recorded in the store; rerun to retry)")
+
+
+def evaluate(
+    space: SpaceOption = "nb201",
+    dataset: DatasetOption = "cifar10",
+    proxies: ProxiesOption = "all",
+    sample: Annotated[str, typer.Option("--sample", help="Number of archs to draw, or 'all'.")] = "1000",
+    seed: SeedOption = 0,
+    target: Annotated[str, typer.Option("--target", help="Accuracy to correlate with: test or valid.")] = "test",
+    batch_size: BatchOption = 64,
+    repeats: Annotated[int, typer.Option("--repeats", help="Kendall protocol: R independent draws of N archs.")] = 1,
+    sampling: SamplingOption = "random",
+    store: StoreOption = None,
+    no_store: NoStoreOption = False,
+    output: Annotated[Optional[Path], typer.Option("--output", help="Directory for summary.json, scores.csv, plots.")] = None,
+    bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples for the CIs.")] = 1000,
+    engine: EngineOption = "auto",
+    data_dir: DataDirOption = None,
+    progress: ProgressOption = True,
+) -> None:
+    """Correlate proxy scores with trained accuracy on a benchmark, with bootstrap CIs."""
+    from gradsign.workflows.evaluate import run_evaluate
+
+    n = None if sample.strip().lower() == "all" else _positive_int(sample, "--sample")
+    if repeats < 1:
+        raise ConfigError(f"--repeats must be at least 1, got {repeats}")
+    setup = _setup(space, dataset, proxies, batch_size, seed, sampling, data_dir, engine)
+    result = run_evaluate(setup, sample=n, target=target, repeats=repeats, store=_store(store, no_store),
+                          output=output, n_bootstrap=bootstrap, progress=progress)
+    print_evaluate_summary(result.summary)
+    for f in result.files:
+        err_console.print(f"wrote {f}", highlight=False)
+
+
+def _positive_int(text: str, option: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{option} must be a positive integer or 'all', got {text!r}") from None
+    if value < 1:
+        raise ConfigError(f"{option} must be a positive integer or 'all', got {text!r}")
+    return value
+
+
+def print_evaluate_summary(s: dict) -> None:
+    t = Table(title=(f"{s['space']} / {s['dataset']}: {s['n_archs']} archs, target {s['target']} "
+                     f"(batch {s['batch_size']}, seed {s['seed']})"), title_justify="left")
+    for col in ("proxy", "Spearman [95% CI]", "Kendall [95% CI]", "top-10%", "lit. |rho|", "NaN", "failed", "s/arch"):
+        t.add_column(col, justify="right" if col != "proxy" else "left")
+    has_rep = any("kendall_repeats" in p for p in s["proxies"].values())
+    if has_rep:
+        t.add_column("tau over repeats", justify="right")
+    for name, p in s["proxies"].items():
+        row = [
+            name,
+            f"{p['spearman']:.3f} [{p['spearman_ci'][0]:.3f}, {p['spearman_ci'][1]:.3f}]",
+            f"{p['kendall']:.3f} [{p['kendall_ci'][0]:.3f}, {p['kendall_ci'][1]:.3f}]",
+            f"{p['top10_precision']:.2f}",
+            f"{p['literature_spearman']:.2f}" if p["literature_spearman"] is not None else "-",
+            str(p["n_nan"]),
+            str(p["n_failed"]),
+            f"{p['seconds_per_arch']:.3f}" if p["seconds_per_arch"] is not None else "-",
+        ]
+        if has_rep:
+            r = p.get("kendall_repeats")
+            row.append(f"{r['mean']:.3f} ± {r['std']:.3f} (R={r['repeats']})" if r else "-")
+        t.add_row(*row)
+    console.print(t)
+    nc = s.get("noise_ceiling")
+    if nc:
+        console.print(f"noise ceiling ({nc['what']}): Spearman {nc['spearman']:.3f}, Kendall {nc['kendall']:.3f} "
+                      f"over {nc['n_archs']} archs", highlight=False)
+    console.print(f"target: {s['target_description']}", highlight=False)
+    console.print(f"data: {s['data']}", highlight=False)
+    console.print(f"literature: {s['literature_source']}", highlight=False)
+    console.print(f"computed this run: {s['n_computed_this_run']} (arch, proxy) scores; the rest came from the store",
+                  highlight=False)

@@ -1,0 +1,88 @@
+"""What an architecture actually achieved: the target an evaluation correlates against."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from gradsign.errors import ConfigError
+
+
+@dataclass
+class GroundTruth:
+    """Accuracies of archs of one space on one dataset's target split."""
+
+    space: str
+    dataset: str
+    target: str
+    description: str  # which column of which benchmark
+    accuracy: Callable[[Sequence[str]], np.ndarray]
+    # Seed-to-seed agreement on the given archs (None where the data has one run per arch).
+    noise_ceiling: Callable[[Sequence[str]], dict[str, Any] | None]
+
+
+def nb201_truth(dataset: str, target: str = "test", data_dir: Path | None = None) -> GroundTruth:
+    """NB201 targets as the GradSign paper's code uses them.
+
+    CIFAR-10 -> the ``cifar10-valid`` setting (trained on the train split): its test
+    accuracy (``--target test``, the paper's target) or valid accuracy. CIFAR-100
+    and ImageNet16-120 -> their 200-epoch test accuracy.
+    """
+    from gradsign.benchmarks import NB201Table
+    from gradsign.data.images import canonical_dataset
+
+    ds = canonical_dataset(dataset)
+    if target not in ("test", "valid"):
+        raise ConfigError(f"unknown target {target!r}; valid: test, valid")
+    table = NB201Table.load(data_dir)
+    setting = "cifar10-valid" if ds == "cifar10" else ds
+    column_acc = table.accuracy(setting, target, 200)  # raises DataError when the column is absent
+
+    def _indices(archs: Sequence[str]) -> np.ndarray:
+        return np.asarray(table.indices(list(archs)), dtype=np.int64)
+
+    def accuracy(archs: Sequence[str]) -> np.ndarray:
+        return np.asarray(column_acc, dtype=np.float64)[_indices(archs)]
+
+    def noise_ceiling(archs: Sequence[str]) -> dict[str, Any] | None:
+        from scipy import stats
+
+        runs = table.per_seed()[_indices(archs)]
+        have = ~np.isnan(runs)
+        multi = have.sum(axis=1) >= 2
+        if multi.sum() < 10:
+            return None
+        order = np.argsort(~have, axis=1, kind="stable")
+        rows = np.nonzero(multi)[0]
+        first, second = runs[rows, order[rows, 0]], runs[rows, order[rows, 1]]
+        return {
+            "spearman": float(stats.spearmanr(first, second).statistic),
+            "kendall": float(stats.kendalltau(first, second).statistic),
+            "n_archs": int(multi.sum()),
+            "what": "CIFAR-10 test accuracy, training seed 1 vs seed 2, on the sampled cells with 2+ runs",
+        }
+
+    return GroundTruth(
+        space="nb201", dataset=ds, target=target,
+        description=f"NAS-Bench-201 {setting} {target} accuracy after 200 epochs ({setting}/{target}_acc@200)",
+        accuracy=accuracy, noise_ceiling=noise_ceiling,
+    )
+
+
+_PROVIDERS: dict[str, Callable[..., GroundTruth]] = {"nb201": nb201_truth}
+
+
+def register_truth(space: str, provider: Callable[..., GroundTruth]) -> None:
+    _PROVIDERS[space] = provider
+
+
+def ground_truth(space: str, dataset: str, target: str = "test", data_dir: Path | None = None) -> GroundTruth:
+    from gradsign.spaces import get_space
+
+    name = get_space(space).name
+    if name not in _PROVIDERS:
+        raise ConfigError(f"no ground truth for search space {name!r}; available: {', '.join(sorted(_PROVIDERS))}")
+    return _PROVIDERS[name](dataset, target, data_dir)

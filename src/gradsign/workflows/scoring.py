@@ -1,0 +1,278 @@
+"""Score many architectures with many proxies, through the results store.
+
+:class:`Scorer` is the one place where a (space, dataset, minibatch, seed)
+setting turns into stored scores: it samples the minibatch once, builds each
+network under a fixed seed, computes only the (arch, proxy) pairs the store
+does not already hold, and commits each cell's results as soon as they exist.
+So a second run is free, and a run killed at any moment resumes by recomputing
+nothing that finished.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from gradsign.errors import ConfigError, DataError
+from gradsign.proxies import get_proxy
+from gradsign.spaces import get_space
+from gradsign.storage import ResultsStore, ScoreKey
+from gradsign.workflows.progress import progress_bar
+
+#: How networks are initialized: PyTorch's default init, after torch.manual_seed(seed).
+INIT_SCHEME = "pytorch-default"
+
+
+@dataclass(frozen=True)
+class ScoringSetup:
+    """Everything that determines a score, apart from the architecture."""
+
+    space: str = "nb201"
+    dataset: str = "cifar10"
+    proxies: tuple[str, ...] = ("gradsign",)
+    batch_size: int = 64
+    seed: int = 0
+    sampling: str = "random"  # "random" or "grasp"
+    samples_per_class: int = 1  # for grasp sampling
+    split: str = "train"
+    augment: bool = False
+    proxy_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    data_dir: Path | None = None
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size must be positive, got {self.batch_size}")
+        if self.seed < 0:
+            raise ConfigError(f"seed must be non-negative, got {self.seed}")
+        for name in self.proxies:
+            get_proxy(name)  # validates the name
+
+
+@dataclass
+class ScoreTable:
+    """Scores of ``archs`` (rows) by proxy (columns), with per-cell seconds and failures."""
+
+    archs: list[str]
+    scores: dict[str, np.ndarray]  # proxy -> float64 array aligned with archs (NaN where failed)
+    seconds: dict[str, np.ndarray]  # proxy -> seconds per cell (NaN where unknown)
+    status: dict[str, list[str]]  # proxy -> "ok" | "nan" | "inf" | "-inf" | "error"
+    errors: dict[str, dict[str, str]]  # proxy -> {arch: error message}
+    n_computed: int  # (arch, proxy) pairs computed in this run (the rest came from the store)
+    data_description: str
+
+    def frame(self) -> pd.DataFrame:
+        df = pd.DataFrame({"arch": self.archs})
+        for name, values in self.scores.items():
+            df[name] = values
+        return df
+
+    def n_failed(self, proxy: str) -> int:
+        return sum(s == "error" for s in self.status[proxy])
+
+    def failure_reasons(self, proxy: str) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for msg in self.errors.get(proxy, {}).values():
+            reason = msg.split(":", 1)[0]
+            counts[reason] = counts.get(reason, 0) + 1
+        return counts
+
+
+class Scorer:
+    """Scores archs of one space under one :class:`ScoringSetup`, reusing the store."""
+
+    def __init__(self, setup: ScoringSetup, store: ResultsStore | None = None, *, max_attempts: int = 2) -> None:
+        self.setup = setup
+        self.store = store
+        self.max_attempts = max_attempts
+        self.space = get_space(setup.space)
+        self.specs = [get_proxy(n) for n in setup.proxies]
+        self._batch: tuple[torch.Tensor | None, torch.Tensor | None] | None = None
+        self._data_description = "no data (data-free proxies only)"
+        self._sampling_key = self._describe_sampling(source="none", split="none")
+        self._num_classes, self._input_shape = self._dataset_shape()
+        if any(s.needs_data for s in self.specs):
+            self._load_batch()
+        self.keys = {s.name: self._key(s.name) for s in self.specs}
+
+    # -- setup ---------------------------------------------------------------
+    def _dataset_shape(self) -> tuple[int, tuple[int, int, int]]:
+        from gradsign.data.images import dataset_info
+
+        info = dataset_info(self.setup.dataset)
+        return info.num_classes, info.input_size
+
+    @property
+    def dataset(self) -> str:
+        from gradsign.data.images import canonical_dataset
+
+        return canonical_dataset(self.setup.dataset)
+
+    def _describe_sampling(self, source: str, split: str) -> str:
+        s = self.setup
+        text = f"{source}:{split}:{s.sampling}"
+        if s.sampling == "grasp":
+            text += f"{s.samples_per_class}"
+        if s.augment:
+            text += ":augment"
+        return text
+
+    def _load_batch(self) -> None:
+        from gradsign.data.images import SplitFallbackWarning, load_image_set
+
+        s = self.setup
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SplitFallbackWarning)
+            images = load_image_set(s.dataset, s.split, data_dir=s.data_dir)
+        inputs, targets = images.sample_batch(
+            s.batch_size, seed=s.seed, sampling=s.sampling, samples_per_class=s.samples_per_class, augment=s.augment
+        )
+        self._batch = (inputs.to(s.device), targets.to(s.device))
+        self._data_description = images.describe()
+        if caught:
+            self._data_description += " [fallback: " + "; ".join(str(w.message) for w in caught) + "]"
+        self._sampling_key = self._describe_sampling(images.source, images.split)
+
+    def _key(self, proxy: str) -> ScoreKey:
+        s = self.setup
+        spec = get_proxy(proxy)
+        return ScoreKey(
+            space=self.space.name, dataset=self.dataset, proxy=proxy, proxy_version=spec.version,
+            options=ScoreKey.canonical_options(dict(s.proxy_options.get(proxy, {}))),
+            batch_size=s.batch_size, seed=s.seed, sampling=self._sampling_key, init=INIT_SCHEME,
+        )
+
+    @property
+    def data_description(self) -> str:
+        return self._data_description
+
+    # -- scoring -------------------------------------------------------------
+    def build_network(self, arch: Any) -> torch.nn.Module:
+        """The network of ``arch`` with the setup's deterministic initialization."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.setup.seed)
+            net = self.space.build_network(arch, num_classes=self._num_classes)
+        return net.to(self.setup.device)
+
+    def score_one(self, arch: Any, proxies: Sequence[str]) -> tuple[dict[str, float], dict[str, float]]:
+        """Compute ``proxies`` for one arch (no store): returns (scores, seconds)."""
+        from gradsign.proxies.api import score
+
+        net = self.build_network(arch)
+        inputs, targets = self._batch if self._batch is not None else (None, None)
+        options = {p: dict(self.setup.proxy_options[p]) for p in proxies if p in self.setup.proxy_options}
+        seconds: dict[str, float] = {}
+        values = score(net, inputs, targets, list(proxies), seed=self.setup.seed, options=options,
+                       input_shape=self._input_shape, timings=seconds)
+        return values, seconds
+
+    def score_archs(self, archs: Iterable[Any], *, progress: bool = True, description: str = "scoring") -> ScoreTable:
+        """Scores for ``archs`` (arch objects or strings), from the store where present.
+
+        Each finished cell is committed to the store before the next starts.
+        Cells that raise are recorded with their error and retried on later runs
+        until they have failed ``max_attempts`` times.
+        """
+        arch_objs = [self.space.parse(a) if isinstance(a, str) else a for a in archs]
+        arch_strs = [self.space.to_string(a) for a in arch_objs]
+        names = [s.name for s in self.specs]
+        stored = {n: (self.store.get_many(self.keys[n], arch_strs) if self.store else {}) for n in names}
+
+        todo: list[tuple[int, list[str]]] = []
+        for i, a in enumerate(arch_strs):
+            missing = []
+            for n in names:
+                rec = stored[n].get(a)
+                if rec is None or (rec.status == "error" and rec.attempts < self.max_attempts):
+                    missing.append(n)
+            if missing:
+                todo.append((i, missing))
+
+        computed: dict[str, dict[str, tuple[float, float | None, str | None]]] = {n: {} for n in names}
+        n_computed = 0
+        with progress_bar(description, len(todo), enabled=progress) as advance:
+            for i, missing in todo:
+                arch, a = arch_objs[i], arch_strs[i]
+                start = time.perf_counter()
+                try:
+                    values, seconds = self.score_one(arch, missing)
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except (ConfigError, DataError):
+                    raise  # bad input for the whole run, not a property of this cell
+                except Exception as exc:  # recorded as data (ProxyError, out of memory, ...); the run goes on
+                    msg = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                    elapsed = time.perf_counter() - start
+                    for n in missing:
+                        if self.store:
+                            self.store.put_error(self.keys[n], a, msg + "\n" + traceback.format_exc(limit=3), elapsed)
+                        computed[n][a] = (math.nan, elapsed, msg)
+                    n_computed += len(missing)
+                    advance()
+                    continue
+                for n in missing:
+                    if self.store:
+                        self.store.put(self.keys[n], a, values[n], seconds.get(n))
+                    computed[n][a] = (values[n], seconds.get(n), None)
+                n_computed += len(missing)
+                advance()
+
+        scores, secs, status, errors = {}, {}, {}, {}
+        for n in names:
+            vals = np.full(len(arch_strs), np.nan)
+            sec = np.full(len(arch_strs), np.nan)
+            st: list[str] = []
+            errs: dict[str, str] = {}
+            for i, a in enumerate(arch_strs):
+                if a in computed[n]:
+                    v, s, err = computed[n][a]
+                    vals[i] = v
+                    sec[i] = s if s is not None else np.nan
+                    if err is not None:
+                        st.append("error")
+                        errs[a] = err
+                    else:
+                        st.append(_status(v))
+                else:
+                    rec = stored[n][a]
+                    vals[i] = rec.value
+                    sec[i] = rec.seconds if rec.seconds is not None else np.nan
+                    st.append(rec.status)
+                    if rec.status == "error":
+                        errs[a] = (rec.error or "").splitlines()[0]
+            scores[n], secs[n], status[n], errors[n] = vals, sec, st, errs
+        return ScoreTable(arch_strs, scores, secs, status, errors, n_computed, self._data_description)
+
+
+def _status(v: float) -> str:
+    if math.isnan(v):
+        return "nan"
+    if math.isinf(v):
+        return "inf" if v > 0 else "-inf"
+    return "ok"
+
+
+def open_store(path: str | Path | None) -> ResultsStore | None:
+    """The results store at ``path`` (default location when None is not wanted is the caller's choice)."""
+    return ResultsStore(path) if path is not None else None
+
+
+def default_store_path() -> Path:
+    """``$GRADSIGN_STORE`` or ``<user data dir>/gradsign/results.sqlite``."""
+    import os
+
+    import platformdirs
+
+    env = os.environ.get("GRADSIGN_STORE")
+    if env:
+        return Path(env)
+    return Path(platformdirs.user_data_dir("gradsign")) / "results.sqlite"
