@@ -1,0 +1,214 @@
+"""Summaries, trajectory aggregation, tables and plots of search results.
+
+Confidence intervals are Student-t intervals of the mean over runs
+(``mean +- t_{0.975, n-1} * std / sqrt(n)``): runs are independent by
+construction, and with 100+ runs the t and bootstrap intervals agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy import stats
+
+from gradsign.errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gradsign.search.runner import SearchResults
+
+#: NAS-Bench-201 paper (Dong & Yang, ICLR 2020), Table 5: mean +- std over 500 runs,
+#: 12,000 simulated seconds, search on CIFAR-10 (cifar10-valid, 12-epoch valid
+#: accuracy), reported: 200-epoch CIFAR-10 *test* accuracy of the setting trained on
+#: train+valid ("cifar10" column; the optimum is 94.37). Transcribed from the
+#: paper, not re-derived; the NB201 docs warn that results with the v1.1
+#: benchmark file "could be slightly different from the original paper".
+NB201_PAPER_CIFAR10_TEST: dict[str, tuple[float, float]] = {
+    "rea": (93.92, 0.30),
+    "random": (93.70, 0.36),
+    "reinforce": (93.85, 0.37),
+    "bohb": (93.61, 0.52),
+}
+
+
+def summarize(values: Any, confidence: float = 0.95) -> dict[str, float]:
+    """n, mean, std (ddof 1), sem, ci_low/ci_high (t interval), median, min, max of finite ``values``.
+
+    ``n_missing`` counts non-finite values (runs that trained nothing), which are dropped.
+    """
+    if not 0 < confidence < 1:
+        raise ConfigError(f"confidence must be in (0, 1), got {confidence}")
+    v = np.asarray(values, dtype=np.float64).ravel()
+    ok = np.isfinite(v)
+    x = v[ok]
+    n = int(x.shape[0])
+    nan = float("nan")
+    out = {"n": n, "n_missing": int((~ok).sum()), "mean": nan, "std": nan, "sem": nan,
+           "ci_low": nan, "ci_high": nan, "median": nan, "min": nan, "max": nan, "confidence": confidence}
+    if n == 0:
+        return out
+    mean = float(x.mean())
+    out.update(mean=mean, median=float(np.median(x)), min=float(x.min()), max=float(x.max()))
+    if n >= 2:
+        std = float(x.std(ddof=1))
+        sem = std / np.sqrt(n)
+        half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * sem)
+        out.update(std=std, sem=float(sem), ci_low=mean - half, ci_high=mean + half)
+    return out
+
+
+def _run_x(run: Any, x: str) -> np.ndarray:
+    t = run.trajectory
+    if x == "spent":
+        return np.asarray(t["spent"], dtype=np.float64)
+    if x == "evaluations":
+        return np.arange(1, len(t["test"]) + 1, dtype=np.float64)
+    if x == "seconds":
+        return np.asarray(t["train_seconds"], dtype=np.float64) + np.asarray(t["proxy_seconds"], dtype=np.float64)
+    raise ConfigError(f"trajectory axis must be 'spent', 'evaluations' or 'seconds', got {x!r}")
+
+
+def aggregate_trajectories(
+    results: "SearchResults",
+    *,
+    grid: Sequence[float] | np.ndarray | None = None,
+    num_points: int = 121,
+    x: str = "spent",
+    confidence: float = 0.95,
+) -> dict[str, Any]:
+    """Incumbent accuracy of all runs on a common grid: mean, std, CI, n per point.
+
+    ``x``: ``"spent"`` (budget used, in the budget's unit: charged seconds or
+    trainings), ``"evaluations"`` (trainings) or ``"seconds"`` (simulated
+    training + measured proxy seconds, whatever was charged: the honest
+    wall-clock axis). At grid point ``g`` a run contributes the test accuracy
+    of its incumbent after the last training with ``x <= g``; runs with no
+    training yet are left out (``n`` says how many contribute). The default
+    grid spans 0 .. the budget (or the largest ``x`` reached).
+    """
+    runs = results.runs
+    xs = [_run_x(r, x) for r in runs]
+    ys = [np.asarray(r.trajectory["test"], dtype=np.float64) for r in runs]
+    if grid is None:
+        if x == "spent":
+            hi = float(results.budget["amount"])
+        else:
+            hi = max((float(a[-1]) for a in xs if a.size), default=1.0)
+        g = np.linspace(0.0, hi, int(num_points))
+    else:
+        g = np.asarray(grid, dtype=np.float64)
+    vals = np.full((len(runs), g.shape[0]), np.nan)
+    for i, (a, y) in enumerate(zip(xs, ys)):
+        if a.size == 0:
+            continue
+        pos = np.searchsorted(a, g, side="right") - 1
+        have = pos >= 0
+        vals[i, have] = y[pos[have]]
+    n = np.isfinite(vals).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, np.nansum(vals, axis=0) / np.maximum(n, 1), np.nan)
+        dev = np.where(np.isfinite(vals), vals - mean[None, :], 0.0)
+        std = np.where(n > 1, np.sqrt((dev**2).sum(axis=0) / np.maximum(n - 1, 1)), np.nan)
+        tcrit = np.where(n > 1, stats.t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1)), np.nan)
+        half = tcrit * std / np.sqrt(np.maximum(n, 1))
+    return {
+        "label": results.label, "x": x, "grid": g.tolist(), "mean": mean.tolist(), "std": std.tolist(),
+        "ci_low": (mean - half).tolist(), "ci_high": (mean + half).tolist(), "n": n.tolist(),
+        "runs": len(runs), "confidence": confidence,
+    }
+
+
+def results_table(results: Sequence["SearchResults"], confidence: float = 0.95) -> list[dict[str, Any]]:
+    """One row per setting: label, n, mean, std, CI, trainings and seconds per run."""
+    rows = []
+    for res in results:
+        s = res.summary(confidence)
+        rows.append({
+            "setting": res.label, "algo": res.algo, "proxy": res.proxy, "dataset": res.dataset,
+            "runs": s["n"], "mean": s["mean"], "std": s["std"], "ci_low": s["ci_low"], "ci_high": s["ci_high"],
+            "trainings": s["evaluations_mean"], "charged_s": s["charged_seconds_mean"], "proxy_s": s["proxy_seconds_mean"],
+            "paper": NB201_PAPER_CIFAR10_TEST.get(res.algo) if res.dataset == "cifar10" and res.space == "nb201" else None,
+        })
+    return rows
+
+
+def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """A Markdown table of :func:`results_table` rows."""
+    head = "| setting | runs | test acc mean ± std | 95% CI | trainings/run | charged s/run | proxy s/run | NB201 paper |"
+    lines = [head, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        paper = f"{r['paper'][0]:.2f} ± {r['paper'][1]:.2f}" if r.get("paper") else ""
+        lines.append(
+            f"| {r['setting']} | {r['runs']} | {r['mean']:.2f} ± {r['std']:.2f} | "
+            f"[{r['ci_low']:.2f}, {r['ci_high']:.2f}] | {r['trainings']:.1f} | {r['charged_s']:.0f} | "
+            f"{r['proxy_s']:.0f} | {paper} |"
+        )
+    return "\n".join(lines)
+
+
+def plot_trajectories(
+    curves: Mapping[str, Any] | Sequence["SearchResults"],
+    path: str | Path,
+    *,
+    x: str = "spent",
+    title: str | None = None,
+    ylabel: str = "test accuracy of incumbent (%)",
+    reference: float | None = None,
+    num_points: int = 121,
+    ylim: tuple[float, float] | None = None,
+) -> Path:
+    """Mean incumbent accuracy with CI bands, one curve per setting, saved as PNG.
+
+    ``curves``: SearchResults (labelled by their ``label``), or a mapping label ->
+    SearchResults or an :func:`aggregate_trajectories` dict. ``reference``
+    draws a horizontal line (e.g. the best accuracy in the space).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    if isinstance(curves, Mapping):
+        items = list(curves.items())
+    else:
+        items = [(res.label, res) for res in curves]
+    if not items:
+        raise ConfigError("nothing to plot: no search results given")
+    fig, ax = plt.subplots(figsize=(7.0, 4.5), dpi=120)
+    for label, item in items:
+        agg = item if isinstance(item, Mapping) else aggregate_trajectories(item, x=x, num_points=num_points)
+        g = np.asarray(agg["grid"], dtype=np.float64)
+        m = np.asarray(agg["mean"], dtype=np.float64)
+        lo = np.asarray(agg["ci_low"], dtype=np.float64)
+        hi = np.asarray(agg["ci_high"], dtype=np.float64)
+        (line,) = ax.plot(g, m, label=f"{label} (n={agg['runs']})", lw=1.6)
+        ax.fill_between(g, lo, hi, color=line.get_color(), alpha=0.18, lw=0)
+    if reference is not None:
+        ax.axhline(reference, color="0.4", ls="--", lw=1, label=f"best in space ({reference:.2f})")
+    xlabels = {"spent": "budget spent", "evaluations": "cells trained", "seconds": "simulated training + proxy seconds"}
+    ax.set_xlabel(xlabels.get(x, x))
+    ax.set_ylabel(ylabel)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(p)
+    plt.close(fig)
+    return p
+
+
+__all__ = [
+    "NB201_PAPER_CIFAR10_TEST",
+    "aggregate_trajectories",
+    "format_table",
+    "plot_trajectories",
+    "results_table",
+    "summarize",
+]

@@ -1,0 +1,65 @@
+"""Searches on the real NAS-Bench-201 table (skipped when the data folder is absent)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gradsign.errors import ConfigError
+from gradsign.search import ArrayProxyProvider, nb201_dataset, nb201_oracle, run_searches
+from gradsign.spaces.nb201 import nb201_arch_at
+
+pytestmark = pytest.mark.data
+
+
+@pytest.fixture(scope="module")
+def table(data_dir):
+    from gradsign.benchmarks.nb201 import NB201Table
+
+    return NB201Table.load(data_dir)
+
+
+def test_dataset_names():
+    assert nb201_dataset("CIFAR-10") == "cifar10" and nb201_dataset("cifar10-valid") == "cifar10"
+    assert nb201_dataset("imagenet16-120") == "ImageNet16-120"
+    with pytest.raises(ConfigError):
+        nb201_dataset("mnist")
+
+
+def test_cifar10_oracle_follows_the_nb201_protocol(table):
+    o = nb201_oracle(table, "cifar10")
+    assert o.num_archs == 15_625 and o.default_budget == 12_000
+    i = 1
+    assert o.arch_name(i) == nb201_arch_at(i).to_string() == table.arch(i)
+    assert tuple(o.encodings[i]) == nb201_arch_at(i).ops
+    assert o.signal[i] == pytest.approx(table.accuracy("cifar10-valid", "valid", 12, archs=i))
+    assert o.test[i] == pytest.approx(table.accuracy("cifar10", "test", 200, archs=i))
+    assert o.test.max() == pytest.approx(94.37, abs=0.01)
+    # 12 epochs + one validation pass: about 113 s on average, so ~100 trainings in 12,000 s
+    assert 100 < o.cost.mean() < 125
+    assert o.has_high_fidelity and set(o.reported) >= {"cifar10", "cifar100", "ImageNet16-120"}
+
+
+def test_other_datasets_scale_costs_and_say_so(table):
+    c10 = nb201_oracle(table, "cifar10")
+    c100 = nb201_oracle(table, "cifar100")
+    assert c100.test.max() == pytest.approx(73.51, abs=0.01)
+    assert c100.default_budget == 24_000
+    assert any("derived" in n for n in c100.notes)
+    assert np.corrcoef(c10.cost, c100.cost)[0, 1] > 0.99 and c100.cost.mean() > 1.8 * c10.cost.mean()
+
+
+def test_searches_on_cifar10(table):
+    o = nb201_oracle(table, "cifar10")
+    # a cheap proxy for the test: parameter count, one second per cell
+    params = np.asarray(table.column("params_m"), dtype=np.float64)
+    prov = ArrayProxyProvider(params, seconds=1.0, name="params")
+    for algo in ("random", "rea", "reinforce", "bohb"):
+        res = run_searches(algo, o, runs=3, seed=0)
+        for r in res.runs:
+            assert 85 < r.test <= o.test.max() and 80 < r.evaluations < 130
+            assert r.charged_seconds <= 12_000
+            assert set(r.reported) >= {"cifar10", "cifar100", "ImageNet16-120"}
+        helped = run_searches(algo, o, prov, runs=2, seed=0)
+        assert all(r.proxy_seconds > 0 and r.charged_seconds <= 12_000 for r in helped.runs)
+        assert any("search signal: cifar10-valid" in n for n in res.notes)
