@@ -3,10 +3,37 @@
 Predict how accurate a neural network will be after training from signals that
 cost seconds: GradSign and the other zero-cost proxies, NAS benchmarks with
 their ground truth, learned performance predictors and proxy-assisted NAS.
+
+    >>> import gradsign
+    >>> gradsign.score(model, inputs, targets, ["snip", "synflow"])  # doctest: +SKIP
+    {'snip': 12.3, 'synflow': 4.5e+21}
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+# Names served lazily from submodules, so `import gradsign` does not import torch.
+_LAZY = {
+    "score": "gradsign.proxies.api",
+    "describe_proxies": "gradsign.proxies.api",
+    "count_nonfinite": "gradsign.proxies.api",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'gradsign' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

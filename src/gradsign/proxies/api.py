@@ -1,0 +1,217 @@
+"""Public scoring API: ``score(model, inputs, targets, proxies)`` for any classifier.
+
+Guarantees, all covered by tests:
+
+* the caller's model is never changed: weights, BatchNorm running statistics
+  and counters, ``requires_grad`` flags, the train/eval mode of every submodule
+  and any existing ``.grad`` are as before (every proxy works on private copies);
+* proxies that need the same batch gradient (grad_norm, snip, plain, grasp's
+  first gradient) share one forward+backward pass;
+* NaN and infinite scores are returned as they are, never replaced by a number
+  (NASLib maps them to -1e8; we leave that choice to the caller, see
+  :func:`count_nonfinite`);
+* a proxy that fails raises :class:`ProxyError` naming it; a
+  :class:`~gradsign.errors.GradsignError` from inside a proxy propagates unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from gradsign.errors import ConfigError, GradsignError
+from gradsign.proxies.context import ProxyContext
+from gradsign.proxies.registry import available_proxies, get_proxy, parse_proxy_list
+
+
+class ProxyError(GradsignError):
+    """A proxy failed on the given model and batch; the message names the proxy."""
+
+
+def _resolve_names(proxies: str | Sequence[str]) -> list[str]:
+    if isinstance(proxies, str):
+        return parse_proxy_list(proxies)
+    names = list(proxies)
+    if not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"proxy names must be strings, got {names!r}")
+    return parse_proxy_list(",".join(names))
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _check_batch(names: list[str], inputs: Any, targets: Any, input_shape: Any) -> None:
+    specs = [get_proxy(n) for n in names]
+    need_data = [s.name for s in specs if s.needs_data]
+    need_labels = [s.name for s in specs if s.needs_labels]
+    if inputs is None:
+        if need_data:
+            raise ConfigError(f"proxies {', '.join(need_data)} need inputs (a minibatch); got inputs=None")
+        if input_shape is None:
+            raise ConfigError("data-free scoring needs input_shape=(C, H, W) when inputs is None")
+    elif not isinstance(inputs, torch.Tensor) or inputs.dim() < 1 or inputs.shape[0] < 1:
+        raise ConfigError(f"inputs must be a tensor with a batch dimension, got {_describe(inputs)}")
+    if targets is None:
+        if need_labels:
+            raise ConfigError(f"proxies {', '.join(need_labels)} need targets (labels); got targets=None")
+    elif not isinstance(targets, torch.Tensor):
+        raise ConfigError(f"targets must be a tensor, got {_describe(targets)}")
+    elif inputs is not None and targets.shape[:1] != inputs.shape[:1]:
+        raise ConfigError(
+            f"inputs and targets disagree on the batch size: {inputs.shape[0]} vs {targets.shape[0] if targets.dim() else 'scalar'}"
+        )
+
+
+def _describe(x: Any) -> str:
+    if isinstance(x, torch.Tensor):
+        return f"tensor of shape {tuple(x.shape)}"
+    return type(x).__name__
+
+
+def score(
+    model: nn.Module,
+    inputs: torch.Tensor | None,
+    targets: torch.Tensor | None,
+    proxies: str | Sequence[str] = "all",
+    *,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    seed: int | None = None,
+    input_shape: Sequence[int] | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+    timings: dict[str, float] | None = None,
+) -> dict[str, float]:
+    """Score ``model`` on one minibatch with each of ``proxies``; returns ``{name: score}`` in request order.
+
+    Args:
+        model: any ``torch.nn.Module`` classifier whose ``forward`` returns logits.
+            Never modified (see the module docstring).
+        inputs: the minibatch ``(N, ...)``; may be None when only data-free proxies
+            (synflow, l2_norm, params, flops) are asked for, with ``input_shape``.
+            Moved to the model's device.
+        targets: class indices ``(N,)`` for ``loss_fn``; may be None when no
+            requested proxy needs labels.
+        proxies: names (``["snip", "synflow"]``), a comma list (``"snip,synflow"``)
+            or ``"all"``; see :func:`describe_proxies`.
+        loss_fn: ``loss_fn(logits, targets) -> scalar``; default cross-entropy
+            (mean over the batch).
+        seed: when given, every proxy runs under a forked torch RNG seeded with it
+            (the caller's global RNG state is restored afterwards), so stochastic
+            layers (Dropout) give reproducible scores. Without it, such layers draw
+            from the global RNG as usual.
+        input_shape: shape of one sample, for data-free proxies when ``inputs`` is None.
+        options: per-proxy keyword options, e.g. ``{"fisher": {"broadcast": False}}``.
+        timings: if given, filled with ``{proxy: seconds}`` (wall clock). A shared
+            pass is charged to the first proxy that asks for it, so the seconds of
+            ``["grad_norm", "snip"]`` add up to the cost of the call, and a
+            proxy's own cost is what it takes when requested alone.
+
+    Returns:
+        ``{proxy: float}``; NaN/inf results are kept (count them with
+        :func:`count_nonfinite`).
+
+    Raises:
+        ConfigError: unknown proxy name or option, or data/labels missing for a proxy.
+        ProxyError: a proxy failed (the message names it; the cause is chained).
+    """
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    names = _resolve_names(proxies)
+    _check_batch(names, inputs, targets, input_shape)
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(names))
+    if unknown:
+        raise ConfigError(f"options given for proxies not requested: {', '.join(unknown)}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ConfigError(f"seed must be an int or None, got {seed!r}")
+
+    ctx = ProxyContext(
+        model, inputs, targets, loss_fn,
+        input_shape=tuple(input_shape) if input_shape is not None else None,
+    )
+    device = ctx.device
+    cuda_devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+
+    results: dict[str, float] = {}
+    # Gradients are needed even when the caller sits in a torch.no_grad() block.
+    with torch.enable_grad(), torch.random.fork_rng(devices=cuda_devices, enabled=seed is not None):
+        for name in names:
+            spec = get_proxy(name)
+            if seed is not None:
+                # Reseeded per proxy: a proxy's score does not depend on which
+                # proxies ran before it (shared passes aside).
+                torch.random.default_generator.manual_seed(seed)
+                for idx in cuda_devices:
+                    with torch.cuda.device(idx):
+                        torch.cuda.manual_seed(seed)
+            start = time.perf_counter()
+            try:
+                value = spec(ctx, **options.get(name, {}))
+            except GradsignError:
+                raise
+            except TypeError as exc:
+                if name in options and "unexpected keyword argument" in str(exc):
+                    raise ConfigError(f"proxy {name!r}: {_first_line(str(exc))}") from exc
+                raise ProxyError(f"proxy {name!r} failed: {type(exc).__name__}: {_first_line(str(exc))}") from exc
+            except Exception as exc:
+                raise ProxyError(f"proxy {name!r} failed: {type(exc).__name__}: {_first_line(str(exc))}") from exc
+            results[name] = _as_float(name, value)
+            if timings is not None:
+                timings[name] = time.perf_counter() - start
+    return results
+
+
+def _as_float(name: str, value: Any) -> float:
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ProxyError(f"proxy {name!r} returned a tensor of shape {tuple(value.shape)}, not a scalar")
+        value = value.item()
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ProxyError(f"proxy {name!r} returned {type(value).__name__}, not a number") from None
+
+
+def count_nonfinite(results: Mapping[str, float] | Iterable[Mapping[str, float]]) -> dict[str, int]:
+    """How many NaN/inf scores each proxy has, over one ``score()`` result or many.
+
+    >>> count_nonfinite([{"snip": 1.0, "grasp": float("nan")}, {"snip": float("inf"), "grasp": 2.0}])
+    {'snip': 1, 'grasp': 1}
+    """
+    rows = [results] if isinstance(results, Mapping) else list(results)
+    counts: dict[str, int] = {}
+    for row in rows:
+        for name, value in row.items():
+            counts.setdefault(name, 0)
+            if not math.isfinite(float(value)):
+                counts[name] += 1
+    return counts
+
+
+def describe_proxies() -> list[dict[str, Any]]:
+    """One row per registered proxy, sorted by name, for listings such as ``gradsign proxies``.
+
+    Keys: ``name``, ``description`` (one line), ``needs_data``, ``needs_labels``,
+    ``direction`` (``"higher"`` or ``"lower"`` is better), ``version``, ``reference``.
+    """
+    return [
+        {
+            "name": s.name,
+            "description": s.description,
+            "needs_data": s.needs_data,
+            "needs_labels": s.needs_labels,
+            "direction": "higher" if s.higher_is_better else "lower",
+            "version": s.version,
+            "reference": s.reference,
+        }
+        for s in available_proxies()
+    ]
+
+
+__all__ = ["ProxyError", "count_nonfinite", "describe_proxies", "score"]
