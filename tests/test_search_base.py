@@ -192,6 +192,13 @@ def test_a_good_proxy_helps_when_free():
     assert helped.summary()["mean"] > base.summary()["mean"]
 
 
+def test_free_trainings_need_an_evaluation_budget():
+    o = toy_oracle(cost=0.0)
+    with pytest.raises(ConfigError, match="cost > 0"):
+        run_search("random", o, budget=100)
+    assert run_search("random", o, budget="7evals").evaluations == 7
+
+
 def test_evaluate_raises_when_the_budget_is_spent():
     o = toy_oracle(cost=10.0)
     ctx = SearchContext(o, Budget.seconds(25), np.random.default_rng(0))

@@ -215,6 +215,9 @@ class SearchContext:
             raise ConfigError(f"candidates must be >= 1, got {candidates}")
         if proxy is None and (candidates > 1 or warmup_pool > 0):
             raise ConfigError("proxy assistance (candidates > 1) and warm-up need a proxy provider")
+        if budget.kind == "seconds" and not oracle.min_cost > 0:
+            # a free training would let a seconds budget run forever
+            raise ConfigError("a seconds budget needs every simulated training to cost > 0 s; use an evaluation budget")
         self.oracle = oracle
         self.budget = budget
         self.rng = rng

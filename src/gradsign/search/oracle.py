@@ -128,6 +128,7 @@ class SearchOracle:
         self.test = self._column("test", test, n, allow_nan=True)
         if (self.cost < 0).any():
             raise DataError("oracle costs must be non-negative seconds")
+        self.min_cost = float(self.cost.min())
         if (high_signal is None) != (high_cost is None):
             raise DataError("give both high_signal and high_cost for a second fidelity, or neither")
         self.high_signal = None if high_signal is None else self._column("high_signal", high_signal, n)

@@ -129,7 +129,9 @@ def results_table(results: Sequence["SearchResults"], confidence: float = 0.95) 
             "setting": res.label, "algo": res.algo, "proxy": res.proxy, "dataset": res.dataset,
             "runs": s["n"], "mean": s["mean"], "std": s["std"], "ci_low": s["ci_low"], "ci_high": s["ci_high"],
             "trainings": s["evaluations_mean"], "charged_s": s["charged_seconds_mean"], "proxy_s": s["proxy_seconds_mean"],
-            "paper": NB201_PAPER_CIFAR10_TEST.get(res.algo) if res.dataset == "cifar10" and res.space == "nb201" else None,
+            # the paper's figures are for the plain algorithms only
+            "paper": (NB201_PAPER_CIFAR10_TEST.get(res.algo)
+                      if res.dataset == "cifar10" and res.space == "nb201" and res.proxy is None else None),
         })
     return rows
 
@@ -177,6 +179,7 @@ def plot_trajectories(
     if not items:
         raise ConfigError("nothing to plot: no search results given")
     fig, ax = plt.subplots(figsize=(7.0, 4.5), dpi=120)
+    tail_lo, tail_hi = [], []
     for label, item in items:
         agg = item if isinstance(item, Mapping) else aggregate_trajectories(item, x=x, num_points=num_points)
         g = np.asarray(agg["grid"], dtype=np.float64)
@@ -185,8 +188,17 @@ def plot_trajectories(
         hi = np.asarray(agg["ci_high"], dtype=np.float64)
         (line,) = ax.plot(g, m, label=f"{label} (n={agg['runs']})", lw=1.6)
         ax.fill_between(g, lo, hi, color=line.get_color(), alpha=0.18, lw=0)
+        # the first trainings are far below the rest; scale the axis to the last 90% of x
+        tail = g >= g[0] + 0.1 * (g[-1] - g[0])
+        if np.isfinite(lo[tail]).any():
+            tail_lo.append(np.nanmin(lo[tail]))
+            tail_hi.append(np.nanmax(hi[tail]))
     if reference is not None:
         ax.axhline(reference, color="0.4", ls="--", lw=1, label=f"best in space ({reference:.2f})")
+        tail_hi.append(reference)
+    if ylim is None and tail_lo:
+        span = max(max(tail_hi) - min(tail_lo), 1e-6)
+        ylim = (min(tail_lo) - 0.1 * span, max(tail_hi) + 0.1 * span)
     xlabels = {"spent": "budget spent", "evaluations": "cells trained", "seconds": "simulated training + proxy seconds"}
     ax.set_xlabel(xlabels.get(x, x))
     ax.set_ylabel(ylabel)
