@@ -153,6 +153,15 @@ def test_proxy_scores_are_paid_once_per_cell_per_run():
     assert r.proxy_seconds == pytest.approx(r.proxy_scored)
 
 
+def test_bad_provider_values_are_errors_not_charges():
+    o = toy_oracle()
+    spy = SpyProvider(np.full(o.num_archs, np.nan), seconds=1.0)
+    with pytest.raises(DataError, match="NaN"):
+        run_search("random", o, spy, seed=0, candidates=2)
+    with pytest.raises(DataError, match="seconds"):
+        run_search("random", o, SpyProvider(o.signal, seconds=float("nan")), seed=0, candidates=2)
+
+
 def test_pick_is_argmax_of_candidates_first_on_ties():
     o = toy_oracle()
     scores = np.zeros(o.num_archs)

@@ -6,7 +6,7 @@ the result up in a :class:`~gradsign.search.oracle.SearchOracle`, charges the
 simulated training time to the budget and updates the incumbent and the
 trajectory. Where the algorithm would propose one candidate it proposes
 ``ctx.candidates`` (K) and lets ``ctx.pick`` keep the one with the best proxy
-score (GradSign paper, Sec. 5.3); ``ctx.warmup_ranking`` gives the warm-up
+score (GradSign, Zhang & Jia, ICLR 2022); ``ctx.warmup_ranking`` gives the warm-up
 variant of Abdelfattah et al. (ICLR 2021). Proxy scores come from a
 :class:`ProxyProvider`; their measured seconds are charged to the budget unless
 ``charge_proxy=False`` (the papers' setting, which treats proxies as free).
@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -246,7 +246,6 @@ class SearchContext:
         self.traj_incumbent: list[int] = []
         self.traj_test: list[float] = []
         self.events: list[tuple] | None = [] if record_events else None
-        self.notes: list[str] = []
 
     # --- budget -------------------------------------------------------------------
     @property
@@ -309,6 +308,8 @@ class SearchContext:
             return cached
         assert self.proxy is not None
         seconds = float(self.proxy.seconds(index))
+        if not (seconds >= 0 and math.isfinite(seconds)):
+            raise DataError(f"proxy {provider_name(self.proxy)!r} reports {seconds} seconds for cell {index}")
         if self.charge_proxy and self._by_seconds:
             self._charge_seconds(seconds)
         elif self.charge_proxy:
