@@ -25,6 +25,23 @@ from gradsign.benchmarks.nb201 import (
 )
 
 
+_LAZY = {  # pandas-backed, imported on first use so `import gradsign.benchmarks` stays light
+    "load_naslib_zc": "gradsign.benchmarks.naslib_zc",
+    "naslib_zc_datasets": "gradsign.benchmarks.naslib_zc",
+    "nb201_from_naslib": "gradsign.benchmarks.naslib_zc",
+    "NASLIB_ZC_RESOURCES": "gradsign.benchmarks.naslib_zc",
+    "NASLIB_NB201_OPS": "gradsign.benchmarks.naslib_zc",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def load_nb201(data_dir=None, **kwargs) -> NB201Table:
     """Shorthand for :meth:`NB201Table.load`."""
     return NB201Table.load(data_dir, **kwargs)
@@ -42,4 +59,5 @@ __all__ = [
     "acc_column",
     "is_nb201_arch_string",
     "load_nb201",
+    *_LAZY,
 ]

@@ -33,8 +33,18 @@ class EvaluateResult:
     files: list[Path] = field(default_factory=list)
 
 
-def draw_archs(space, n: int | None, seed: int) -> list:
-    """``n`` distinct archs (seeded); all of them, in index order, when ``n`` is None or covers the space."""
+def draw_archs(space, n: int | None, seed: int, pool: list[str] | None = None) -> list:
+    """``n`` distinct archs (seeded); all of them, in index order, when ``n`` is None or covers the space.
+
+    With a ``pool`` (the archs a benchmark has ground truth for), draw from it instead.
+    """
+    if pool is not None:
+        if n is None or n >= len(pool):
+            return [space.parse(a) for a in pool]
+        if n < 1:
+            raise ConfigError(f"--sample must be positive, got {n}")
+        picks = np.random.default_rng(seed).choice(len(pool), size=n, replace=False)
+        return [space.parse(pool[i]) for i in sorted(picks)]
     total = space.num_archs
     if n is None:
         if total is None:
@@ -61,7 +71,7 @@ def run_evaluate(
     truth = ground_truth(setup.space, setup.dataset, target, setup.data_dir)
     scorer = Scorer(setup, store)
     space = scorer.space
-    archs = draw_archs(space, sample, setup.seed)
+    archs = draw_archs(space, sample, setup.seed, truth.archs)
     table = scorer.score_archs(archs, progress=progress, description=f"{setup.space}/{scorer.dataset}")
     acc = truth.accuracy(table.archs)
 
@@ -90,7 +100,7 @@ def run_evaluate(
         n = len(table.archs)
         taus: dict[str, list[float]] = {p: [] for p in setup.proxies}
         for r in range(repeats):
-            draw = archs if r == 0 else draw_archs(space, n, setup.seed + 7919 * r)
+            draw = archs if r == 0 else draw_archs(space, n, setup.seed + 7919 * r, truth.archs)
             t = table if r == 0 else scorer.score_archs(draw, progress=progress, description=f"repeat {r + 1}/{repeats}")
             a = acc if r == 0 else truth.accuracy(t.archs)
             for p in setup.proxies:

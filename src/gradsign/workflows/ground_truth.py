@@ -22,6 +22,9 @@ class GroundTruth:
     accuracy: Callable[[Sequence[str]], np.ndarray]
     # Seed-to-seed agreement on the given archs (None where the data has one run per arch).
     noise_ceiling: Callable[[Sequence[str]], dict[str, Any] | None]
+    # The archs that have ground truth, for spaces whose benchmark covers only a sample
+    # (None: every arch of the space has it).
+    archs: list[str] | None = None
 
 
 def nb201_truth(dataset: str, target: str = "test", data_dir: Path | None = None) -> GroundTruth:
@@ -72,7 +75,42 @@ def nb201_truth(dataset: str, target: str = "test", data_dir: Path | None = None
     )
 
 
-_PROVIDERS: dict[str, Callable[..., GroundTruth]] = {"nb201": nb201_truth}
+def naslib_sample_truth(space: str, dataset: str, target: str = "test", data_dir: Path | None = None) -> GroundTruth:
+    """Spaces whose only ground truth here is the sample in NASLib's zero-cost files (NB101, DARTS/NB301).
+
+    The accuracy is the file's ``val_accuracy`` (NB101: the benchmark's 108-epoch
+    accuracy of one training repeat; NB301: the surrogate's prediction). NASLib's
+    NB101 keys are unpruned specs, so several rows can be one cell: duplicates
+    are merged and their accuracies averaged (the count is in the description).
+    """
+    from gradsign.benchmarks.naslib_zc import load_naslib_zc
+    from gradsign.data.images import canonical_dataset
+
+    ds = canonical_dataset(dataset)
+    frame = load_naslib_zc(space, ds, data_dir=data_dir)
+    grouped = frame.groupby("arch", sort=False)["val_accuracy"].mean()
+    acc_of = grouped.to_dict()
+    n_rows, n_cells = len(frame), len(grouped)
+
+    def accuracy(archs: Sequence[str]) -> np.ndarray:
+        try:
+            return np.asarray([acc_of[a] for a in archs], dtype=np.float64)
+        except KeyError as exc:
+            raise ConfigError(f"no ground truth for {space} arch {exc.args[0]!r} in {frame.attrs['source']}") from None
+
+    merged = f"; {n_rows} records, {n_cells} distinct cells (duplicates averaged)" if n_cells != n_rows else ""
+    return GroundTruth(
+        space=space, dataset=ds, target=target,
+        description=f"val_accuracy of {Path(frame.attrs['source']).name} ({space}, {ds}){merged}",
+        accuracy=accuracy, noise_ceiling=lambda archs: None, archs=list(grouped.index),
+    )
+
+
+_PROVIDERS: dict[str, Callable[..., GroundTruth]] = {
+    "nb201": nb201_truth,
+    "nb101": lambda ds, target="test", data_dir=None: naslib_sample_truth("nb101", ds, target, data_dir),
+    "darts": lambda ds, target="test", data_dir=None: naslib_sample_truth("darts", ds, target, data_dir),
+}
 
 
 def register_truth(space: str, provider: Callable[..., GroundTruth]) -> None:

@@ -1,0 +1,123 @@
+"""Scoring through the store: reuse, resume after interruption, failures recorded as data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from gradsign.errors import ConfigError
+from gradsign.storage import ResultsStore
+from gradsign.workflows.scoring import Scorer, ScoringSetup
+
+DATA_FREE = ("params", "l2_norm")
+
+
+def _setup(**kw):
+    base = dict(space="nb201", dataset="cifar10", proxies=DATA_FREE, batch_size=8, seed=0)
+    base.update(kw)
+    return ScoringSetup(**base)
+
+
+def _archs(n=4, seed=3):
+    from gradsign.spaces import get_space
+
+    return get_space("nb201").sample(n, seed)
+
+
+def test_second_run_reuses_store(tmp_path):
+    store = ResultsStore(tmp_path / "s.sqlite")
+    archs = _archs()
+    first = Scorer(_setup(), store).score_archs(archs, progress=False)
+    assert first.n_computed == len(archs) * len(DATA_FREE)
+    second = Scorer(_setup(), store).score_archs(archs, progress=False)
+    assert second.n_computed == 0
+    for p in DATA_FREE:
+        np.testing.assert_array_equal(first.scores[p], second.scores[p])
+        assert np.isfinite(second.seconds[p]).all()
+
+
+def test_scores_are_deterministic_for_a_seed_and_change_with_it(tmp_path):
+    archs = _archs(2)
+    a = Scorer(_setup(seed=1)).score_archs(archs, progress=False)
+    b = Scorer(_setup(seed=1)).score_archs(archs, progress=False)
+    c = Scorer(_setup(seed=2)).score_archs(archs, progress=False)
+    np.testing.assert_array_equal(a.scores["l2_norm"], b.scores["l2_norm"])
+    assert not np.array_equal(a.scores["l2_norm"], c.scores["l2_norm"])
+    np.testing.assert_array_equal(a.scores["params"], c.scores["params"])  # init-independent
+
+
+def test_interrupted_run_resumes_without_recomputing(tmp_path, monkeypatch):
+    store = ResultsStore(tmp_path / "s.sqlite")
+    archs = _archs(5)
+    scorer = Scorer(_setup(), store)
+    real = scorer.score_one
+    calls = {"n": 0}
+
+    def flaky(arch, proxies):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(arch, proxies)
+
+    monkeypatch.setattr(scorer, "score_one", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        scorer.score_archs(archs, progress=False)
+    resumed = Scorer(_setup(), store).score_archs(archs, progress=False)
+    assert resumed.n_computed == 3 * len(DATA_FREE)  # the two finished cells are not recomputed
+
+
+def test_failure_is_recorded_retried_then_kept(tmp_path, monkeypatch):
+    store = ResultsStore(tmp_path / "s.sqlite")
+    archs = _archs(3)
+    target = Scorer(_setup(), store).space.to_string(archs[1])
+
+    def broken_factory():
+        scorer = Scorer(_setup(), store, max_attempts=2)
+        real = scorer.score_one
+
+        def broken(arch, proxies):
+            if scorer.space.to_string(arch) == target:
+                raise RuntimeError("CUDA out of memory. Tried to allocate 2 GiB")
+            return real(arch, proxies)
+
+        monkeypatch.setattr(scorer, "score_one", broken)
+        return scorer
+
+    t1 = broken_factory().score_archs(archs, progress=False)
+    assert t1.n_failed("params") == 1 and np.isnan(t1.scores["params"][1])
+    assert t1.failure_reasons("params") == {"RuntimeError": 1}
+    t2 = broken_factory().score_archs(archs, progress=False)  # retried once (attempt 2)
+    assert t2.n_computed == len(DATA_FREE)
+    t3 = broken_factory().score_archs(archs, progress=False)  # attempts exhausted: not retried
+    assert t3.n_computed == 0 and t3.n_failed("params") == 1
+
+
+def test_unknown_names_are_config_errors():
+    with pytest.raises(ConfigError, match="unknown proxy"):
+        _setup(proxies=("nope",))
+    with pytest.raises(ConfigError, match="unknown search space"):
+        Scorer(_setup(space="nb999"))
+    with pytest.raises(ConfigError):
+        Scorer(_setup(dataset="mnist"))
+
+
+@pytest.mark.usefixtures("data_dir")
+def test_evaluate_writes_summary_scores_and_plots(tmp_path):
+    from gradsign.workflows.evaluate import run_evaluate
+
+    out = tmp_path / "out"
+    res = run_evaluate(_setup(proxies=("params", "synflow")), sample=40, store=ResultsStore(tmp_path / "s.sqlite"),
+                       output=out, n_bootstrap=100, progress=False, repeats=2)
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("space", "dataset", "target", "n_archs", "seed", "batch_size", "proxies"):
+        assert key in summary
+    p = summary["proxies"]["params"]
+    for key in ("spearman", "spearman_ci", "kendall", "kendall_ci", "top10_precision", "seconds_per_arch", "n_nan"):
+        assert key in p
+    assert summary["n_archs"] == 40 and p["spearman"] > 0.3  # params correlates with accuracy on NB201
+    assert p["kendall_repeats"]["repeats"] == 2
+    assert (out / "scores.csv").read_text().splitlines()[0] == "index,arch,accuracy,params,synflow"
+    assert (out / "scatter_params.png").stat().st_size > 1000
+    assert res.summary["noise_ceiling"] is None or res.summary["noise_ceiling"]["spearman"] > 0.9
