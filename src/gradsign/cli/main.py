@@ -11,7 +11,7 @@ import sys
 import typer
 
 from gradsign import __version__
-from gradsign.cli import data_cmd, proxies_cmd, scoring_cmds
+from gradsign.cli import data_cmd, proxies_cmd, scoring_cmds, search_cmd
 from gradsign.cli.common import err_console
 from gradsign.errors import GradsignError
 
@@ -41,6 +41,7 @@ app.command("data")(data_cmd.data)
 app.command("proxies")(proxies_cmd.proxies)
 app.command("score")(scoring_cmds.score)
 app.command("evaluate")(scoring_cmds.evaluate)
+app.command("search")(search_cmd.search)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,57 @@
+"""`gradsign search`: simulated NAS on NB201, with and without a proxy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from gradsign.cli.common import DataDirOption, console, err_console
+from gradsign.cli.scoring_cmds import BatchOption, EngineOption, NoStoreOption, ProgressOption, StoreOption, _setup, _store
+
+
+def search(
+    space: Annotated[str, typer.Option("--space", help="Search space (nb201).")] = "nb201",
+    dataset: Annotated[str, typer.Option("--dataset", help="cifar10, cifar100 or ImageNet16-120.")] = "cifar10",
+    algo: Annotated[str, typer.Option("--algo", help="rs (random), rea, reinforce or bohb.")] = "rea",
+    proxy: Annotated[Optional[str], typer.Option("--proxy", help="Zero-cost proxy assisting the search.")] = None,
+    candidates: Annotated[int, typer.Option("--candidates", help="K proposals per step; the best by the proxy is kept.")] = 10,
+    budget: Annotated[Optional[str], typer.Option("--budget", help="Simulated seconds ('12000s') or trained archs ('100evals'); default: the benchmark's.")] = None,
+    runs: Annotated[int, typer.Option("--runs", help="Independent searches.")] = 100,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the runs (run r uses (seed, r)) and of proxy scoring.")] = 0,
+    warmup_pool: Annotated[int, typer.Option("--warmup-pool", help="Warm-up variant: rank this many random cells by the proxy first.")] = 0,
+    precompute: Annotated[bool, typer.Option("--precompute", help="Score all cells with the proxy before searching.")] = False,
+    batch_size: BatchOption = 64,
+    engine: EngineOption = "auto",
+    store: StoreOption = None,
+    no_store: NoStoreOption = False,
+    output: Annotated[Optional[Path], typer.Option("--output", help="Directory for runs, summary.json and trajectory.png.")] = None,
+    data_dir: DataDirOption = None,
+    progress: ProgressOption = True,
+) -> None:
+    """Run R simulated searches (proxy time charged, and not) and report final test accuracy."""
+    from gradsign.errors import ConfigError
+    from gradsign.search import format_table
+    from gradsign.spaces import get_space
+    from gradsign.workflows.search import run_search_workflow
+
+    if get_space(space).name != "nb201":
+        raise ConfigError(f"search runs on nb201 only (tabular ground truth with training times); got {space!r}")
+    algo = {"rs": "random"}.get(algo, algo)
+    setup = _setup(space, dataset, proxy, batch_size, seed, "random", data_dir, engine) if proxy else None
+    report = run_search_workflow(
+        algo=algo, dataset=dataset, proxy=proxy, candidates=candidates, budget=budget, runs=runs, seed=seed,
+        setup=setup, store=_store(store, no_store) if proxy else None, output=output, warmup_pool=warmup_pool,
+        precompute=precompute, progress=progress, data_dir=data_dir,
+    )
+    console.print(format_table(report.summary["settings"]), highlight=False)
+    for note in report.summary["notes"]:
+        console.print(f"note: {note}", highlight=False)
+    if proxy:
+        s = report.summary
+        console.print(f"proxy cells: {s['proxy_cells_from_store']} from the store, "
+                      f"{s['proxy_cells_scored_this_invocation']} scored now, "
+                      f"{s['proxy_nonfinite_cells_seen']} non-finite (ranked last)", highlight=False)
+    for f in report.files:
+        err_console.print(f"wrote {f}", highlight=False)

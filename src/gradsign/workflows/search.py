@@ -1,0 +1,149 @@
+"""`search`: simulated NAS on NB201, with and without a proxy, proxy time charged and not.
+
+Proxy scores come from the results store: a cell is scored the first time any
+run asks for it (then stored), so all runs of all settings share one score per
+cell, and a second invocation computes nothing. ``precompute=True`` scores the
+whole space up front (resumable, with a progress bar).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gradsign.errors import ConfigError
+from gradsign.proxies import get_proxy
+from gradsign.storage import ResultsStore
+from gradsign.workflows.scoring import Scorer, ScoringSetup
+
+
+class StoreBackedProvider:
+    """A search ``ProxyProvider`` whose scores live in the results store (computed on first request).
+
+    NaN/inf scores (a network whose proxy is undefined) rank below every finite
+    score and are counted in :attr:`n_nonfinite`; they are never replaced by a
+    made-up number in the store or the reports.
+    """
+
+    def __init__(self, scorer: Scorer, proxy: str) -> None:
+        self.scorer = scorer
+        self.name = proxy
+        self.higher_is_better = get_proxy(proxy).higher_is_better
+        self._space = scorer.space
+        self._cache: dict[int, tuple[float, float]] = {}
+        self.n_computed = 0
+        self.nonfinite: set[int] = set()
+        if scorer.store is not None:
+            by_arch = {r.arch: r for r in scorer.store.iter_key(scorer.keys[proxy]) if r.status != "error"}
+            for arch, rec in by_arch.items():
+                idx = self._space.index_of(self._space.parse(arch))
+                self._cache[idx] = (rec.value, rec.seconds if rec.seconds is not None else 0.0)
+        self.n_preloaded = len(self._cache)
+
+    def _get(self, index: int) -> tuple[float, float]:
+        if index not in self._cache:
+            table = self.scorer.score_archs([self._space.arch_at(index)], progress=False)
+            self.n_computed += table.n_computed
+            sec = table.seconds[self.name][0]
+            self._cache[index] = (float(table.scores[self.name][0]), float(sec) if np.isfinite(sec) else 0.0)
+        return self._cache[index]
+
+    def score(self, arch: int) -> float:
+        value, _ = self._get(int(arch))
+        if not math.isfinite(value):
+            self.nonfinite.add(int(arch))
+            return -math.inf
+        return value if self.higher_is_better else -value
+
+    def seconds(self, arch: int) -> float:
+        return self._get(int(arch))[1]
+
+    def precompute(self, progress: bool = True) -> None:
+        archs = [a for i, a in enumerate(self._space) if i not in self._cache]
+        if archs:
+            self.scorer.score_archs(archs, progress=progress, description=f"precomputing {self.name}")
+            self.__init__(self.scorer, self.name)
+
+
+@dataclass
+class SearchReport:
+    results: list[Any]
+    summary: dict[str, Any]
+    files: list[Path] = field(default_factory=list)
+
+
+def run_search_workflow(
+    *,
+    algo: str,
+    dataset: str = "cifar10",
+    proxy: str | None = None,
+    candidates: int = 10,
+    budget: str | None = None,
+    runs: int = 100,
+    seed: int = 0,
+    setup: ScoringSetup | None = None,
+    store: ResultsStore | None = None,
+    output: Path | None = None,
+    warmup_pool: int = 0,
+    precompute: bool = False,
+    progress: bool = True,
+    data_dir: Path | None = None,
+) -> SearchReport:
+    from gradsign.benchmarks import NB201Table
+    from gradsign.search import nb201_oracle, plot_trajectories, results_table, run_searches
+
+    if runs < 1:
+        raise ConfigError(f"--runs must be at least 1, got {runs}")
+    table = NB201Table.load(data_dir)
+    oracle = nb201_oracle(table, dataset)
+    results = [run_searches(algo, oracle, None, runs=runs, seed=seed, budget=budget)]
+    provider = None
+    if proxy is not None:
+        if setup is None:
+            raise ConfigError("a proxy-assisted search needs a scoring setup")
+        scorer = Scorer(setup, store)
+        provider = StoreBackedProvider(scorer, proxy)
+        if precompute:
+            provider.precompute(progress)
+        common = dict(runs=runs, seed=seed, budget=budget, candidates=candidates, warmup_pool=warmup_pool)
+        results.append(run_searches(algo, oracle, provider, charge_proxy=True, **common))
+        results.append(run_searches(algo, oracle, provider, charge_proxy=False, **common))
+
+    rows = results_table(results)
+    summary: dict[str, Any] = {
+        "space": "nb201", "dataset": dataset, "algo": algo, "runs": runs, "seed": seed,
+        "budget": budget or "benchmark default", "proxy": proxy, "candidates": candidates if proxy else 1,
+        "settings": rows,
+        "notes": sorted({n for r in results for n in r.notes}),
+    }
+    if provider is not None:
+        summary["proxy_cells_scored_this_invocation"] = provider.n_computed
+        summary["proxy_cells_from_store"] = provider.n_preloaded
+        summary["proxy_nonfinite_cells_seen"] = len(provider.nonfinite)
+    report = SearchReport(results, summary)
+    if output is not None:
+        output = Path(output)
+        output.mkdir(parents=True, exist_ok=True)
+        for res in results:
+            name = res.label.replace(" ", "_").replace("/", "-").replace(",", "")
+            report.files.append(res.to_json(output / f"runs_{name}.json"))
+        path = output / "summary.json"
+        path.write_text(json.dumps(summary, indent=2, default=_jsonable) + "\n")
+        report.files.append(path)
+        best = float(np.nanmax(oracle.test))
+        report.files.append(plot_trajectories(results, output / "trajectory.png", x="spent", reference=best,
+                                              title=f"{algo} on NB201 {dataset}: mean incumbent test accuracy"))
+    return report
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, (np.floating, np.integer)):
+        return x.item()
+    if isinstance(x, tuple):
+        return list(x)
+    return str(x)
