@@ -108,7 +108,7 @@ def test_evaluate_writes_summary_scores_and_plots(tmp_path):
     from gradsign.workflows.evaluate import run_evaluate
 
     out = tmp_path / "out"
-    res = run_evaluate(_setup(proxies=("params", "synflow")), sample=40, store=ResultsStore(tmp_path / "s.sqlite"),
+    res = run_evaluate(_setup(proxies=("params", "l2_norm")), sample=30, store=ResultsStore(tmp_path / "s.sqlite"),
                        output=out, n_bootstrap=100, progress=False, repeats=2)
     summary = json.loads((out / "summary.json").read_text())
     for key in ("space", "dataset", "target", "n_archs", "seed", "batch_size", "proxies"):
@@ -116,8 +116,8 @@ def test_evaluate_writes_summary_scores_and_plots(tmp_path):
     p = summary["proxies"]["params"]
     for key in ("spearman", "spearman_ci", "kendall", "kendall_ci", "top10_precision", "seconds_per_arch", "n_nan"):
         assert key in p
-    assert summary["n_archs"] == 40 and p["spearman"] > 0.3  # params correlates with accuracy on NB201
+    assert summary["n_archs"] == 30 and p["spearman"] > 0.3  # params correlates with accuracy on NB201
     assert p["kendall_repeats"]["repeats"] == 2
-    assert (out / "scores.csv").read_text().splitlines()[0] == "index,arch,accuracy,params,synflow"
+    assert (out / "scores.csv").read_text().splitlines()[0] == "index,arch,accuracy,params,l2_norm"
     assert (out / "scatter_params.png").stat().st_size > 1000
     assert res.summary["noise_ceiling"] is None or res.summary["noise_ceiling"]["spearman"] > 0.9

@@ -1,0 +1,78 @@
+"""The command line: help, data listing, clean one-line errors, score output formats."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gradsign.cli.main import main
+
+ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+
+
+def run(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out = capsys.readouterr()
+    return exc.value.code or 0, out.out, out.err
+
+
+def test_help_lists_commands(capsys):
+    code, out, _ = run(["--help"], capsys)
+    assert code == 0
+    for cmd in ("data", "proxies", "score", "evaluate", "search"):
+        assert cmd in out
+
+
+def test_data_lists_expected_files_even_without_data(tmp_path, capsys, monkeypatch):
+    code, out, _ = run(["data", "--data-dir", str(tmp_path)], capsys)
+    assert code == 0
+    assert "cifar-10-batches-py" in out and "missing" in out and "0 of" in out
+
+
+def test_missing_data_dir_is_one_line_error(tmp_path, capsys):
+    code, _, err = run(["data", "--data-dir", str(tmp_path / "nope")], capsys)
+    assert code == 2 and "does not exist" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["score", "--arch", "|bogus~0|", "--proxies", "params", "--no-store"], "bogus"),
+        (["score", "--index", "99999", "--proxies", "params", "--no-store"], "99999"),
+        (["score", "--arch", ARCH, "--proxies", "nope", "--no-store"], "unknown proxy"),
+        (["score", "--arch", ARCH, "--proxies", "params", "--dataset", "mnist", "--no-store"], "mnist"),
+        (["score", "--arch", ARCH, "--proxies", "params", "--space", "nb999", "--no-store"], "unknown search space"),
+        (["score", "--proxies", "params", "--no-store"], "no architecture given"),
+        (["evaluate", "--sample", "zero", "--proxies", "params", "--no-store"], "--sample"),
+    ],
+)
+def test_bad_input_gives_one_line_error_and_exit_2(argv, needle, capsys):
+    code, _, err = run(argv, capsys)
+    assert code == 2
+    assert needle in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) <= 2
+
+
+def test_score_json_and_csv(tmp_path, capsys):
+    store = tmp_path / "s.sqlite"
+    code, out, _ = run(["score", "--arch", ARCH, "--index", "0", "--proxies", "params,l2_norm",
+                        "--format", "json", "--store", str(store), "--no-progress"], capsys)
+    assert code == 0
+    doc = json.loads(out)
+    assert [r["index"] for r in doc["scores"]] == [1, 0]
+    assert doc["scores"][0]["params"] == 802426  # NB201 index 1: 0.802426 M parameters (benchmark table)
+    csv_out = tmp_path / "s.csv"
+    code, _, _ = run(["score", "--arch", ARCH, "--proxies", "params,l2_norm", "--format", "csv",
+                      "--output", str(csv_out), "--store", str(store)], capsys)
+    assert code == 0
+    header, row = csv_out.read_text().splitlines()
+    assert header == "index,arch,params,l2_norm" and row.startswith("1,")
+
+
+def test_proxies_listing(capsys):
+    code, out, _ = run(["proxies"], capsys)
+    assert code == 0
+    for name in ("synflow", "snip", "grasp", "fisher", "grad_norm", "jacob_cov", "params", "flops"):
+        assert name in out
