@@ -121,3 +121,15 @@ def test_evaluate_writes_summary_scores_and_plots(tmp_path):
     assert (out / "scores.csv").read_text().splitlines()[0] == "index,arch,accuracy,params,l2_norm"
     assert (out / "scatter_params.png").stat().st_size > 1000
     assert res.summary["noise_ceiling"] is None or res.summary["noise_ceiling"]["spearman"] > 0.9
+
+
+def test_process_pool_gives_the_same_scores_as_in_process(tmp_path):
+    from gradsign.execution import ProcessPoolBackend
+
+    archs = _archs(4, seed=11)
+    local = Scorer(_setup()).score_archs(archs, progress=False)
+    store = ResultsStore(tmp_path / "s.sqlite")
+    pooled = Scorer(_setup(), store).score_archs(archs, progress=False, backend=ProcessPoolBackend(2, chunk_size=1))
+    for p in DATA_FREE:
+        np.testing.assert_array_equal(local.scores[p], pooled.scores[p])
+    assert store.count() == len(archs) * len(DATA_FREE)  # the parent wrote every result

@@ -34,6 +34,20 @@ StoreOption = Annotated[
 NoStoreOption = Annotated[bool, typer.Option("--no-store", help="Compute everything; read and write no store.")]
 EngineOption = Annotated[str, typer.Option("--engine", help="GradSign engine: auto, fast or reference.")]
 ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar with ETA.")]
+BackendOption = Annotated[str, typer.Option("--backend", help="Where cells are scored: inprocess, process (a local pool) or ray.")]
+WorkersOption = Annotated[Optional[int], typer.Option("--workers", help="Worker processes for --backend process/ray (default: CPU count).")]
+AddressOption = Annotated[Optional[str], typer.Option("--address", help="Ray cluster address (auto or HOST:PORT); default: a local Ray.")]
+
+
+def _backend(backend: str, workers: int | None, address: str | None = None):
+    from gradsign.execution import get_backend
+
+    if backend == "inprocess" and workers not in (None, 1):
+        raise ConfigError("--workers needs --backend process or ray")
+    kwargs = {"address": address} if backend == "ray" else {}
+    if address is not None and backend != "ray":
+        raise ConfigError("--address needs --backend ray")
+    return get_backend(backend, workers, **kwargs)
 
 
 def _setup(space, dataset, proxies, batch_size, seed, sampling, data_dir, engine, samples_per_class=1):
@@ -89,6 +103,9 @@ def score(
     store: StoreOption = None,
     no_store: NoStoreOption = False,
     engine: EngineOption = "auto",
+    backend: BackendOption = "inprocess",
+    workers: WorkersOption = None,
+    address: AddressOption = None,
     data_dir: DataDirOption = None,
     progress: ProgressOption = True,
 ) -> None:
@@ -120,7 +137,8 @@ def score(
 
     setup = _setup(space, dataset, proxies, batch_size, seed, sampling, data_dir, engine)
     scorer = Scorer(setup, _store(store, no_store))
-    table = scorer.score_archs(chosen, progress=progress and len(chosen) > 1)
+    table = scorer.score_archs(chosen, progress=progress and len(chosen) > 1,
+                               backend=_backend(backend, workers, address))
     frame = table.frame()
     try:
         frame.insert(0, "index", [sp.index_of(sp.parse(a)) for a in table.archs])
@@ -169,6 +187,9 @@ def evaluate(
     output: Annotated[Optional[Path], typer.Option("--output", help="Directory for summary.json, scores.csv, plots.")] = None,
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples for the CIs.")] = 1000,
     engine: EngineOption = "auto",
+    backend: BackendOption = "inprocess",
+    workers: WorkersOption = None,
+    address: AddressOption = None,
     data_dir: DataDirOption = None,
     progress: ProgressOption = True,
 ) -> None:
@@ -180,7 +201,8 @@ def evaluate(
         raise ConfigError(f"--repeats must be at least 1, got {repeats}")
     setup = _setup(space, dataset, proxies, batch_size, seed, sampling, data_dir, engine)
     result = run_evaluate(setup, sample=n, target=target, repeats=repeats, store=_store(store, no_store),
-                          output=output, n_bootstrap=bootstrap, progress=progress)
+                          output=output, n_bootstrap=bootstrap, progress=progress,
+                          backend=_backend(backend, workers, address))
     print_evaluate_summary(result.summary)
     for f in result.files:
         err_console.print(f"wrote {f}", highlight=False)

@@ -67,12 +67,14 @@ def run_evaluate(
     output: Path | None = None,
     n_bootstrap: int = 1000,
     progress: bool = True,
+    backend: Any = None,
 ) -> EvaluateResult:
     truth = ground_truth(setup.space, setup.dataset, target, setup.data_dir)
     scorer = Scorer(setup, store)
     space = scorer.space
     archs = draw_archs(space, sample, setup.seed, truth.archs)
-    table = scorer.score_archs(archs, progress=progress, description=f"{setup.space}/{scorer.dataset}")
+    table = scorer.score_archs(archs, progress=progress, description=f"{setup.space}/{scorer.dataset}",
+                               backend=backend)
     acc = truth.accuracy(table.archs)
 
     proxies: dict[str, Any] = {}
@@ -101,7 +103,8 @@ def run_evaluate(
         taus: dict[str, list[float]] = {p: [] for p in setup.proxies}
         for r in range(repeats):
             draw = archs if r == 0 else draw_archs(space, n, setup.seed + 7919 * r, truth.archs)
-            t = table if r == 0 else scorer.score_archs(draw, progress=progress, description=f"repeat {r + 1}/{repeats}")
+            t = table if r == 0 else scorer.score_archs(draw, progress=progress, description=f"repeat {r + 1}/{repeats}",
+                                                        backend=backend)
             a = acc if r == 0 else truth.accuracy(t.archs)
             for p in setup.proxies:
                 sign = 1.0 if get_proxy(p).higher_is_better else -1.0

@@ -10,9 +10,8 @@ nothing that finished.
 
 from __future__ import annotations
 
+import functools
 import math
-import time
-import traceback
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,55 +174,51 @@ class Scorer:
                        input_shape=self._input_shape, timings=seconds)
         return values, seconds
 
-    def score_archs(self, archs: Iterable[Any], *, progress: bool = True, description: str = "scoring") -> ScoreTable:
+    def score_archs(self, archs: Iterable[Any], *, progress: bool = True, description: str = "scoring",
+                    backend: Any = None) -> ScoreTable:
         """Scores for ``archs`` (arch objects or strings), from the store where present.
 
-        Each finished cell is committed to the store before the next starts.
-        Cells that raise are recorded with their error and retried on later runs
-        until they have failed ``max_attempts`` times.
+        Missing (arch, proxy) pairs are computed by ``backend`` (default: in this
+        process) and each cell's results are committed to the store as soon as it
+        finishes. Cells that raise are recorded with their error and retried on
+        later runs until they have failed ``max_attempts`` times.
         """
+        from gradsign.execution import CellTask, InProcessBackend
+
         arch_objs = [self.space.parse(a) if isinstance(a, str) else a for a in archs]
         arch_strs = [self.space.to_string(a) for a in arch_objs]
         names = [s.name for s in self.specs]
         stored = {n: (self.store.get_many(self.keys[n], arch_strs) if self.store else {}) for n in names}
 
-        todo: list[tuple[int, list[str]]] = []
-        for i, a in enumerate(arch_strs):
+        tasks: list[CellTask] = []
+        queued: set[str] = set()
+        for a in arch_strs:
             missing = []
             for n in names:
                 rec = stored[n].get(a)
                 if rec is None or (rec.status == "error" and rec.attempts < self.max_attempts):
                     missing.append(n)
-            if missing:
-                todo.append((i, missing))
+            if missing and a not in queued:
+                tasks.append(CellTask(a, tuple(missing)))
+                queued.add(a)
 
+        backend = backend or InProcessBackend()
+        task_of = {t.arch: t for t in tasks}
         computed: dict[str, dict[str, tuple[float, float | None, str | None]]] = {n: {} for n in names}
         n_computed = 0
-        with progress_bar(description, len(todo), enabled=progress) as advance:
-            for i, missing in todo:
-                arch, a = arch_objs[i], arch_strs[i]
-                start = time.perf_counter()
-                try:
-                    values, seconds = self.score_one(arch, missing)
-                except (KeyboardInterrupt, SystemExit):
-                    raise
-                except (ConfigError, DataError):
-                    raise  # bad input for the whole run, not a property of this cell
-                except Exception as exc:  # recorded as data (ProxyError, out of memory, ...); the run goes on
-                    msg = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                    elapsed = time.perf_counter() - start
-                    for n in missing:
-                        if self.store:
-                            self.store.put_error(self.keys[n], a, msg + "\n" + traceback.format_exc(limit=3), elapsed)
-                        computed[n][a] = (math.nan, elapsed, msg)
-                    n_computed += len(missing)
-                    advance()
-                    continue
+        with progress_bar(description, len(tasks), enabled=progress) as advance:
+            for res in backend.run(self.worker_factory(), self, tasks):
+                missing = task_of[res.arch].proxies
                 for n in missing:
-                    if self.store:
-                        self.store.put(self.keys[n], a, values[n], seconds.get(n))
-                    computed[n][a] = (values[n], seconds.get(n), None)
-                n_computed += len(missing)
+                    if res.error is not None:
+                        if self.store:
+                            self.store.put_error(self.keys[n], res.arch, res.error, res.elapsed)
+                        computed[n][res.arch] = (math.nan, res.elapsed, res.error.splitlines()[0])
+                    else:
+                        if self.store:
+                            self.store.put(self.keys[n], res.arch, res.values[n], res.seconds.get(n))
+                        computed[n][res.arch] = (res.values[n], res.seconds.get(n), None)
+                    n_computed += 1
                 advance()
 
         scores, secs, status, errors = {}, {}, {}, {}
@@ -251,6 +246,10 @@ class Scorer:
                         errs[a] = (rec.error or "").splitlines()[0]
             scores[n], secs[n], status[n], errors[n] = vals, sec, st, errs
         return ScoreTable(arch_strs, scores, secs, status, errors, n_computed, self._data_description)
+
+    def worker_factory(self) -> "functools.partial":
+        """A picklable callable that rebuilds this scorer (without a store) in a worker process."""
+        return functools.partial(Scorer, self.setup, None, max_attempts=self.max_attempts)
 
 
 def _status(v: float) -> str:

@@ -1,0 +1,145 @@
+"""In-process and process-pool execution of per-cell scoring tasks.
+
+A worker process gets the scoring setup once (its initializer builds its own
+scorer without a store, loading the minibatch from the decoded-image cache) and
+then scores chunks of cells. Workers run PyTorch with one intra-op thread each:
+on a small machine, N single-threaded processes beat one N-threaded process by
+a wide margin for NB201-sized networks (OpenMP threads spin and oversubscribe
+as soon as anything else runs).
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import os
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator
+
+from gradsign.errors import ConfigError, DataError
+
+
+@dataclass(frozen=True)
+class CellTask:
+    arch: str  # canonical arch string
+    proxies: tuple[str, ...]  # the proxies still missing for this cell
+
+
+@dataclass(frozen=True)
+class CellResult:
+    arch: str
+    values: dict[str, float]
+    seconds: dict[str, float]
+    error: str | None = None  # "ExcType: first line\n<short traceback>" when the cell failed
+    elapsed: float = 0.0
+
+
+def compute_cell(scorer: Any, task: CellTask) -> CellResult:
+    """Score one cell; an exception becomes a recorded failure (bad run-wide input still raises)."""
+    start = time.perf_counter()
+    try:
+        values, seconds = scorer.score_one(scorer.space.parse(task.arch), task.proxies)
+    except (ConfigError, DataError):
+        raise
+    except MemoryError as exc:
+        return CellResult(task.arch, {}, {}, f"MemoryError: {exc}".strip(), time.perf_counter() - start)
+    except Exception as exc:  # noqa: BLE001 - failures are data (ProxyError, out of memory, NaN loss...)
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        msg = f"{type(exc).__name__}: {first}\n{traceback.format_exc(limit=3)}"
+        return CellResult(task.arch, {}, {}, msg, time.perf_counter() - start)
+    return CellResult(task.arch, values, seconds, None, time.perf_counter() - start)
+
+
+class InProcessBackend:
+    """Score cells one after another in this process (the default)."""
+
+    name = "inprocess"
+
+    def __init__(self, workers: int = 1) -> None:
+        self.workers = 1
+
+    def run(self, make_scorer: Callable[[], Any], scorer: Any, tasks: list[CellTask]) -> Iterator[CellResult]:
+        for task in tasks:
+            yield compute_cell(scorer, task)
+
+
+# -- process pool ---------------------------------------------------------------
+
+_WORKER_SCORER: Any = None
+
+
+def _init_worker(make_scorer: Callable[[], Any], threads: int) -> None:
+    global _WORKER_SCORER
+    import torch
+
+    torch.set_num_threads(threads)
+    _WORKER_SCORER = make_scorer()
+
+
+def _run_chunk(tasks: list[CellTask]) -> list[CellResult]:
+    return [compute_cell(_WORKER_SCORER, t) for t in tasks]
+
+
+class ProcessPoolBackend:
+    """Score chunks of cells in ``workers`` processes (spawned, one torch thread each)."""
+
+    name = "process"
+
+    def __init__(self, workers: int | None = None, *, chunk_size: int = 2, threads_per_worker: int = 1) -> None:
+        self.workers = workers or max(1, os.cpu_count() or 1)
+        if self.workers < 1:
+            raise ConfigError(f"--workers must be at least 1, got {self.workers}")
+        self.chunk_size = chunk_size
+        self.threads = threads_per_worker
+
+    def run(self, make_scorer: Callable[[], Any], scorer: Any, tasks: list[CellTask]) -> Iterator[CellResult]:
+        if not tasks:
+            return
+        chunks = [tasks[i:i + self.chunk_size] for i in range(0, len(tasks), self.chunk_size)]
+        ctx = mp.get_context("spawn")  # fork after torch/OpenMP initialised is unsafe
+        pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
+                                   initargs=(make_scorer, self.threads))
+        pending: set[Future] = set()
+        it = iter(chunks)
+        try:
+            # Keep at most 2 chunks per worker in flight, so an interruption loses little.
+            for chunk in _take(it, 2 * self.workers):
+                pending.add(pool.submit(_run_chunk, chunk))
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield from fut.result()
+                    for chunk in _take(it, 1):
+                        pending.add(pool.submit(_run_chunk, chunk))
+        finally:
+            for fut in pending:
+                fut.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _take(it: Iterator, n: int) -> list:
+    out = []
+    for _ in range(n):
+        try:
+            out.append(next(it))
+        except StopIteration:
+            break
+    return out
+
+
+BACKENDS = {"inprocess": InProcessBackend, "process": ProcessPoolBackend}
+
+
+def get_backend(name: str = "inprocess", workers: int | None = None, **kwargs: Any):
+    if name == "ray":
+        try:
+            from gradsign.execution.ray_backend import RayBackend
+        except ImportError as exc:
+            raise ConfigError(f"the ray backend needs Ray: pip install 'gradsign[ray]' ({exc})") from None
+        return RayBackend(workers, **kwargs)
+    if name not in BACKENDS:
+        raise ConfigError(f"unknown backend {name!r}; available: {', '.join([*BACKENDS, 'ray'])}")
+    return BACKENDS[name](workers, **kwargs) if name == "process" else BACKENDS[name]()
