@@ -43,10 +43,39 @@ def progress_bar(description: str, total: int, *, unit: str = "cells", enabled: 
     if not enabled or total == 0:
         yield lambda n=1: None
         return
+    console = console or Console(stderr=True)
+    if not console.is_terminal:
+        # Logs and CI: a plain line every 30 s (and at the end) instead of a live bar.
+        yield from _plain_progress(description, total, unit, console)
+        return
     columns = [
         SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         _RateColumn(unit), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
     ]
-    with Progress(*columns, console=console or Console(stderr=True), transient=False) as prog:
+    with Progress(*columns, console=console, transient=False) as prog:
         task = prog.add_task(description, total=total)
         yield lambda n=1: prog.advance(task, n)
+
+
+def _plain_progress(description: str, total: int, unit: str, console: Console, every: float = 30.0):
+    import time
+
+    start = last = time.monotonic()
+    done = 0
+
+    def report() -> None:
+        elapsed = time.monotonic() - start
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = (total - done) / rate if rate > 0 else float("nan")
+        console.print(f"{description}: {done}/{total} {unit}, {rate:.3f} {unit}/s, "
+                      f"elapsed {elapsed:.0f} s, ETA {eta:.0f} s", highlight=False, soft_wrap=True)
+
+    def advance(n: int = 1) -> None:
+        nonlocal done, last
+        done += n
+        now = time.monotonic()
+        if now - last >= every or done == total:
+            last = now
+            report()
+
+    yield advance
