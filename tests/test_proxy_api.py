@@ -85,6 +85,14 @@ def test_score_leaves_model_untouched(net, batch, mode):
     assert torch.equal(x, x_before) and torch.equal(y, y_before) and not x.requires_grad
 
 
+def test_inputs_edited_in_place_by_the_model_stay_untouched(batch):
+    x, y = batch
+    x_before = x.clone()
+    model = nn.Sequential(nn.ReLU(inplace=True), nn.Flatten(), nn.Linear(75, 3))
+    score(model, x, y, ["snip", "jacob_cov", "fisher"])
+    assert torch.equal(x, x_before)
+
+
 def test_score_works_inside_no_grad(net, batch):
     x, y = batch
     with torch.no_grad():

@@ -81,8 +81,10 @@ class ProxyContext:
         for p in self._template.parameters():
             p.grad = None
         device = self.device
-        self.inputs = inputs.to(device) if inputs is not None else None
-        self.targets = targets.to(device) if targets is not None else None
+        # Private, detached copies: a model that edits its input in place (a leading
+        # ReLU(inplace=True)) or an input that requires grad never reaches back to the caller.
+        self.inputs = inputs.detach().to(device, copy=True) if inputs is not None else None
+        self.targets = targets.detach().to(device, copy=True) if targets is not None else None
         self.loss_fn = loss_fn if loss_fn is not None else nn.CrossEntropyLoss()
         self.num_classes = num_classes
         if input_shape is None and inputs is not None:

@@ -53,7 +53,9 @@ def jacob_cov(ctx: ProxyContext) -> float:
     """
     net = ctx.fresh_model()
     x = ctx.inputs.detach().clone().requires_grad_(True)
-    out = logits_of(net(x))
+    # Fed through a clone (a non-leaf): a model that edits its input in place
+    # (leading ReLU(inplace=True)) would otherwise fail on the leaf that requires grad.
+    out = logits_of(net(x.clone()))
     (jac,) = torch.autograd.grad(out.sum(), x, allow_unused=True)
     if jac is None:
         jac = torch.zeros_like(x)
