@@ -148,6 +148,28 @@ def test_nb201_cells_parity():
         assert f.engine_used == "fast" and f.score == r.score
 
 
+def test_per_sample_batchnorm_is_batch_of_one_batchnorm_bit_for_bit():
+    from gradsign.proxies.engine.fast import _per_sample_bn_forward
+
+    torch.manual_seed(8)
+    bn = nn.BatchNorm2d(5)
+    nn.init.uniform_(bn.weight, 0.5, 1.5)
+    nn.init.normal_(bn.bias)
+    x = torch.randn(6, 5, 7, 7) * 3 + 1
+    gy = torch.randn_like(x)
+    xs = x.clone().requires_grad_(True)
+    out = _per_sample_bn_forward("bn")(bn, xs)
+    (gx,) = torch.autograd.grad(out, xs, gy)
+    ref_out, ref_gx = [], []
+    for i in range(6):
+        xi = x[i : i + 1].clone().requires_grad_(True)
+        oi = bn(xi)  # train mode, statistics of this one sample
+        ref_out.append(oi.detach())
+        ref_gx.append(torch.autograd.grad(oi, xi, gy[i : i + 1])[0])
+    assert torch.equal(out.detach(), torch.cat(ref_out))
+    assert torch.equal(gx, torch.cat(ref_gx))
+
+
 def test_chunking_does_not_change_the_score():
     torch.manual_seed(5)
     model = _conv_zoo().double()

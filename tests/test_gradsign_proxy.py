@@ -238,3 +238,51 @@ def test_nb201_network_scores_with_the_fast_engine():
         warnings.simplefilter("error", GradSignFallbackWarning)
         res = gradsign_sign_sums(net, x, y)
     assert res.engine_used == "fast" and res.score > 0
+
+
+class _InPlace(nn.Module):
+    """Modifies its input in place and uses an in-place ReLU right after a conv."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.act = nn.ReLU(inplace=True)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.relu_()
+        return self.head(self.act(self.conv(x)).mean((2, 3)))
+
+
+def test_in_place_ops_and_the_callers_batch_is_untouched():
+    torch.manual_seed(3)
+    model = _InPlace().double()
+    x = torch.randn(5, 3, 6, 6, dtype=torch.float64)
+    y = torch.randint(0, 2, (5,))
+    x0 = x.clone()
+    fast = gradsign_sign_sums(model, x, y)
+    ref = gradsign_sign_sums(model, x, y, engine="reference")
+    assert fast.engine_used == "fast" and fast.score == ref.score
+    assert torch.equal(x, x0)
+
+
+class _BatchOnlyFails(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = _net()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] > 1:
+            raise RuntimeError("boom: batched call")
+        return self.body(x)
+
+
+def test_an_error_in_the_batched_pass_falls_back_to_the_loop():
+    model = _BatchOnlyFails()
+    x, y = _batch()
+    with pytest.warns(GradSignFallbackWarning, match="RuntimeError in the batched pass: boom"):
+        res = gradsign_sign_sums(model, x, y)
+    assert res.engine_used == "reference"
+    assert res.score == gradsign_sign_sums(model.body, x, y, engine="reference").score
+    with pytest.raises(RuntimeError, match="boom"):
+        gradsign_sign_sums(model, x, y, engine="fast")

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from gradsign.errors import ConfigError
+from gradsign.errors import ConfigError, GradsignError
 from gradsign.proxies.engine._common import (
     SCORED_TYPES,
     LossFn,
@@ -137,6 +137,8 @@ def gradsign_sign_sums(
     fall back if they differ. The model is deep-copied; it is never modified.
     """
     _validate(model, inputs, targets, engine, chunk_size)
+    # A private copy of the batch too: a model may modify its input in place (x.relu_()).
+    inputs = inputs.detach().clone()
     used = engine
     reason = None
     state: SignSums | None = None
@@ -152,6 +154,14 @@ def gradsign_sign_sums(
                 ) from None
             _warn_fallback(exc)
             reason = exc.reason
+        except GradsignError:
+            raise  # e.g. undefined batch-of-1 BatchNorm: the reference loop would refuse it too
+        except Exception as exc:  # anything else the batched pass trips on: the loop decides
+            if engine == "fast":
+                raise
+            text = f"{type(exc).__name__} in the batched pass: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}"
+            _warn_fallback(FastUnsupported(f"error:{type(exc).__name__}", text))
+            reason = text
     if state is None:
         state = reference_sign_sums(model, inputs, targets, loss_fn, near_zero_rtol=near_zero_rtol)
         used = "reference"

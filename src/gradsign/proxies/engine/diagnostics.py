@@ -53,6 +53,15 @@ class EngineComparison:
     large_flip_samples: tuple[int, ...]  # samples with a flip above tiny_rtol * scale
     max_flip_rel_clean: float  # largest flipped |g| / scale among samples without kinks
     max_rel_grad_diff_clean: float  # largest |g_fast - g_ref| / scale among samples without kinks
+    # Against float64 (the fast engine on a float64 copy; it equals the float64 reference loop
+    # to ~1e-15, tests/test_engine_parity.py). None when the model is already float64 or exact=False.
+    score_exact: float | None = None
+    ref_err_median: float | None = None  # per (sample, layer): max |g - g64| / scale64; median ...
+    ref_err_max: float | None = None  # ... and max over (sample, layer)
+    fast_err_median: float | None = None
+    fast_err_max: float | None = None
+    ref_sign_errors: int | None = None  # entries with sign(g_ref32) != sign(g64)
+    fast_sign_errors: int | None = None  # entries with sign(g_fast32) != sign(g64)
 
     @property
     def explained(self) -> bool:
@@ -60,6 +69,17 @@ class EngineComparison:
         return set(self.large_flip_samples) <= set(self.kink_samples)
 
     def summary(self) -> str:
+        exact = ""
+        if self.score_exact is not None:
+            exact = (
+                f"; vs float64 (score {self.score_exact:.0f}): reference loop per-sample error median "
+                f"{self.ref_err_median:.1e} max {self.ref_err_max:.1e} x scale, {self.ref_sign_errors} wrong signs; "
+                f"fast engine median {self.fast_err_median:.1e} max {self.fast_err_max:.1e} x scale, "
+                f"{self.fast_sign_errors} wrong signs"
+            )
+        return exact and (self._summary() + exact) or self._summary()
+
+    def _summary(self) -> str:
         return (
             f"score ref {self.score_reference:.0f} fast {self.score_fast:.0f} (rel diff {self.rel_score_diff:.2e}); "
             f"{self.n_sign_flips} of {self.n_entries} per-sample entries flip sign: "
@@ -105,6 +125,9 @@ class _Compare:
         self.max_diff = 0.0
         self.n_near_zero = 0
         self.seen = {name: torch.zeros(n, dtype=torch.bool) for name in ref}
+        self.exact: dict[str, torch.Tensor] | None = None
+        self.err: list[torch.Tensor] = []
+        self.sign_errors = 0
 
     def _scale(self, r: torch.Tensor) -> torch.Tensor:
         return r.abs().amax(dim=1, keepdim=True).clamp_min(torch.finfo(r.dtype).tiny)
@@ -129,6 +152,10 @@ class _Compare:
         a = r.abs()
         self.n_near_zero += int(((a > 0) & (a < self.rtol * scale)).sum())
         self.seen[name][offset : offset + b] = True
+        if self.exact is not None:
+            e, n_wrong = _error_vs_exact(g, self.exact[name][offset : offset + b])
+            self.err.append(e)
+            self.sign_errors += n_wrong
 
     def add(self, name: str, g: torch.Tensor, offset: int, layout=None) -> None:
         self.compare(name, to_weight_layout(g, layout, self.shapes[name]), offset)
@@ -140,6 +167,15 @@ class _Compare:
             for i in torch.nonzero(~self.seen[name]).flatten().tolist():
                 self.compare(name, torch.zeros_like(r[i : i + 1]), i)
                 # compare() marks it seen; the zero contributes nothing to the sign sums
+
+
+def _error_vs_exact(g: torch.Tensor, e: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Per sample ``max |g - e| / max |e|`` and the number of entries whose sign differs."""
+    g = g.reshape(g.shape[0], -1).double()
+    e = e.reshape(e.shape[0], -1)
+    scale = e.abs().amax(dim=1).clamp_min(torch.finfo(e.dtype).tiny)
+    err = torch.where(e.abs().amax(dim=1) > 0, (g - e).abs().amax(dim=1) / scale, (g - e).abs().amax(dim=1))
+    return err.cpu(), int((torch.sign(g) != torch.sign(e)).sum())
 
 
 _KINKED = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.Hardtanh)
@@ -208,6 +244,7 @@ def compare_engines(
     near_zero_rtol: float = 1e-6,
     tiny_rtol: float = 1e-5,
     conv_method: str = "auto",
+    exact: bool = True,
 ) -> EngineComparison:
     """Run both engines on private copies of ``model`` and compare per-sample gradients.
 
@@ -215,6 +252,18 @@ def compare_engines(
     cannot handle the model.
     """
     n = int(inputs.shape[0])
+    exact_grads = None
+    score_exact = None
+    if exact and any(p.is_floating_point() and p.dtype != torch.float64 for p in model.parameters()):
+        ex_net = private_copy(model).double()
+        ex_layers = scored_layers(ex_net)
+        ex_state = SignSums.empty(ex_layers)
+        ex_col = _Collect(ex_layers, n, SignSumReducer(ex_state))
+        x64 = inputs.double() if inputs.is_floating_point() else inputs
+        FastRunner(ex_net, loss_fn, ex_col, verify=False).run(x64, targets)
+        exact_grads = ex_col.grads
+        score_exact = finish(ex_state)[0]
+        del ex_net, ex_col
     ref_net = private_copy(model)
     layers = scored_layers(ref_net)
     ref_state = SignSums.empty(layers)
@@ -232,6 +281,14 @@ def compare_engines(
     fast_net = private_copy(model)
     fast_state = SignSums.empty(scored_layers(fast_net))
     cmp = _Compare(collect.grads, collect.shapes, SignSumReducer(fast_state), near_zero_rtol, n, tiny_rtol)
+    cmp.exact = exact_grads
+    ref_err: list[torch.Tensor] = []
+    ref_sign_errors = 0
+    if exact_grads is not None:
+        for name, g in collect.grads.items():
+            e, n_wrong = _error_vs_exact(g, exact_grads[name])
+            ref_err.append(e)
+            ref_sign_errors += n_wrong
     # verify=False: the check's extra batch-of-one forward would confuse the chunk bookkeeping.
     chunk = chunk_size or n
     runner = FastRunner(fast_net, loss_fn, cmp, chunk_size=chunk, conv_method=conv_method, verify=False)
@@ -269,5 +326,18 @@ def compare_engines(
         max_flip_rel_clean=float(cmp.max_flip_per_sample[~kink_mask].max()) if bool((~kink_mask).any()) else 0.0,
         max_rel_grad_diff_clean=(
             float(cmp.max_diff_per_sample[~kink_mask].max()) if bool((~kink_mask).any()) else 0.0
+        ),
+        **(
+            {
+                "score_exact": score_exact,
+                "ref_err_median": float(torch.cat(ref_err).median()),
+                "ref_err_max": float(torch.cat(ref_err).max()),
+                "fast_err_median": float(torch.cat(cmp.err).median()),
+                "fast_err_max": float(torch.cat(cmp.err).max()),
+                "ref_sign_errors": ref_sign_errors,
+                "fast_sign_errors": cmp.sign_errors,
+            }
+            if exact_grads is not None
+            else {}
         ),
     )

@@ -389,7 +389,9 @@ class FastRunner:
                     st.buffer = None
                 xb = inputs[start:end]
                 if xb.is_floating_point():
-                    xb = xb.detach().requires_grad_(True)
+                    # The input requires grad so every scored layer's output is in the graph;
+                    # a clone (non-leaf) so the model may still modify its input in place.
+                    xb = xb.detach().requires_grad_(True).clone()
                 out = logits_of(self.net(xb))
                 for i, ref in expected.items():
                     if start <= i < end:
