@@ -240,6 +240,24 @@ def test_failing_model_names_the_proxy(batch):
         score(Pair(), x, y, ["grad_norm"])
 
 
+def test_model_that_cannot_be_copied(batch):
+    x, y = batch
+
+    class Uncopyable(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(75, 3)
+
+        def __deepcopy__(self, memo):
+            raise RuntimeError("no copies")
+
+        def forward(self, x):
+            return self.fc(x.flatten(1))
+
+    with pytest.raises(ConfigError, match="private copy.*no copies"):
+        score(Uncopyable(), x, y, ["snip"])
+
+
 @pytest.fixture()
 def temporary_proxy():
     names = []

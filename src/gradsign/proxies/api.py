@@ -131,10 +131,15 @@ def score(
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ConfigError(f"seed must be an int or None, got {seed!r}")
 
-    ctx = ProxyContext(
-        model, inputs, targets, loss_fn,
-        input_shape=tuple(input_shape) if input_shape is not None else None,
-    )
+    try:
+        ctx = ProxyContext(
+            model, inputs, targets, loss_fn,
+            input_shape=tuple(input_shape) if input_shape is not None else None,
+        )
+    except Exception as exc:  # every proxy works on private copies; without one nothing is safe to run
+        raise ConfigError(
+            f"cannot make a private copy of the model (copy.deepcopy failed): {type(exc).__name__}: {_first_line(str(exc))}"
+        ) from exc
     device = ctx.device
     cuda_devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
 
