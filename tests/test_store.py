@@ -83,3 +83,27 @@ def test_rejects_other_schema_and_garbage(tmp_path):
     con.close()
     with pytest.raises(StoreError, match="not a gradsign store"):
         ResultsStore(foreign)
+
+
+def test_export_import_roundtrip(tmp_path):
+    src = ResultsStore(tmp_path / "a.sqlite")
+    k = _key()
+    src.put_many(k, [("a", 1.25, 0.5), ("b", float("nan"), 0.1), ("c", float("-inf"), None)])
+    src.put_error(k, "d", "RuntimeError: boom")
+    src.put(_key(dataset="cifar100"), "a", 7.0, 1.0)
+    csv_path = tmp_path / "x.csv"
+    assert src.export_csv(csv_path, where={"dataset": "cifar10"}) == 4
+    dst = ResultsStore(tmp_path / "b.sqlite")
+    assert dst.import_csv(csv_path) == 4
+    assert dst.import_csv(csv_path) == 0  # idempotent
+    got = dst.get_many(k, ["a", "b", "c", "d"])
+    assert got["a"].value == 1.25 and got["a"].seconds == 0.5
+    assert math.isnan(got["b"].value) and got["c"].value == -float("inf")
+    assert got["d"].status == "error" and "boom" in got["d"].error
+
+
+def test_import_rejects_foreign_csv(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    with pytest.raises(StoreError, match="not a gradsign score export"):
+        ResultsStore(tmp_path / "s.sqlite").import_csv(bad)

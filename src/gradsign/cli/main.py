@@ -11,7 +11,9 @@ import sys
 import typer
 
 from gradsign import __version__
-from gradsign.cli import data_cmd, proxies_cmd, scoring_cmds, search_cmd
+from gradsign.cli import data_cmd, proxies_cmd, scoring_cmds, search_cmd, store_cmd
+from gradsign.cli import predictors_cmd
+from gradsign.cli import rank_cmd
 from gradsign.cli.common import err_console
 from gradsign.errors import GradsignError
 
@@ -42,6 +44,9 @@ app.command("proxies")(proxies_cmd.proxies)
 app.command("score")(scoring_cmds.score)
 app.command("evaluate")(scoring_cmds.evaluate)
 app.command("search")(search_cmd.search)
+app.add_typer(store_cmd.store_app, name="store")
+app.add_typer(predictors_cmd.app, name="predictors")
+app.command("rank")(rank_cmd.rank)
 
 
 def main(argv: list[str] | None = None) -> None:

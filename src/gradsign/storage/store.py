@@ -22,7 +22,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from gradsign.errors import StoreError
 
@@ -204,6 +204,67 @@ class ResultsStore:
                 self._conn.executemany(q, data)
         except sqlite3.OperationalError as exc:
             raise StoreError(f"could not write to results store {self.path}: {exc}") from None
+
+    # -- exchange ---------------------------------------------------------------
+    EXPORT_COLUMNS = (*_KEY_COLUMNS, "value", "status", "error", "seconds", "attempts", "created")
+
+    def export_csv(self, path: str | Path, where: dict[str, Any] | None = None) -> int:
+        """Write every row (or those matching ``where`` on key columns) to a CSV file; returns the row count.
+
+        The CSV is the portable form of computed scores: it can be committed as a
+        result, shared, and loaded into another store with :meth:`import_csv`.
+        """
+        import csv
+
+        where = where or {}
+        bad = set(where) - set(_KEY_COLUMNS)
+        if bad:
+            raise StoreError(f"cannot filter on {sorted(bad)}; key columns are {', '.join(_KEY_COLUMNS)}")
+        clause = " AND ".join(f"{c}=?" for c in where) or "1=1"
+        q = f"SELECT {', '.join(self.EXPORT_COLUMNS)} FROM scores WHERE {clause} ORDER BY {', '.join(_KEY_COLUMNS)}"
+        n = 0
+        with open(path, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(self.EXPORT_COLUMNS)
+            for row in self._conn.execute(q, list(where.values())):
+                w.writerow(["" if v is None else (repr(v) if isinstance(v, float) else v) for v in row])
+                n += 1
+        return n
+
+    def import_csv(self, path: str | Path) -> int:
+        """Load rows written by :meth:`export_csv`; existing rows with the same key are kept. Returns rows added."""
+        import csv
+
+        path = Path(path)
+        try:
+            with open(path, newline="") as f:
+                reader = csv.reader(f)
+                header = next(reader, None)
+                if header is None or tuple(header) != self.EXPORT_COLUMNS:
+                    raise StoreError(f"{path}: not a gradsign score export (expected columns {', '.join(self.EXPORT_COLUMNS)})")
+                rows = []
+                for lineno, rec in enumerate(reader, 2):
+                    if len(rec) != len(self.EXPORT_COLUMNS):
+                        raise StoreError(f"{path}:{lineno}: expected {len(self.EXPORT_COLUMNS)} fields, got {len(rec)}")
+                    d = dict(zip(self.EXPORT_COLUMNS, rec))
+                    try:
+                        rows.append((
+                            *[int(d[c]) if c in ("batch_size", "seed") else d[c] for c in _KEY_COLUMNS],
+                            float(d["value"]) if d["value"] else None, d["status"], d["error"] or None,
+                            float(d["seconds"]) if d["seconds"] else None, int(d["attempts"]), float(d["created"]),
+                        ))
+                    except ValueError as exc:
+                        raise StoreError(f"{path}:{lineno}: malformed number ({exc})") from None
+                    if d["status"] not in ("ok", "nan", "inf", "-inf", "error"):
+                        raise StoreError(f"{path}:{lineno}: unknown status {d['status']!r}")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StoreError(f"{path}: cannot read ({exc})") from None
+        before = self.count()
+        cols = ", ".join(self.EXPORT_COLUMNS)
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.executemany(f"INSERT OR IGNORE INTO scores ({cols}) VALUES ({','.join('?' * 16)})", rows)
+        return self.count() - before
 
     def close(self) -> None:
         self._conn.close()

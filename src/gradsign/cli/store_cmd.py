@@ -1,0 +1,66 @@
+"""`gradsign store`: inspect, export and import the results store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from gradsign.cli.common import console, err_console
+from gradsign.cli.scoring_cmds import StoreOption
+
+store_app = typer.Typer(help="Inspect, export and import the results store.", no_args_is_help=True)
+
+
+def _open(store: Path | None):
+    from gradsign.storage import ResultsStore
+    from gradsign.workflows.scoring import default_store_path
+
+    return ResultsStore(store if store is not None else default_store_path())
+
+
+@store_app.command("info")
+def info(store: StoreOption = None) -> None:
+    """Counts of stored scores per space, dataset, proxy and status."""
+    s = _open(store)
+    rows = s._conn.execute(
+        "SELECT space, dataset, proxy, batch_size, seed, status, COUNT(*), AVG(seconds) FROM scores "
+        "GROUP BY space, dataset, proxy, batch_size, seed, status ORDER BY 1, 2, 3, 4, 5, 6"
+    ).fetchall()
+    t = Table(title=f"results store {s.path}", title_justify="left")
+    for col in ("space", "dataset", "proxy", "batch", "seed", "status", "cells", "mean s/cell"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(*[str(v) for v in r[:7]], f"{r[7]:.3f}" if r[7] is not None else "-")
+    console.print(t)
+
+
+@store_app.command("export")
+def export(
+    output: Annotated[Path, typer.Option("--output", help="CSV file to write.")],
+    store: StoreOption = None,
+    space: Annotated[Optional[str], typer.Option("--space")] = None,
+    dataset: Annotated[Optional[str], typer.Option("--dataset")] = None,
+    proxy: Annotated[Optional[str], typer.Option("--proxy")] = None,
+) -> None:
+    """Write stored scores (optionally filtered) to a portable CSV."""
+    where = {k: v for k, v in (("space", space), ("dataset", dataset), ("proxy", proxy)) if v is not None}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    n = _open(store).export_csv(output, where)
+    err_console.print(f"wrote {n} rows to {output}", highlight=False)
+
+
+@store_app.command("import")
+def import_(
+    csv_file: Annotated[Path, typer.Argument(help="A CSV written by `gradsign store export`.")],
+    store: StoreOption = None,
+) -> None:
+    """Add the scores of an exported CSV to the store (rows already there are kept)."""
+    from gradsign.errors import StoreError
+
+    if not csv_file.is_file():
+        raise StoreError(f"{csv_file}: no such file")
+    n = _open(store).import_csv(csv_file)
+    err_console.print(f"added {n} rows from {csv_file}", highlight=False)
