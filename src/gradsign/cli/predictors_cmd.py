@@ -88,7 +88,7 @@ def evaluate(
     )
     print_summary(ev)
     for f in ev.files:
-        err_console.print(f"wrote {f}", highlight=False)
+        err_console.print(f"wrote {f}", highlight=False, markup=False, emoji=False)
 
 
 def _cell(mean: float, lo: float, hi: float) -> str:
@@ -117,9 +117,9 @@ def print_summary(ev) -> None:
         row.append(f"{g['fit_s'].iloc[-1]:.2f}")
         t.add_row(*row)
     console.print(t)
-    console.print(f"target: {m['target']}", highlight=False)
-    console.print(f"features: {m['features']}", highlight=False)
-    console.print(f"CI: {m['ci']}", highlight=False)
+    console.print(f"target: {m['target']}", highlight=False, markup=False, emoji=False)
+    console.print(f"features: {m['features']}", highlight=False, markup=False, emoji=False)
+    console.print(f"CI: {m['ci']}", highlight=False, markup=False, emoji=False)
     h = m.get("headline")
     if h:
         parts = []
@@ -129,6 +129,6 @@ def print_summary(ev) -> None:
             if b:
                 parts.append(f"{label} {b['predictor']} {b['spearman']:.3f} [{b['ci'][0]:.3f}, {b['ci'][1]:.3f}]")
         if parts:
-            console.print(f"at {h['train_size']} training archs: " + "; ".join(parts), highlight=False)
+            console.print(f"at {h['train_size']} training archs: " + "; ".join(parts), highlight=False, markup=False, emoji=False)
     for note in m["notes"]:
-        console.print(f"note: {note}", highlight=False)
+        console.print(f"note: {note}", highlight=False, markup=False, emoji=False)
