@@ -387,7 +387,11 @@ def evaluate_predictors(
     label_free = [n for n in runnable if "labels" not in classes[n].needs]
     learned = [n for n in runnable if "labels" in classes[n].needs]
     if learned and not any(s > 0 for s in sizes):
+        if not label_free:
+            raise ConfigError("nothing to evaluate: training size 0 allows only predictors that need no labels "
+                              f"(zero-cost, low-fidelity), and none of {', '.join(runnable)} is one")
         notes.append("only training size 0: predictors that need labels are not evaluated")
+        learned = []
 
     if any(predictor_class(n)[0].__module__.endswith(("bananas", "gcn")) for n in learned):
         import torch  # noqa: F401  (imported here so its one-off import time is not charged to the first fit)
