@@ -159,7 +159,8 @@ def gradsign_sign_sums(
         except Exception as exc:  # anything else the batched pass trips on: the loop decides
             if engine == "fast":
                 raise
-            text = f"{type(exc).__name__} in the batched pass: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}"
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            text = f"{type(exc).__name__} in the batched pass: {first}"
             _warn_fallback(FastUnsupported(f"error:{type(exc).__name__}", text))
             reason = text
     if state is None:

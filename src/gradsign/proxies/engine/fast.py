@@ -14,18 +14,20 @@ How it gets exactly the reference loop's numbers (up to float rounding):
    hands each hook ``dL/d(output)``. No parameter requires grad, so autograd
    computes activation gradients only -- the weight-gradient work of a normal
    backward is replaced by step 3.
-3. In the hook, per-sample weight gradients for that layer are formed at once and
-   reduced immediately (sign -> sum over samples), then freed:
-   Linear: batched outer products ``bmm(dy^T, x)``; Conv2d: one native
-   ``convolution_backward`` call for the weight of a *grouped* convolution in
+3. In the hook, per-sample weight gradients for that layer are formed in sample
+   blocks and reduced immediately (sign -> sum over samples), then freed:
+   Linear: batched outer products ``bmm(dy^T, x)``; pointwise Conv2d: ``bmm`` on
+   a view of the input; Conv2d with many output positions or groups > 1: one
+   native ``convolution_backward`` for the weight of a *grouped* convolution in
    which every sample is its own group (input ``(1, N*C_in, H, W)``, groups
-   ``N * groups``), which handles stride, padding (any mode), dilation and groups
-   natively without an im2col copy.
+   ``N * groups``: stride, padding, dilation and groups handled natively); other
+   Conv2d: a channels-last im2col (``as_strided``) + ``bmm`` in cache-sized
+   blocks. Choice measured on CPU: docs/gradsign.md.
 
 Which networks qualify is decided conservatively (:func:`check_supported`); a
-runtime check compares the batched logits of two samples with batch-of-one
-forwards of the unmodified copy. Whatever fails raises :class:`FastUnsupported`,
-and the dispatcher falls back to the reference loop.
+runtime check compares the batched logits of sample 0 with its batch-of-one
+forward. Whatever fails raises :class:`FastUnsupported`, and the dispatcher falls
+back to the reference loop.
 """
 
 from __future__ import annotations
@@ -283,7 +285,6 @@ class FastRunner:
         self._by_module = {id(s.module): s for s in self.layers}
         self._cache: dict = {}
         self._offset = 0
-        self._error: BaseException | None = None
 
     # -- hooks -----------------------------------------------------------------
 
@@ -293,9 +294,9 @@ class FastRunner:
         st.uses += 1
         st.pending += 1
         if not out.requires_grad:
-            if not out.is_leaf:  # pragma: no cover - cannot happen without grad-requiring inputs
+            if not out.is_leaf:  # e.g. the layer ran under torch.no_grad() inside forward
                 raise FastUnsupported("graph", f"output of {st.name!r} is detached from the loss")
-            out.requires_grad_(True)
+            out.requires_grad_(True)  # non-float inputs (Embedding models): start the graph here
         version = x._version
         out.register_hook(lambda g, st=st, x=x, version=version: self._on_grad(st, x, version, g))
 
@@ -324,7 +325,8 @@ class FastRunner:
                 yield s, _conv2d_im2col(m, x[s : s + block], g[s : s + block], padding), layout
         else:
             for s in range(0, n, budget_block):
-                yield s, _conv2d_grouped(m, x[s : s + budget_block], g[s : s + budget_block], padding, self._cache), None
+                xs, gs = x[s : s + budget_block], g[s : s + budget_block]
+                yield s, _conv2d_grouped(m, xs, gs, padding, self._cache), None
 
     def _on_grad(self, st: _LayerState, x: torch.Tensor, version: int, g: torch.Tensor) -> None:
         if x._version != version:
