@@ -133,3 +133,21 @@ def test_process_pool_gives_the_same_scores_as_in_process(tmp_path):
     for p in DATA_FREE:
         np.testing.assert_array_equal(local.scores[p], pooled.scores[p])
     assert store.count() == len(archs) * len(DATA_FREE)  # the parent wrote every result
+
+
+def test_process_pool_stops_its_workers_when_interrupted():
+    import multiprocessing
+    import time
+
+    from gradsign.execution import CellTask, ProcessPoolBackend
+
+    scorer = Scorer(_setup())
+    tasks = [CellTask(scorer.space.to_string(a), DATA_FREE) for a in _archs(6, seed=5)]
+    gen = ProcessPoolBackend(2, chunk_size=1).run(scorer.worker_factory(), scorer, tasks)
+    first = next(gen)
+    assert first.error is None
+    gen.close()  # what an interrupt in the consumer does: the backend's cleanup runs
+    deadline = time.monotonic() + 10
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not multiprocessing.active_children()

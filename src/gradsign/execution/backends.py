@@ -104,6 +104,7 @@ class ProcessPoolBackend:
                                    initargs=(make_scorer, self.threads))
         pending: set[Future] = set()
         it = iter(chunks)
+        finished = False
         try:
             # Keep at most 2 chunks per worker in flight, so an interruption loses little.
             for chunk in _take(it, 2 * self.workers):
@@ -114,10 +115,16 @@ class ProcessPoolBackend:
                     yield from fut.result()
                     for chunk in _take(it, 1):
                         pending.add(pool.submit(_run_chunk, chunk))
+            finished = True
         finally:
             for fut in pending:
                 fut.cancel()
-            pool.shutdown(wait=False, cancel_futures=True)
+            if not finished:
+                # Interrupted or failed: stop the workers now; their in-flight cells are
+                # simply not stored and get recomputed on resume.
+                for proc in list(getattr(pool, "_processes", {}).values()):
+                    proc.terminate()
+            pool.shutdown(wait=finished, cancel_futures=True)
 
 
 def _take(it: Iterator, n: int) -> list:
