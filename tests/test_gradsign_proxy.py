@@ -250,7 +250,7 @@ class _InPlace(nn.Module):
         self.head = nn.Linear(4, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.relu_()
+        x = x.mul_(2.0).relu_()  # not idempotent: a second pass over the same tensor would differ
         return self.head(self.act(self.conv(x)).mean((2, 3)))
 
 

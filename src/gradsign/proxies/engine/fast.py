@@ -364,7 +364,7 @@ class FastRunner:
         """
         picks = [0]
         with torch.no_grad():
-            return {i: logits_of(self.net(inputs[i : i + 1])).detach() for i in picks}
+            return {i: logits_of(self.net(inputs[i : i + 1].clone())).detach() for i in picks}
 
     def run(self, inputs: torch.Tensor, targets: torch.Tensor) -> None:
         n = int(inputs.shape[0])
