@@ -215,7 +215,10 @@ def test_write_outputs(tmp_path):
     ev = evaluate_predictors(problem, ["linear", "zc-ensemble", "omni-linear"], train_sizes=[0, 10, 20],
                              test_size=50, trials=2, n_bootstrap=100)
     files = write_outputs(ev, tmp_path)
-    assert {f.name for f in files} == {"trials.csv", "summary.csv", "summary.json", "correlation_vs_train_size.png"}
+    assert {f.name for f in files} == {"trials.csv", "summary.csv", "summary.json", "summary.md",
+                                       "correlation_vs_train_size.png"}
+    md = (tmp_path / "summary.md").read_text()
+    assert "| `linear` | model-based |  | " in md and "n=20" in md
     payload = json.loads((tmp_path / "summary.json").read_text())
     assert payload["pool_size"] == 150 and payload["headline"]["train_size"] == 20
     assert {"spearman", "spearman_lo", "spearman_hi", "kendall", "top10", "fit_s", "query_s"} <= set(payload["results"][0])

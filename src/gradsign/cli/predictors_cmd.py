@@ -116,7 +116,8 @@ def print_summary(ev) -> None:
             row.append(_cell(g.at[n, "spearman"], g.at[n, "spearman_lo"], g.at[n, "spearman_hi"]) if n in g.index else "")
         row.append(f"{g['fit_s'].iloc[-1]:.2f}")
         t.add_row(*row)
-    console.print(t)
+    # Logs are not terminals (rich then assumes 80 columns and folds every cell): give the table room.
+    console.print(t, width=None if console.is_terminal else 60 + 22 * len(sizes))
     console.print(f"target: {m['target']}", highlight=False, markup=False, emoji=False)
     console.print(f"features: {m['features']}", highlight=False, markup=False, emoji=False)
     console.print(f"CI: {m['ci']}", highlight=False, markup=False, emoji=False)

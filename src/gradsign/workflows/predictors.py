@@ -576,7 +576,7 @@ def headline(summary: pd.DataFrame, size: int = 100) -> dict[str, Any] | None:
 
 
 def write_outputs(ev: PredictorEvaluation, out: Path) -> list[Path]:
-    """``trials.csv``, ``summary.csv``, ``summary.json`` and ``correlation_vs_train_size.png`` under ``out``."""
+    """``trials.csv``, ``summary.csv``, ``summary.json``, ``summary.md`` and ``correlation_vs_train_size.png``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = []
@@ -593,8 +593,51 @@ def write_outputs(ev: PredictorEvaluation, out: Path) -> list[Path]:
     payload = {**ev.meta, "results": json.loads(ev.summary.to_json(orient="records", double_precision=6))}
     path.write_text(json.dumps(payload, indent=2, allow_nan=True) + "\n")
     files.append(path)
+    path = out / "summary.md"
+    path.write_text(summary_markdown(ev))
+    files.append(path)
     files.append(plot_curves(ev, out / "correlation_vs_train_size.png"))
     return files
+
+
+def summary_markdown(ev: PredictorEvaluation, metrics: Sequence[str] = ("spearman", "kendall", "top10")) -> str:
+    """Markdown tables (one per metric): predictors x training sizes, ``mean [95% CI]``, plus fit/query seconds."""
+    s, m = ev.summary, ev.meta
+    sizes = sorted(set(s["train_size"]))
+    names = list(dict.fromkeys(s["predictor"]))
+    titles = {"spearman": "Spearman's rho", "kendall": "Kendall's tau", "top10": "top-10% precision"}
+    lines = [f"{m['space']} / {m['dataset']}: {m['trials']} trials, {m['test_size']} test cells per trial, pool "
+             f"{m['pool_size']}; mean [{m['ci']}]. Label-free predictors (zero-cost, low-fidelity) need no "
+             f"training set: one value, shown under n={sizes[0]}, holds at every size (″).", ""]
+    for metric in metrics:
+        lines.append(f"**{titles[metric]}**")
+        lines.append("")
+        head = ["predictor", "family", *(f"n={n}" for n in sizes)]
+        if metric == metrics[0]:
+            head += [f"fit s (n={max(sizes)})", f"query s ({m['test_size']} archs)"]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for name in names:
+            g = s[s["predictor"] == name].set_index("train_size")
+            row = [f"`{name}`", g["family"].iat[0]]
+            free = bool(g["label_free"].iat[0])
+            for n in sizes:
+                if free and n != sizes[0]:
+                    row.append("″")  # label-free: the same value at every size
+                    continue
+                if n not in g.index or not math.isfinite(g.at[n, metric]):
+                    row.append("")
+                    continue
+                lo, hi = g.at[n, f"{metric}_lo"], g.at[n, f"{metric}_hi"]
+                ci = f" [{lo:.2f}, {hi:.2f}]" if math.isfinite(lo) else ""
+                row.append(f"{g.at[n, metric]:.3f}{ci}")
+            if metric == metrics[0]:
+                last = g.iloc[-1]
+                row += [f"{last['fit_s']:.2f}", f"{last['query_s']:.3f}"]
+            lines.append("| " + " | ".join(row) + " |")
+        lines.append("")
+    for note in m.get("notes", []):
+        lines.append(f"Note: {note}")
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def plot_curves(ev: PredictorEvaluation, path: Path) -> Path:
@@ -687,6 +730,7 @@ __all__ = [
     "plan_sizes",
     "plot_curves",
     "run_predictor_evaluation",
+    "summary_markdown",
     "write_outputs",
     "zerocost_from_store",
 ]
