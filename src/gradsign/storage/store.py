@@ -87,7 +87,8 @@ class ScoreRecord:
     attempts: int = 1
 
 
-def _status_of(value: float) -> str:
+def status_of(value: float) -> str:
+    """'ok', 'nan', 'inf' or '-inf': how a score is recorded (SQLite has no NaN)."""
     if math.isnan(value):
         return "nan"
     if math.isinf(value):
@@ -176,7 +177,7 @@ class ResultsStore:
         data = []
         for arch, value, seconds in rows:
             value = float(value)
-            status = _status_of(value)
+            status = status_of(value)
             data.append(self._row(base, arch, value if status == "ok" else None, status, None, seconds, 1, now))
         self._write(data)
 

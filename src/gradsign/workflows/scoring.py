@@ -25,6 +25,7 @@ from gradsign.errors import ConfigError, DataError
 from gradsign.proxies import get_proxy
 from gradsign.spaces import get_space
 from gradsign.storage import ResultsStore, ScoreKey
+from gradsign.storage.store import status_of
 from gradsign.workflows.progress import progress_bar
 
 #: How networks are initialized: PyTorch's default init, after torch.manual_seed(seed).
@@ -236,7 +237,7 @@ class Scorer:
                         st.append("error")
                         errs[a] = err
                     else:
-                        st.append(_status(v))
+                        st.append(status_of(v))
                 else:
                     rec = stored[n][a]
                     vals[i] = rec.value
@@ -250,14 +251,6 @@ class Scorer:
     def worker_factory(self) -> "functools.partial":
         """A picklable callable that rebuilds this scorer (without a store) in a worker process."""
         return functools.partial(Scorer, self.setup, None, max_attempts=self.max_attempts)
-
-
-def _status(v: float) -> str:
-    if math.isnan(v):
-        return "nan"
-    if math.isinf(v):
-        return "inf" if v > 0 else "-inf"
-    return "ok"
 
 
 def open_store(path: str | Path | None) -> ResultsStore | None:
