@@ -29,17 +29,21 @@ def _fmt(v) -> str:
 def rank(
     models: Annotated[list[str], typer.Argument(
         help="Models: timm:NAME, torchvision:NAME or path/to/file.py:factory (a function returning an nn.Module).",
-        show_default=False)],
+        metavar="MODEL...", show_default=False)],
     dataset: Annotated[str, typer.Option("--dataset", help="cifar10, cifar100 or ImageNet16-120.")] = "cifar10",
     split: Annotated[str, typer.Option("--split", help="Split the minibatch is drawn from: train or test "
                                        "(test is faster to decode the first time).")] = "train",
     proxies: Annotated[str, typer.Option("--proxies", help="Comma-separated proxy names, or 'all' (see `gradsign proxies`); "
                                          "params and flops are always shown.")] = "gradsign,synflow,snip",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Minibatch size.")] = 64,
+    image_size: Annotated[Optional[int], typer.Option("--image-size", help="Resize the minibatch to NxN (bilinear) "
+                          "for models built for larger images (default: the dataset's size).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the minibatch, of every model's initialization "
                                       "and of the proxies.")] = 0,
     sampling: Annotated[str, typer.Option("--sampling", help="Minibatch sampling: random, or grasp (k images per class).")] = "random",
     engine: Annotated[str, typer.Option("--engine", help="GradSign engine: auto, fast or reference.")] = "auto",
+    chunk_size: Annotated[Optional[int], typer.Option("--chunk-size", help="GradSign fast engine: samples per "
+                          "batched pass; lower it for models with huge layers (memory ~ chunk x largest layer).")] = None,
     device: Annotated[str, typer.Option("--device", help="Torch device to score on, e.g. cpu or cuda.")] = "cpu",
     sort_by: Annotated[Optional[str], typer.Option("--sort-by", help="Order rows by this proxy's rank "
                                                    "(default: the first proxy); 'none' keeps the given order.")] = None,
@@ -64,6 +68,8 @@ def rank(
     names = parse_proxy_list(proxies)
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+    if image_size is not None and not 8 <= image_size <= 1024:
+        raise ConfigError(f"--image-size must be between 8 and 1024, got {image_size}")
     if sampling not in ("random", "grasp"):
         raise ConfigError(f"unknown sampling {sampling!r}; valid: random, grasp")
     if engine not in ("auto", "fast", "reference"):
@@ -84,10 +90,22 @@ def rank(
     info = dataset_info(dataset)
     images = load_image_set(info.name, split, data_dir=data_dir)
     inputs, targets = images.sample_batch(batch_size, seed=seed, sampling=sampling)
-    options = {n: {"engine": engine} for n in names if n.startswith("gradsign") and engine != "auto"}
+    if chunk_size is not None and chunk_size < 1:
+        raise ConfigError(f"--chunk-size must be at least 1, got {chunk_size}")
+    gradsign_options = {**({"engine": engine} if engine != "auto" else {}),
+                        **({"chunk_size": chunk_size} if chunk_size is not None else {})}
+    options = {n: gradsign_options for n in names if n.startswith("gradsign") and gradsign_options}
+    input_shape, data_label = info.input_size, info.name
+    if image_size is not None and image_size != info.image_size:
+        # ImageNet models shrink 32x32 to 1x1 before their last blocks, where GradSign's
+        # per-sample BatchNorm is undefined; upsampling keeps their later stages meaningful.
+        inputs = torch.nn.functional.interpolate(inputs, size=(image_size, image_size), mode="bilinear",
+                                                 align_corners=False)
+        input_shape = (info.input_size[0], image_size, image_size)
+        data_label = f"{info.name} upsampled from {info.image_size}x{info.image_size}"
 
     def make(spec):
-        return lambda: load_model(spec, info.num_classes, input_shape=info.input_size, seed=seed, dataset=info.name)
+        return lambda: load_model(spec, info.num_classes, input_shape=input_shape, seed=seed, dataset=data_label)
 
     def report(i: int, n: int, name: str, seconds: float) -> None:
         if progress:
@@ -97,11 +115,14 @@ def rank(
                          seed=seed, options=options, device=dev, on_model=report)
     frame = result.frame if sort_by == "none" else result.sorted(sort_by)
     data = images.describe() + f"; batch {len(targets)}, seed {seed}, sampling {sampling}"
+    if input_shape != info.input_size:
+        data += f"; resized to {input_shape[-2]}x{input_shape[-1]} (bilinear)"
 
     if fmt is OutputFormat.csv:
         text = frame.to_csv(index=False, float_format="%.10g")
     elif fmt is OutputFormat.json:
-        doc = {"dataset": info.name, "data": data, "batch_size": batch_size, "seed": seed, "device": str(dev),
+        doc = {"dataset": info.name, "data": data, "input_shape": list(input_shape), "batch_size": batch_size,
+               "seed": seed, "device": str(dev),
                "torch": torch.__version__, **result.to_dict()}
         order = list(frame["model"])
         doc["models"] = sorted(doc["models"], key=lambda r: order.index(r["model"]))
