@@ -174,7 +174,7 @@ def plot_scatters(result: EvaluateResult, out: Path) -> list[Path]:
         x = values[ok]
         # Scores span orders of magnitude for most proxies; a log axis shows them as the paper does.
         positive = bool(ok.any() and (x > 0).all() and x.max() / max(x.min(), 1e-300) > 100)
-        ax.scatter(x, result.accuracy[ok], s=4, alpha=0.5, linewidths=0)
+        ax.scatter(x, result.accuracy[ok], s=14 if ok.sum() < 200 else 4, alpha=0.6, linewidths=0)
         if positive:
             ax.set_xscale("log")
         ax.set_xlabel(f"{name} score" + ("" if stats["higher_is_better"] else " (lower is better)"))
