@@ -117,7 +117,10 @@ def print_summary(ev) -> None:
         row.append(f"{g['fit_s'].iloc[-1]:.2f}")
         t.add_row(*row)
     # Logs are not terminals (rich then assumes 80 columns and folds every cell): give the table room.
-    console.print(t, width=None if console.is_terminal else 60 + 22 * len(sizes))
+    from rich.console import Console
+
+    out = console if console.is_terminal else Console(width=max(console.width, 60 + 22 * len(sizes)))
+    out.print(t)
     console.print(f"target: {m['target']}", highlight=False, markup=False, emoji=False)
     console.print(f"features: {m['features']}", highlight=False, markup=False, emoji=False)
     console.print(f"CI: {m['ci']}", highlight=False, markup=False, emoji=False)
