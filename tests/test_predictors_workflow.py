@@ -276,3 +276,16 @@ def test_cli_evaluate_nb101_with_naslib_scores(data_dir, tmp_path, capsys):
 def test_cli_errors_are_one_line(argv, needle, capsys, tmp_path):
     code, _, err = run_cli(["predictors", "evaluate", "--zc-source", "none", *argv, "--no-progress"], capsys)
     assert code == 2 and needle in err and "Traceback" not in err
+
+
+@pytest.mark.data
+def test_build_problem_auto_falls_back_to_naslib_without_a_store(data_dir, tmp_path):
+    from gradsign.workflows.predictors import build_problem
+
+    p = build_problem("nb201", "cifar100", zc_source="auto", store=tmp_path / "absent.sqlite", data_dir=data_dir)
+    assert "NASLib" in p.features.zc.source and any("store unusable" in n for n in p.notes)
+    assert len(p.features.zc.archs) == 725 and p.features.has("lowfidelity")
+    a = p.features.zc.archs[:3]
+    assert np.isfinite(p.accuracy(a)).all() and p.target.startswith("NAS-Bench-201 cifar100 test")
+    with pytest.raises(ConfigError, match="zero-cost features are NASLib"):
+        build_problem("darts", "cifar10", zc_source="nb201-table", data_dir=data_dir)
