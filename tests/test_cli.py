@@ -76,3 +76,8 @@ def test_proxies_listing(capsys):
     assert code == 0
     for name in ("synflow", "snip", "grasp", "fisher", "grad_norm", "jacob_cov", "params", "flops"):
         assert name in out
+
+
+def test_error_messages_keep_square_brackets(capsys, tmp_path):
+    code, _, err = run(["score", "--arch", "|nor_conv_3x3~0|[x]", "--proxies", "params", "--no-store"], capsys)
+    assert code == 2 and "[x]" in err

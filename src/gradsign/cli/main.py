@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
 from gradsign import __version__
 from gradsign.cli import data_cmd, proxies_cmd, scoring_cmds, search_cmd, store_cmd
@@ -54,7 +55,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=True)
     except GradsignError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        # Escaped: messages quote user input and file names, which may contain [brackets].
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted: finished results are kept in the store; rerun the same command to resume.")
