@@ -151,3 +151,19 @@ def test_process_pool_stops_its_workers_when_interrupted():
     while multiprocessing.active_children() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not multiprocessing.active_children()
+
+
+@pytest.mark.usefixtures("data_dir")
+def test_stored_only_reports_scored_cells_and_computes_nothing(tmp_path):
+    from gradsign.errors import ConfigError as _CE
+    from gradsign.workflows.evaluate import draw_archs, run_evaluate
+
+    store = ResultsStore(tmp_path / "s.sqlite")
+    setup = _setup()
+    drawn = draw_archs(Scorer(setup).space, 20, setup.seed)
+    Scorer(setup, store).score_archs(drawn[:8], progress=False)  # a "partial run"
+    res = run_evaluate(setup, sample=20, store=store, n_bootstrap=50, progress=False, stored_only=True)
+    assert res.summary["stored_only"] == {"drawn": 20, "kept": 8}
+    assert res.summary["n_computed_this_run"] == 0
+    with pytest.raises(_CE, match="only 0 of"):
+        run_evaluate(setup, sample=20, store=ResultsStore(tmp_path / "empty.sqlite"), progress=False, stored_only=True)

@@ -190,6 +190,7 @@ def evaluate(
     backend: BackendOption = "inprocess",
     workers: WorkersOption = None,
     address: AddressOption = None,
+    stored_only: Annotated[bool, typer.Option("--stored-only", help="Interim report: only the drawn cells already fully scored in the store; compute nothing.")] = False,
     data_dir: DataDirOption = None,
     progress: ProgressOption = True,
 ) -> None:
@@ -202,7 +203,7 @@ def evaluate(
     setup = _setup(space, dataset, proxies, batch_size, seed, sampling, data_dir, engine)
     result = run_evaluate(setup, sample=n, target=target, repeats=repeats, store=_store(store, no_store),
                           output=output, n_bootstrap=bootstrap, progress=progress,
-                          backend=_backend(backend, workers, address))
+                          backend=_backend(backend, workers, address), stored_only=stored_only)
     print_evaluate_summary(result.summary)
     for f in result.files:
         err_console.print(f"wrote {f}", highlight=False)
@@ -251,3 +252,7 @@ def print_evaluate_summary(s: dict) -> None:
     console.print(f"literature: {s['literature_source']}", highlight=False)
     console.print(f"computed this run: {s['n_computed_this_run']} (arch, proxy) scores; the rest came from the store",
                   highlight=False)
+    if s.get("stored_only"):
+        so = s["stored_only"]
+        console.print(f"INTERIM (--stored-only): {so['kept']} of {so['drawn']} drawn cells were fully scored and are "
+                      "reported; the run is not finished", highlight=False)

@@ -68,11 +68,26 @@ def run_evaluate(
     n_bootstrap: int = 1000,
     progress: bool = True,
     backend: Any = None,
+    stored_only: bool = False,
 ) -> EvaluateResult:
     truth = ground_truth(setup.space, setup.dataset, target, setup.data_dir)
     scorer = Scorer(setup, store)
     space = scorer.space
     archs = draw_archs(space, sample, setup.seed, truth.archs)
+    if stored_only:
+        # Interim report of a long run: keep the drawn cells that already have every
+        # requested proxy in the store, compute nothing, and say how many were kept.
+        if store is None:
+            raise ConfigError("--stored-only needs a results store")
+        strs = [space.to_string(a) for a in archs]
+        have = set(strs)
+        for key in scorer.keys.values():
+            recs = store.get_many(key, strs)
+            have &= {a for a, r in recs.items() if r.status != "error"}
+        n_drawn = len(archs)
+        archs = [a for a, s_ in zip(archs, strs) if s_ in have]
+        if len(archs) < 3:
+            raise ConfigError(f"--stored-only: only {len(archs)} of the {n_drawn} drawn cells are fully scored")
     table = scorer.score_archs(archs, progress=progress, description=f"{setup.space}/{scorer.dataset}",
                                backend=backend)
     acc = truth.accuracy(table.archs)
@@ -125,6 +140,7 @@ def run_evaluate(
         "sampling": setup.sampling,
         "data": table.data_description,
         "n_computed_this_run": table.n_computed,
+        "stored_only": {"drawn": n_drawn, "kept": len(table.archs)} if stored_only else None,
         "noise_ceiling": truth.noise_ceiling(table.archs),
         "literature_source": LITERATURE_SOURCE,
         "proxies": proxies,
