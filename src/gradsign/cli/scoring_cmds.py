@@ -249,7 +249,8 @@ def print_evaluate_summary(s: dict) -> None:
                       f"over {nc['n_archs']} archs", highlight=False)
     console.print(f"target: {s['target_description']}", highlight=False)
     console.print(f"data: {s['data']}", highlight=False)
-    console.print(f"literature: {s['literature_source']}", highlight=False)
+    if s.get("literature_source"):
+        console.print(f"literature: {s['literature_source']}", highlight=False)
     console.print(f"computed this run: {s['n_computed_this_run']} (arch, proxy) scores; the rest came from the store",
                   highlight=False)
     if s.get("stored_only"):

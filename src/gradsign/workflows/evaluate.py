@@ -110,7 +110,8 @@ def run_evaluate(
             "n_failed": table.n_failed(name),
             "failures_by_reason": table.failure_reasons(name),
             "higher_is_better": spec.higher_is_better,
-            "literature_spearman": literature_spearman(name, scorer.dataset),
+            # Published figures are for the whole NB201 space; other spaces get none.
+            "literature_spearman": literature_spearman(name, scorer.dataset) if space.name == "nb201" else None,
         }
 
     if repeats > 1:
@@ -142,7 +143,7 @@ def run_evaluate(
         "n_computed_this_run": table.n_computed,
         "stored_only": {"drawn": n_drawn, "kept": len(table.archs)} if stored_only else None,
         "noise_ceiling": truth.noise_ceiling(table.archs),
-        "literature_source": LITERATURE_SOURCE,
+        "literature_source": LITERATURE_SOURCE if space.name == "nb201" else None,
         "proxies": proxies,
     }
     result = EvaluateResult(summary, table.archs, acc, table.scores)
