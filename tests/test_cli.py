@@ -81,3 +81,36 @@ def test_proxies_listing(capsys):
 def test_error_messages_keep_square_brackets(capsys, tmp_path):
     code, _, err = run(["score", "--arch", "|nor_conv_3x3~0|[x]", "--proxies", "params", "--no-store"], capsys)
     assert code == 2 and "[x]" in err
+
+
+def test_sigterm_stops_a_run_cleanly_and_resume_recomputes_nothing_finished(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from gradsign.storage import ResultsStore
+
+    store = tmp_path / "s.sqlite"
+    cmd = [sys.executable, "-m", "gradsign.cli.main", "score", "--sample", "400", "--proxies", "params,l2_norm",
+           "--store", str(store), "--no-progress", "--format", "csv", "--output", str(tmp_path / "o.csv")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        if store.exists():
+            try:
+                if ResultsStore(store).count() >= 10:
+                    break
+            except Exception:
+                pass
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    done = ResultsStore(store).count()
+    assert 10 <= done < 800
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert ResultsStore(store).count() == 800  # 400 cells x 2 proxies, the finished ones not recomputed

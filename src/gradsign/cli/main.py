@@ -50,8 +50,30 @@ app.add_typer(predictors_cmd.app, name="predictors")
 app.command("rank")(rank_cmd.rank)
 
 
+_INTERRUPTED_MSG = "interrupted: finished results are kept in the store; rerun the same command to resume."
+
+
+def _interrupt(signum, frame):  # noqa: ARG001
+    # Said here because Typer turns KeyboardInterrupt into a silent exit 130.
+    err_console.print(_INTERRUPTED_MSG, highlight=False)
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; library errors become `error: ...` on stderr and exit status 2."""
+    """Run the CLI; library errors become `error: ...` on stderr and exit status 2.
+
+    SIGTERM (a batch system or `kill`) is handled like Ctrl-C: the store already holds
+    every finished cell, worker processes are stopped, and the exit status is 130.
+    """
+    import signal
+
+    try:
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _interrupt)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, _interrupt)
+    except ValueError:  # not the main thread (embedded use): keep the host's handlers
+        pass
     try:
         app(args=argv, standalone_mode=True)
     except GradsignError as exc:
@@ -59,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        err_console.print("interrupted: finished results are kept in the store; rerun the same command to resume.")
+        err_console.print(_INTERRUPTED_MSG, highlight=False)
         sys.exit(130)
 
 
