@@ -53,6 +53,9 @@ def make_booster(backend: str, seed: int, **params: Any) -> Any:
         return LGBMRegressor(**{**defaults, **params, "random_state": seed})
     from sklearn.ensemble import HistGradientBoostingRegressor
 
+    params = dict(params)
+    if "n_estimators" in params:  # one name for the number of trees, whichever backend is installed
+        params["max_iter"] = params.pop("n_estimators")
     defaults = {"max_iter": 300, "learning_rate": 0.05, "max_leaf_nodes": 15, "min_samples_leaf": 3,
                 "l2_regularization": 1.0, "early_stopping": False}
     return HistGradientBoostingRegressor(**{**defaults, **params, "random_state": seed})
