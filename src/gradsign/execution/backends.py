@@ -142,10 +142,14 @@ BACKENDS = {"inprocess": InProcessBackend, "process": ProcessPoolBackend}
 
 def get_backend(name: str = "inprocess", workers: int | None = None, **kwargs: Any):
     if name == "ray":
-        try:
-            from gradsign.execution.ray_backend import RayBackend
-        except ImportError as exc:
-            raise ConfigError(f"the ray backend needs Ray: pip install 'gradsign[ray]' ({exc})") from None
+        import importlib.util
+
+        if importlib.util.find_spec("gradsign.execution.ray_backend") is None:
+            raise ConfigError("the ray backend is not available in this version; use --backend process")
+        if importlib.util.find_spec("ray") is None:
+            raise ConfigError("the ray backend needs Ray: pip install 'gradsign[ray]'")
+        from gradsign.execution.ray_backend import RayBackend
+
         return RayBackend(workers, **kwargs)
     if name not in BACKENDS:
         raise ConfigError(f"unknown backend {name!r}; available: {', '.join([*BACKENDS, 'ray'])}")
