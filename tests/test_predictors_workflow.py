@@ -207,6 +207,7 @@ def test_join_zerocost_keeps_common_archs():
     b = ZeroCostTable(["z", "y"], ("p",), np.array([[30.0], [20.0]]), None, "B")
     j = join_zerocost([a, b])
     assert j.archs == ["y", "z"] and j.names == ("p", "p@1")
+    assert join_zerocost([a, b], ["store", "nb201-table"]).names == ("p", "p@nb201-table")
     assert j.values.tolist() == [[2.0, 20.0], [3.0, 30.0]]
 
 

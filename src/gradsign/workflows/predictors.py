@@ -172,8 +172,12 @@ def zerocost_from_store(
                          {n: get_proxy(n).needs_data for n in names})
 
 
-def join_zerocost(tables: Sequence[ZeroCostTable]) -> ZeroCostTable:
-    """Columns of several tables side by side, on the archs all of them have (names made unique)."""
+def join_zerocost(tables: Sequence[ZeroCostTable], labels: Sequence[str] | None = None) -> ZeroCostTable:
+    """Columns of several tables side by side, on the archs all of them have.
+
+    A proxy name that an earlier table already has gets ``@<label>`` appended (``params@nb201-table``;
+    label = the source name in ``labels``, else the table's position).
+    """
     if len(tables) == 1:
         return tables[0]
     common = sorted(set.intersection(*(set(t.archs) for t in tables)))
@@ -181,10 +185,10 @@ def join_zerocost(tables: Sequence[ZeroCostTable]) -> ZeroCostTable:
         raise DataError("the zero-cost sources " + " + ".join(t.source for t in tables) + " share no architecture")
     names: list[str] = []
     values, seconds, needs = [], [], {}
-    for t in tables:
+    for k, t in enumerate(tables):
         r = t.restrict(common)
         for n in t.names:
-            unique = n if n not in names else f"{n}@{len(names)}"
+            unique = n if n not in names else f"{n}@{labels[k] if labels else k}"
             names.append(unique)
             needs[unique] = t.needs_data.get(n, True)
         values.append(r.values)
@@ -256,6 +260,7 @@ def build_problem(
         raise ConfigError(f"no predictor evaluation for space {name!r}; available: nb201, nb101, darts")
 
     tables: list[ZeroCostTable] = []
+    labels: list[str] = []
     strict = len(parts) == 1  # with a join, each source contributes whichever of --zc-proxies it has
 
     def from_store() -> ZeroCostTable:
@@ -268,6 +273,7 @@ def build_problem(
             if name == "nb201":
                 try:
                     tables.append(from_store())
+                    labels.append("store")
                     continue
                 except (DataError, StoreError) as exc:
                     notes.append(f"zero-cost source auto: store unusable ({exc}); using NASLib's reference scores")
@@ -279,7 +285,10 @@ def build_problem(
             if name != "nb201":
                 raise ConfigError("--zc-source nb201-table exists only for nb201")
             tables.append(nb201_reference_zerocost(data_dir))
-    zc = join_zerocost(tables) if tables else None
+        else:  # "none"
+            continue
+        labels.append(src)
+    zc = join_zerocost(tables, labels) if tables else None
     if zc is not None and zc_proxies is not None:
         zc = zc.select(list(zc_proxies))  # validates every requested name
     elif zc_proxies is not None:
