@@ -63,3 +63,26 @@ def test_searches_on_cifar10(table):
         helped = run_searches(algo, o, prov, runs=2, seed=0)
         assert all(r.proxy_seconds > 0 and r.charged_seconds <= 12_000 for r in helped.runs)
         assert any("search signal: cifar10-valid" in n for n in res.notes)
+
+
+def test_search_command_runs_the_predictor_guided_search(data_dir, tmp_path, capsys):
+    import json
+
+    from gradsign.cli.main import main
+
+    out = tmp_path / "pgs"
+    argv = ["search", "--data-dir", str(data_dir), "--algo", "bananas", "--predictor", "omni-linear",
+            "--zc-seconds", "1", "--runs", "2", "--budget", "30evals", "--output", str(out)]
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert (exc.value.code or 0) == 0
+    printed = capsys.readouterr().out
+    assert "predictor[omni-linear](charged)" in printed and "predictor[omni-linear](free)" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["predictor"] == "omni-linear" and summary["zc_source"] == "nb201-table"
+    assert [s["runs"] for s in summary["settings"]] == [2, 2] and (out / "trajectory.png").exists()
+    # a table without seconds needs --zc-seconds; the message says so in one line
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--data-dir", str(data_dir), "--algo", "predictor", "--predictor", "omni", "--runs", "1"])
+    assert exc.value.code == 2
+    assert "--zc-seconds" in capsys.readouterr().err

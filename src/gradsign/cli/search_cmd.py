@@ -14,7 +14,10 @@ from gradsign.cli.scoring_cmds import BatchOption, EngineOption, NoStoreOption, 
 def search(
     space: Annotated[str, typer.Option("--space", help="Search space (nb201).")] = "nb201",
     dataset: Annotated[str, typer.Option("--dataset", help="cifar10, cifar100 or ImageNet16-120.")] = "cifar10",
-    algo: Annotated[str, typer.Option("--algo", help="rs (random), rea, reinforce or bohb.")] = "rea",
+    algo: Annotated[str, typer.Option("--algo", help="rs (random), rea, reinforce, bohb, or predictor (predictor-guided, BANANAS-style).")] = "rea",
+    predictor: Annotated[Optional[str], typer.Option("--predictor", help="For --algo predictor: the predictor (see `gradsign predictors list`; default forest).")] = None,
+    zc_source: Annotated[str, typer.Option("--zc-source", help="For --algo predictor: zero-cost features for every cell (nb201-table, store, none).")] = "nb201-table",
+    zc_seconds: Annotated[Optional[float], typer.Option("--zc-seconds", help="For --algo predictor: seconds charged per cell's zero-cost features when the source records none.")] = None,
     proxy: Annotated[Optional[str], typer.Option("--proxy", help="Zero-cost proxy assisting the search.")] = None,
     candidates: Annotated[int, typer.Option("--candidates", help="K proposals per step; the best by the proxy is kept.")] = 10,
     budget: Annotated[Optional[str], typer.Option("--budget", help="Simulated seconds ('12000s') or trained archs ('100evals'); default: the benchmark's.")] = None,
@@ -44,10 +47,11 @@ def search(
         algo=algo, dataset=dataset, proxy=proxy, candidates=candidates, budget=budget, runs=runs, seed=seed,
         setup=setup, store=_store(store, no_store) if proxy else None, output=output, warmup_pool=warmup_pool,
         precompute=precompute, progress=progress, data_dir=data_dir,
+        predictor=predictor, zc_source=zc_source, zc_seconds=zc_seconds, store_path=store,
     )
-    console.print(format_table(report.summary["settings"]), highlight=False)
+    console.print(format_table(report.summary["settings"]), highlight=False, markup=False)
     for note in report.summary["notes"]:
-        console.print(f"note: {note}", highlight=False)
+        console.print(f"note: {note}", highlight=False, markup=False)
     if proxy:
         s = report.summary
         console.print(f"proxy cells: {s['proxy_cells_from_store']} from the store, "

@@ -1,7 +1,8 @@
 """Simulated NAS on tabular benchmarks, with proxy assistance and honest cost accounting.
 
 Algorithms (one module each, registered by name): ``random`` (random_search),
-``rea`` (evolution), ``reinforce`` (reinforce), ``bohb`` (bohb). Shared
+``rea`` (evolution), ``reinforce`` (reinforce), ``bohb`` (bohb), ``predictor``
+(predictor_guided: BANANAS-style, driven by a ``gradsign.predictors`` predictor). Shared
 machinery: :mod:`~gradsign.search.base` (budget, proxy providers, the per-run
 context), :mod:`~gradsign.search.oracle` (the benchmark as arrays),
 :mod:`~gradsign.search.runner` (seeded multi-run driver, JSON results),
@@ -21,6 +22,7 @@ from gradsign.search.base import (
     available_searches,
     get_search,
     register_search,
+    search_name,
 )
 from gradsign.search.oracle import (
     NB201_DATASETS,
@@ -67,5 +69,6 @@ __all__ = [
     "results_table",
     "run_search",
     "run_searches",
+    "search_name",
     "summarize",
 ]

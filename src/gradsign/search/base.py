@@ -195,7 +195,7 @@ class SearchContext:
     """The state of one simulated run, shared by the algorithm and the runner.
 
     Algorithms use: ``oracle``, ``rng``, ``candidates``, ``evaluate``, ``pick``,
-    ``proxy_scores``, ``warmup_ranking``, ``event``. Everything else is
+    ``proxy_scores``, ``pay_proxy_seconds``, ``warmup_ranking``, ``event``. Everything else is
     bookkeeping that the runner turns into a :class:`SearchRun`.
     """
 
@@ -235,6 +235,7 @@ class SearchContext:
         self.proxy_scored = 0  # distinct cells scored (each is computed, and paid, once per run)
         self.proxy_queries = 0  # score look-ups including repeats
         self._proxy_cache: dict[int, float] = {}
+        self._features_paid: set[int] = set()  # cells whose zero-cost features were paid (pay_proxy_seconds)
         # incumbent: best observed signal at the highest fidelity seen so far
         self.incumbent = -1
         self.incumbent_signal = -math.inf
@@ -322,6 +323,29 @@ class SearchContext:
         self.proxy_scored += 1
         return value
 
+    def pay_proxy_seconds(self, index: int, seconds: float, *, what: str = "features") -> None:
+        """Pay for a zero-cost computation made outside :meth:`proxy_score`, once per cell and run.
+
+        A predictor-guided search reads each candidate's zero-cost *features*
+        (e.g. NASWOT and parameter count) from a table; computing them would have
+        cost ``seconds``, charged and recorded exactly like a proxy score
+        (``charge_proxy`` decides whether the budget pays). ``what`` names the
+        computation in errors.
+        """
+        index = int(index)
+        if index in self._features_paid:
+            return
+        seconds = float(seconds)
+        if not (seconds >= 0 and math.isfinite(seconds)):
+            raise DataError(f"{what} of cell {index} report {seconds} seconds")
+        if self.charge_proxy and self._by_seconds:
+            self._charge_seconds(seconds)
+        elif self.charge_proxy:
+            self.charged_seconds += seconds
+        self.proxy_seconds += seconds
+        self._features_paid.add(index)
+        self.proxy_scored += 1
+
     def proxy_scores(self, indices: Iterable[int]) -> np.ndarray:
         return np.array([self.proxy_score(int(i)) for i in indices], dtype=np.float64)
 
@@ -374,6 +398,8 @@ class SearchAlgorithm(ABC):
 
     #: registry name, set by :func:`register_search`
     name: ClassVar[str] = ""
+    #: whether a proxy provider may assist it (candidates / warm-up)
+    accepts_proxy: ClassVar[bool] = True
 
     @abstractmethod
     def run(self, ctx: SearchContext) -> None:
@@ -413,12 +439,21 @@ def register_search(name: str, *, aliases: tuple[str, ...] = ()) -> Callable[[ty
 
 def _load_algorithms() -> None:
     # The algorithm modules register themselves on import.
-    from gradsign.search import bohb, evolution, random_search, reinforce  # noqa: F401
+    from gradsign.search import bohb, evolution, predictor_guided, random_search, reinforce  # noqa: F401
 
 
 def available_searches() -> list[str]:
     _load_algorithms()
     return sorted(_ALGORITHMS)
+
+
+def search_name(name: str) -> str:
+    """The registry name of an algorithm name or alias (``"bananas"`` -> ``"predictor"``)."""
+    _load_algorithms()
+    key = _ALIASES.get(str(name).strip().lower().replace("-", "").replace("_", ""))
+    if key is None:
+        raise ConfigError(f"unknown search algorithm {name!r}; available: {', '.join(available_searches())}")
+    return key
 
 
 def get_search(name: "str | SearchAlgorithm", **params: Any) -> SearchAlgorithm:
@@ -558,4 +593,5 @@ __all__ = [
     "get_search",
     "provider_name",
     "register_search",
+    "search_name",
 ]

@@ -66,6 +66,9 @@ def _resolve(
         raise ConfigError(f"candidates must be an int >= 1, got {candidates!r}")
     if provider is None and (candidates > 1 or warmup_pool > 0):
         raise ConfigError("candidates > 1 and warm-up need a proxy provider")
+    if provider is not None and not algorithm.accepts_proxy:
+        raise ConfigError(f"search {algorithm.name!r} takes no proxy provider (its predictor reads zero-cost "
+                          "features itself); run it without one")
     if provider is not None and not isinstance(provider, ProxyProvider):
         raise ConfigError(f"provider must have score(arch) and seconds(arch) methods, got {provider!r}")
     if warmup_pool < 0:
@@ -138,13 +141,18 @@ class SearchResults:
     @property
     def label(self) -> str:
         """Short description, e.g. ``rea`` or ``rea+jacob_cov(K=10, charged)``."""
+        algo = self.algo
+        if "predictor" in self.params:  # predictor-guided search: name the predictor
+            algo = f"{algo}[{self.params['predictor']}]"
         if self.proxy is None:
-            return self.algo
+            if self.params.get("uses_zerocost"):
+                return f"{algo}({'charged' if self.charge_proxy else 'free'})"
+            return algo
         bits = [f"K={self.candidates}"] if self.candidates > 1 else []
         if self.warmup_pool:
             bits.append(f"warmup={self.warmup_pool}")
         bits.append("charged" if self.charge_proxy else "free")
-        return f"{self.algo}+{self.proxy}({', '.join(bits)})"
+        return f"{algo}+{self.proxy}({', '.join(bits)})"
 
     def tests(self) -> np.ndarray:
         """Final reported accuracy of each run (NaN for a run that trained nothing)."""
@@ -271,8 +279,8 @@ def run_searches(
     return SearchResults(
         algo=algorithm.name or type(algorithm).__name__, params=algorithm.params(), dataset=oracle.dataset,
         space=oracle.space, budget=b.to_dict(), proxy=provider_name(provider), candidates=k,
-        charge_proxy=bool(charge_proxy) if provider is not None else False, warmup_pool=int(warmup_pool),
-        seed=seed, runs=out, notes=notes, wall_seconds=wall,
+        charge_proxy=bool(charge_proxy) if provider is not None or algorithm.params().get("uses_zerocost") else False,
+        warmup_pool=int(warmup_pool), seed=seed, runs=out, notes=notes, wall_seconds=wall,
     )
 
 

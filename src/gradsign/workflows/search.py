@@ -93,16 +93,45 @@ def run_search_workflow(
     precompute: bool = False,
     progress: bool = True,
     data_dir: Path | None = None,
+    predictor: str | None = None,
+    zc_source: str = "nb201-table",
+    zc_seconds: float | None = None,
+    store_path: Path | None = None,
 ) -> SearchReport:
+    """Simulated searches on NB201; see the module docstring.
+
+    ``algo="predictor"`` is the predictor-guided search
+    (:mod:`gradsign.search.predictor_guided`) with predictor ``predictor``; its
+    zero-cost features come from ``zc_source`` (as in ``gradsign predictors``;
+    every cell must have them, so ``nb201-table`` or a fully scored ``store``)
+    at ``zc_seconds`` per cell when the source records no seconds. It runs with
+    feature seconds charged and, if it reads zero-cost features, not charged.
+    """
     from gradsign.benchmarks import NB201Table
-    from gradsign.search import nb201_oracle, plot_trajectories, results_table, run_searches
+    from gradsign.search import get_search, nb201_oracle, search_name, plot_trajectories, results_table, run_searches
 
     if runs < 1:
         raise ConfigError(f"--runs must be at least 1, got {runs}")
     table = NB201Table.load(data_dir)
     oracle = nb201_oracle(table, dataset)
-    results = [run_searches(algo, oracle, None, runs=runs, seed=seed, budget=budget)]
     provider = None
+    algo_params: dict[str, Any] = {}
+    if search_name(algo) == "predictor":
+        if proxy is not None:
+            raise ConfigError("the predictor-guided search reads zero-cost features through --zc-source, not --proxy")
+        from gradsign.workflows.predictors import build_problem
+
+        problem = build_problem("nb201", dataset, zc_source=zc_source, store=store_path, lowfidelity=False,
+                                batch_size=setup.batch_size if setup else 64, seed=seed, data_dir=data_dir)
+        algo_params = dict(features=problem.features, predictor=predictor or "forest", zc_seconds=zc_seconds)
+        guided = get_search(algo, **algo_params)
+        results = [run_searches(guided, oracle, None, runs=runs, seed=seed, budget=budget)]
+        if guided.uses_zerocost:
+            results.append(run_searches(guided, oracle, None, runs=runs, seed=seed, budget=budget, charge_proxy=False))
+    else:
+        if predictor is not None:
+            raise ConfigError("--predictor is for --algo predictor (the predictor-guided search)")
+        results = [run_searches(algo, oracle, None, runs=runs, seed=seed, budget=budget)]
     if proxy is not None:
         if setup is None:
             raise ConfigError("a proxy-assisted search needs a scoring setup")
@@ -118,6 +147,7 @@ def run_search_workflow(
     summary: dict[str, Any] = {
         "space": "nb201", "dataset": dataset, "algo": algo, "runs": runs, "seed": seed,
         "budget": budget or "benchmark default", "proxy": proxy, "candidates": candidates if proxy else 1,
+        "predictor": algo_params.get("predictor"), "zc_source": zc_source if algo_params else None,
         "settings": rows,
         "notes": sorted({n for r in results for n in r.notes}),
     }
