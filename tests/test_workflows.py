@@ -167,3 +167,17 @@ def test_stored_only_reports_scored_cells_and_computes_nothing(tmp_path):
     assert res.summary["n_computed_this_run"] == 0
     with pytest.raises(_CE, match="only 0 of"):
         run_evaluate(setup, sample=20, store=ResultsStore(tmp_path / "empty.sqlite"), progress=False, stored_only=True)
+
+
+def test_ray_backend_without_ray_says_how_to_install(monkeypatch):
+    import importlib.util
+
+    from gradsign.errors import ConfigError as _CE
+    from gradsign.execution import get_backend
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    with pytest.raises(_CE, match=r"pip install 'gradsign\[ray\]'"):
+        get_backend("ray", 2)
+    with pytest.raises(_CE, match="unknown backend"):
+        get_backend("dask", 2)

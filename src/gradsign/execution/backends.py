@@ -144,8 +144,6 @@ def get_backend(name: str = "inprocess", workers: int | None = None, **kwargs: A
     if name == "ray":
         import importlib.util
 
-        if importlib.util.find_spec("gradsign.execution.ray_backend") is None:
-            raise ConfigError("the ray backend is not available in this version; use --backend process")
         if importlib.util.find_spec("ray") is None:
             raise ConfigError("the ray backend needs Ray: pip install 'gradsign[ray]'")
         from gradsign.execution.ray_backend import RayBackend
