@@ -181,3 +181,25 @@ def test_ray_backend_without_ray_says_how_to_install(monkeypatch):
         get_backend("ray", 2)
     with pytest.raises(_CE, match="unknown backend"):
         get_backend("dask", 2)
+
+
+def test_process_pool_survives_a_killed_worker_and_loses_no_cell():
+    import os
+    import signal
+
+    from gradsign.execution import CellTask, ProcessPoolBackend
+
+    scorer = Scorer(_setup())
+    archs = _archs(8, seed=9)
+    tasks = [CellTask(scorer.space.to_string(a), DATA_FREE) for a in archs]
+    backend = ProcessPoolBackend(2, chunk_size=1)
+    gen = backend.run(scorer.worker_factory(), scorer, tasks)
+    results = [next(gen)]
+    os.kill(backend.worker_pids[0], signal.SIGKILL)  # a worker dies mid-run
+    results.extend(gen)
+    assert sorted(r.arch for r in results) == sorted(t.arch for t in tasks)
+    assert all(r.error is None for r in results)
+    local = Scorer(_setup()).score_archs(archs, progress=False)
+    by_arch = {r.arch: r for r in results}
+    for p in DATA_FREE:
+        assert [by_arch[a].values[p] for a in local.archs] == list(local.scores[p])

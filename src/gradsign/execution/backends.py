@@ -16,6 +16,7 @@ import os
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
@@ -84,37 +85,78 @@ def _run_chunk(tasks: list[CellTask]) -> list[CellResult]:
 
 
 class ProcessPoolBackend:
-    """Score chunks of cells in ``workers`` processes (spawned, one torch thread each)."""
+    """Score chunks of cells in ``workers`` processes (spawned, one torch thread each).
+
+    A worker that dies (killed, out of memory) breaks a ``ProcessPoolExecutor``
+    and every chunk in flight with it: the pool is then rebuilt and those
+    chunks resubmitted, each at most ``max_chunk_attempts`` times in all; a
+    chunk that still cannot finish comes back as failed cells
+    ("WorkerDied: ..."), recorded like any failure, never a crash of the run.
+    """
 
     name = "process"
 
-    def __init__(self, workers: int | None = None, *, chunk_size: int = 2, threads_per_worker: int = 1) -> None:
+    def __init__(self, workers: int | None = None, *, chunk_size: int = 2, threads_per_worker: int = 1,
+                 max_chunk_attempts: int = 3) -> None:
         self.workers = workers or max(1, os.cpu_count() or 1)
         if self.workers < 1:
             raise ConfigError(f"--workers must be at least 1, got {self.workers}")
         self.chunk_size = chunk_size
         self.threads = threads_per_worker
+        self.max_chunk_attempts = max_chunk_attempts
+        #: pids of the live worker processes (while ``run`` is active; for fault-injection tests)
+        self.worker_pids: list[int] = []
+
+    def _pool(self, make_scorer: Callable[[], Any]) -> ProcessPoolExecutor:
+        ctx = mp.get_context("spawn")  # fork after torch/OpenMP initialised is unsafe
+        return ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
+                                   initargs=(make_scorer, self.threads))
 
     def run(self, make_scorer: Callable[[], Any], scorer: Any, tasks: list[CellTask]) -> Iterator[CellResult]:
         if not tasks:
             return
         chunks = [tasks[i:i + self.chunk_size] for i in range(0, len(tasks), self.chunk_size)]
-        ctx = mp.get_context("spawn")  # fork after torch/OpenMP initialised is unsafe
-        pool = ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_init_worker,
-                                   initargs=(make_scorer, self.threads))
-        pending: set[Future] = set()
+        pool = self._pool(make_scorer)
+        pending: dict[Future, tuple[list[CellTask], int]] = {}  # future -> (chunk, attempt)
         it = iter(chunks)
         finished = False
+
+        def submit(chunk: list[CellTask], attempt: int) -> None:
+            pending[pool.submit(_run_chunk, chunk)] = (chunk, attempt)
+            self.worker_pids = [p.pid for p in getattr(pool, "_processes", {}).values()]
+
         try:
             # Keep at most 2 chunks per worker in flight, so an interruption loses little.
             for chunk in _take(it, 2 * self.workers):
-                pending.add(pool.submit(_run_chunk, chunk))
+                submit(chunk, 1)
             while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                broken: list[tuple[list[CellTask], int]] = []
                 for fut in done:
-                    yield from fut.result()
+                    chunk, attempt = pending.pop(fut)
+                    try:
+                        results = fut.result()
+                    except BrokenProcessPool:
+                        broken.append((chunk, attempt))
+                        continue
+                    yield from results
                     for chunk in _take(it, 1):
-                        pending.add(pool.submit(_run_chunk, chunk))
+                        submit(chunk, 1)
+                if broken:
+                    # A worker died: the pool and everything in flight are lost. Rebuild it and
+                    # resubmit those chunks (bounded), the rest of the queue follows as before.
+                    broken += list(pending.values())
+                    pending.clear()
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    pool = self._pool(make_scorer)
+                    for chunk, attempt in broken:
+                        if attempt < self.max_chunk_attempts:
+                            submit(chunk, attempt + 1)
+                        else:
+                            yield from (CellResult(t.arch, {}, {}, f"WorkerDied: a worker process died "
+                                                   f"{attempt} times on this chunk") for t in chunk)
+                    for chunk in _take(it, max(0, 2 * self.workers - len(pending))):
+                        submit(chunk, 1)
             finished = True
         finally:
             for fut in pending:
@@ -125,6 +167,7 @@ class ProcessPoolBackend:
                 for proc in list(getattr(pool, "_processes", {}).values()):
                     proc.terminate()
             pool.shutdown(wait=finished, cancel_futures=True)
+            self.worker_pids = []
 
 
 def _take(it: Iterator, n: int) -> list:
