@@ -107,3 +107,14 @@ def test_import_rejects_foreign_csv(tmp_path):
     bad.write_text("a,b\n1,2\n")
     with pytest.raises(StoreError, match="not a gradsign score export"):
         ResultsStore(tmp_path / "s.sqlite").import_csv(bad)
+
+
+def test_put_results_writes_several_keys_in_one_transaction(tmp_path):
+    store = ResultsStore(tmp_path / "s.sqlite")
+    a, b = _key(proxy="gradsign"), _key(proxy="synflow")
+    store.put_results([(a, "cell1", 1.5, 0.2), (b, "cell1", float("nan"), 0.1)])
+    ra, rb = store.get_many(a, ["cell1"])["cell1"], store.get_many(b, ["cell1"])["cell1"]
+    assert (ra.value, ra.status, ra.seconds) == (1.5, "ok", 0.2)
+    assert rb.status == "nan" and rb.value != rb.value
+    created = {c for (c,) in store._conn.execute("SELECT created FROM scores")}
+    assert len(created) == 1 and store.count() == 2  # one write, same timestamp

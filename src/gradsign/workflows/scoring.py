@@ -210,16 +210,18 @@ class Scorer:
         with progress_bar(description, len(tasks), enabled=progress) as advance:
             for res in backend.run(self.worker_factory(), self, tasks):
                 missing = task_of[res.arch].proxies
+                finished = []
                 for n in missing:
                     if res.error is not None:
                         if self.store:
                             self.store.put_error(self.keys[n], res.arch, res.error, res.elapsed)
                         computed[n][res.arch] = (math.nan, res.elapsed, res.error.splitlines()[0])
                     else:
-                        if self.store:
-                            self.store.put(self.keys[n], res.arch, res.values[n], res.seconds.get(n))
+                        finished.append((self.keys[n], res.arch, res.values[n], res.seconds.get(n)))
                         computed[n][res.arch] = (res.values[n], res.seconds.get(n), None)
                     n_computed += 1
+                if self.store and finished:
+                    self.store.put_results(finished)  # one commit per cell
                 advance()
 
         scores, secs, status, errors = {}, {}, {}, {}
