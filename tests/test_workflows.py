@@ -203,3 +203,17 @@ def test_process_pool_survives_a_killed_worker_and_loses_no_cell():
     by_arch = {r.arch: r for r in results}
     for p in DATA_FREE:
         assert [by_arch[a].values[p] for a in local.archs] == list(local.scores[p])
+
+
+@pytest.mark.usefixtures("data_dir")
+def test_workers_get_the_drivers_minibatch_and_read_no_data(monkeypatch):
+    import torch
+
+    import gradsign.data.images as images
+
+    scorer = Scorer(_setup(proxies=("gradsign",)))
+    factory = scorer.worker_factory()
+    monkeypatch.setattr(images, "load_image_set", lambda *a, **k: (_ for _ in ()).throw(AssertionError("read")))
+    worker = factory()
+    assert torch.equal(worker._batch[0], scorer._batch[0]) and torch.equal(worker._batch[1], scorer._batch[1])
+    assert worker.keys == scorer.keys and worker.data_description == scorer.data_description

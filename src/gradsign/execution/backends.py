@@ -1,7 +1,7 @@
 """In-process and process-pool execution of per-cell scoring tasks.
 
-A worker process gets the scoring setup once (its initializer builds its own
-scorer without a store, loading the minibatch from the decoded-image cache) and
+A worker process gets the scoring setup and the driver's minibatch once (its
+initializer builds its own scorer without a store; no data folder is read) and
 then scores chunks of cells. Workers run PyTorch with one intra-op thread each:
 on a small machine, N single-threaded processes beat one N-threaded process by
 a wide margin for NB201-sized networks (OpenMP threads spin and oversubscribe

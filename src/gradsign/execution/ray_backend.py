@@ -5,8 +5,9 @@
 * ``address=None`` starts a private local Ray instance with ``workers`` CPUs
   (and shuts it down afterwards); ``"auto"`` or ``"HOST:PORT"`` joins a running
   cluster (``ray start --head`` ...) and leaves it running.
-* One actor per worker; each builds its scorer once (the setup is shipped, the
-  minibatch is loaded from the data folder on that node: see docs/scaling.md)
+* One actor per worker; each builds its scorer once from the setup and the
+  driver's minibatch, both shipped with the task (no data folder needed on
+  worker nodes; see docs/scaling.md),
   and runs PyTorch with ``threads_per_worker`` intra-op threads. An actor asks
   Ray for one CPU, or one GPU when the setup's device is CUDA.
 * Chunks of ``chunk_size`` cells are dispatched with at most two chunks per

@@ -90,7 +90,8 @@ class ScoreTable:
 class Scorer:
     """Scores archs of one space under one :class:`ScoringSetup`, reusing the store."""
 
-    def __init__(self, setup: ScoringSetup, store: ResultsStore | None = None, *, max_attempts: int = 2) -> None:
+    def __init__(self, setup: ScoringSetup, store: ResultsStore | None = None, *, max_attempts: int = 2,
+                 minibatch: tuple[Any, ...] | None = None) -> None:
         self.setup = setup
         self.store = store
         self.max_attempts = max_attempts
@@ -101,7 +102,11 @@ class Scorer:
         self._sampling_key = self._describe_sampling(source="none", split="none")
         self._num_classes, self._input_shape = self._dataset_shape()
         if any(s.needs_data for s in self.specs):
-            self._load_batch()
+            if minibatch is not None:  # shipped by the driver (see worker_factory)
+                inputs, targets, self._data_description, self._sampling_key = minibatch
+                self._batch = (inputs.to(setup.device), targets.to(setup.device))
+            else:
+                self._load_batch()
         self.keys = {s.name: self._key(s.name) for s in self.specs}
 
     # -- setup ---------------------------------------------------------------
@@ -251,8 +256,17 @@ class Scorer:
         return ScoreTable(arch_strs, scores, secs, status, errors, n_computed, self._data_description)
 
     def worker_factory(self) -> "functools.partial":
-        """A picklable callable that rebuilds this scorer (without a store) in a worker process."""
-        return functools.partial(Scorer, self.setup, None, max_attempts=self.max_attempts)
+        """A picklable callable that rebuilds this scorer (without a store) in a worker process.
+
+        The minibatch travels with it (64 CIFAR images are 0.8 MB), so workers --
+        other processes, other machines of a Ray cluster -- need no data folder
+        and score exactly the images the driver drew.
+        """
+        minibatch = None
+        if self._batch is not None and self._batch[0] is not None:
+            inputs, targets = self._batch
+            minibatch = (inputs.cpu(), targets.cpu(), self._data_description, self._sampling_key)
+        return functools.partial(Scorer, self.setup, None, max_attempts=self.max_attempts, minibatch=minibatch)
 
 
 def open_store(path: str | Path | None) -> ResultsStore | None:
