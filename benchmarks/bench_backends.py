@@ -47,11 +47,12 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--backends", default="inprocess,process,ray")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (Ray actors then ask for one GPU each)")
     ap.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
     args = ap.parse_args()
 
     setup = ScoringSetup(space="nb201", dataset="cifar10", proxies=tuple(args.proxies.split(",")),
-                         batch_size=args.batch_size, seed=args.seed)
+                         batch_size=args.batch_size, seed=args.seed, device=args.device)
     scorer = Scorer(setup)
     archs = scorer.space.sample(args.cells, args.seed + 1000)
     tasks = [CellTask(scorer.space.to_string(a), setup.proxies) for a in archs]
