@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from gradsign.cli.common import DataDirOption, console, err_console
-from gradsign.cli.scoring_cmds import BatchOption, EngineOption, NoStoreOption, ProgressOption, StoreOption, _setup, _store
+from gradsign.cli.scoring_cmds import (AddressOption, BackendOption, BatchOption, EngineOption, NoStoreOption,
+                                       ProgressOption, StoreOption, WorkersOption, _backend, _setup, _store)
 
 
 def search(
@@ -25,6 +26,9 @@ def search(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the runs (run r uses (seed, r)) and of proxy scoring.")] = 0,
     warmup_pool: Annotated[int, typer.Option("--warmup-pool", help="Warm-up variant: rank this many random cells by the proxy first.")] = 0,
     precompute: Annotated[bool, typer.Option("--precompute", help="Score all cells with the proxy before searching.")] = False,
+    backend: BackendOption = "inprocess",
+    workers: WorkersOption = None,
+    address: AddressOption = None,
     batch_size: BatchOption = 64,
     engine: EngineOption = "auto",
     store: StoreOption = None,
@@ -48,6 +52,7 @@ def search(
         setup=setup, store=_store(store, no_store) if proxy else None, output=output, warmup_pool=warmup_pool,
         precompute=precompute, progress=progress, data_dir=data_dir,
         predictor=predictor, zc_source=zc_source, zc_seconds=zc_seconds, store_path=store,
+        backend=_backend(backend, workers, address),
     )
     console.print(format_table(report.summary["settings"]), highlight=False, markup=False)
     for note in report.summary["notes"]:

@@ -63,10 +63,12 @@ class StoreBackedProvider:
     def seconds(self, arch: int) -> float:
         return self._get(int(arch))[1]
 
-    def precompute(self, progress: bool = True) -> None:
+    def precompute(self, progress: bool = True, backend: Any = None) -> None:
+        """Score every cell not yet scored (resumable; ``backend``: any execution backend)."""
         archs = [a for i, a in enumerate(self._space) if i not in self._cache]
         if archs:
-            self.scorer.score_archs(archs, progress=progress, description=f"precomputing {self.name}")
+            self.scorer.score_archs(archs, progress=progress, description=f"precomputing {self.name}",
+                                    backend=backend)
             self.__init__(self.scorer, self.name)
 
 
@@ -91,6 +93,7 @@ def run_search_workflow(
     output: Path | None = None,
     warmup_pool: int = 0,
     precompute: bool = False,
+    backend: Any = None,
     progress: bool = True,
     data_dir: Path | None = None,
     predictor: str | None = None,
@@ -138,7 +141,7 @@ def run_search_workflow(
         scorer = Scorer(setup, store)
         provider = StoreBackedProvider(scorer, proxy)
         if precompute:
-            provider.precompute(progress)
+            provider.precompute(progress, backend)
         common = dict(runs=runs, seed=seed, budget=budget, candidates=candidates, warmup_pool=warmup_pool)
         results.append(run_searches(algo, oracle, provider, charge_proxy=True, **common))
         results.append(run_searches(algo, oracle, provider, charge_proxy=False, **common))
