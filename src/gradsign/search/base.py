@@ -308,14 +308,7 @@ class SearchContext:
         if cached is not None:
             return cached
         assert self.proxy is not None
-        seconds = float(self.proxy.seconds(index))
-        if not (seconds >= 0 and math.isfinite(seconds)):
-            raise DataError(f"proxy {provider_name(self.proxy)!r} reports {seconds} seconds for cell {index}")
-        if self.charge_proxy and self._by_seconds:
-            self._charge_seconds(seconds)
-        elif self.charge_proxy:
-            self.charged_seconds += seconds
-        self.proxy_seconds += seconds
+        self._pay_proxy(float(self.proxy.seconds(index)), f"proxy {provider_name(self.proxy)!r}", index)
         value = float(self.proxy.score(index))
         if value != value:
             raise DataError(f"proxy {provider_name(self.proxy)!r} returned NaN for cell {index}")
@@ -335,16 +328,19 @@ class SearchContext:
         index = int(index)
         if index in self._features_paid:
             return
-        seconds = float(seconds)
+        self._pay_proxy(float(seconds), what, index)
+        self._features_paid.add(index)
+        self.proxy_scored += 1
+
+    def _pay_proxy(self, seconds: float, what: str, index: int) -> None:
+        """Record ``seconds`` of zero-cost computation; charge them to the budget if ``charge_proxy``."""
         if not (seconds >= 0 and math.isfinite(seconds)):
-            raise DataError(f"{what} of cell {index} report {seconds} seconds")
+            raise DataError(f"{what} reports {seconds} seconds for cell {index}")
         if self.charge_proxy and self._by_seconds:
             self._charge_seconds(seconds)
         elif self.charge_proxy:
             self.charged_seconds += seconds
         self.proxy_seconds += seconds
-        self._features_paid.add(index)
-        self.proxy_scored += 1
 
     def proxy_scores(self, indices: Iterable[int]) -> np.ndarray:
         return np.array([self.proxy_score(int(i)) for i in indices], dtype=np.float64)
