@@ -267,3 +267,17 @@ def test_bananas_falls_back_to_onehot_without_path_encoding():
     assert p.encoding == "onehot"
     p.fit(archs[:8], np.arange(8.0))
     assert p.predict(archs[8:]).shape == (4,)
+
+
+@pytest.mark.parametrize("backend", ["sklearn", "lightgbm"])
+def test_boosting_backends_both_learn_and_report_themselves(problem, backend):
+    from gradsign.evaluation import spearman
+    from gradsign.predictors.boosting import lightgbm_available
+
+    if backend == "lightgbm" and not lightgbm_available():
+        pytest.skip("lightgbm not installed (pip install 'gradsign[predictors]')")
+    fp, archs, acc = problem
+    train, test = archs[:80], archs[80:]
+    p = make_predictor("boosting", fp, seed=0, backend=backend, n_estimators=40).fit(train, [acc[a] for a in train])
+    assert p.info()["backend"] == backend
+    assert spearman(p.predict(test), [acc[a] for a in test]) > 0.5
