@@ -65,7 +65,9 @@ def nb201_truth(dataset: str, target: str = "test", data_dir: Path | None = None
             "spearman": float(stats.spearmanr(first, second).statistic),
             "kendall": float(stats.kendalltau(first, second).statistic),
             "n_archs": int(multi.sum()),
-            "what": "CIFAR-10 test accuracy, training seed 1 vs seed 2, on the sampled cells with 2+ runs",
+            "what": "CIFAR-10 test accuracy, training seed 1 vs seed 2, on the sampled cells with 2+ runs"
+                    + ("" if ds == "cifar10" else f" (the table has per-seed results for CIFAR-10 only; "
+                                                   f"an indication for {ds}, not its own ceiling)"),
         }
 
     return GroundTruth(
