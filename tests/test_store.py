@@ -118,3 +118,17 @@ def test_put_results_writes_several_keys_in_one_transaction(tmp_path):
     assert rb.status == "nan" and rb.value != rb.value
     created = {c for (c,) in store._conn.execute("SELECT created FROM scores")}
     assert len(created) == 1 and store.count() == 2  # one write, same timestamp
+
+
+def test_gzip_export_roundtrips_and_a_truncated_one_is_a_clear_error(tmp_path):
+    src = ResultsStore(tmp_path / "a.sqlite")
+    src.put_many(_key(), [(f"cell{i}", float(i), 0.1) for i in range(200)])
+    gz = tmp_path / "x.csv.gz"
+    assert src.export_csv(gz) == 200
+    assert gz.read_bytes()[:2] == b"\x1f\x8b"  # really gzip
+    dst = ResultsStore(tmp_path / "b.sqlite")
+    assert dst.import_csv(gz) == 200 and dst.get_many(_key(), ["cell7"])["cell7"].value == 7.0
+    cut = tmp_path / "cut.csv.gz"
+    cut.write_bytes(gz.read_bytes()[: gz.stat().st_size // 2])
+    with pytest.raises(StoreError, match="cannot read"):
+        ResultsStore(tmp_path / "c.sqlite").import_csv(cut)

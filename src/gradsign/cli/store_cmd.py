@@ -39,7 +39,7 @@ def info(store: StoreOption = None) -> None:
 
 @store_app.command("export")
 def export(
-    output: Annotated[Path, typer.Option("--output", help="CSV file to write.")],
+    output: Annotated[Path, typer.Option("--output", help="CSV file to write (gzip-compressed if it ends in .gz).")],
     store: StoreOption = None,
     space: Annotated[Optional[str], typer.Option("--space")] = None,
     dataset: Annotated[Optional[str], typer.Option("--dataset")] = None,
@@ -54,7 +54,7 @@ def export(
 
 @store_app.command("import")
 def import_(
-    csv_file: Annotated[Path, typer.Argument(help="A CSV written by `gradsign store export`.")],
+    csv_file: Annotated[Path, typer.Argument(help="A CSV (or .csv.gz) written by `gradsign store export`.")],
     store: StoreOption = None,
 ) -> None:
     """Add the scores of an exported CSV to the store (rows already there are kept)."""

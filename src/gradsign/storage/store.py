@@ -106,6 +106,15 @@ def _value_of(value: float | None, status: str) -> float:
     return float(value)
 
 
+def _open_text(path: str | Path, mode: str):
+    """A text file for the csv module; gzip-compressed when the name ends in ``.gz``."""
+    if str(path).endswith(".gz"):
+        import gzip
+
+        return gzip.open(path, mode + "t", newline="", encoding="utf-8")
+    return open(path, mode, newline="", encoding="utf-8")
+
+
 class ResultsStore:
     """A results store in one SQLite file (created on first use)."""
 
@@ -229,6 +238,8 @@ class ResultsStore:
 
         The CSV is the portable form of computed scores: it can be committed as a
         result, shared, and loaded into another store with :meth:`import_csv`.
+        A path ending in ``.gz`` is written gzip-compressed (about 10x smaller:
+        the key columns repeat on every row).
         """
         import csv
 
@@ -239,7 +250,7 @@ class ResultsStore:
         clause = " AND ".join(f"{c}=?" for c in where) or "1=1"
         q = f"SELECT {', '.join(self.EXPORT_COLUMNS)} FROM scores WHERE {clause} ORDER BY {', '.join(_KEY_COLUMNS)}"
         n = 0
-        with open(path, "w", newline="") as f:
+        with _open_text(path, "w") as f:
             w = csv.writer(f)
             w.writerow(self.EXPORT_COLUMNS)
             for row in self._conn.execute(q, list(where.values())):
@@ -248,12 +259,13 @@ class ResultsStore:
         return n
 
     def import_csv(self, path: str | Path) -> int:
-        """Load rows written by :meth:`export_csv`; existing rows with the same key are kept. Returns rows added."""
+        """Load rows written by :meth:`export_csv` (plain or ``.gz``); existing rows with the same key are kept.
+        Returns rows added."""
         import csv
 
         path = Path(path)
         try:
-            with open(path, newline="") as f:
+            with _open_text(path, "r") as f:
                 reader = csv.reader(f)
                 header = next(reader, None)
                 if header is None or tuple(header) != self.EXPORT_COLUMNS:
@@ -273,7 +285,7 @@ class ResultsStore:
                         raise StoreError(f"{path}:{lineno}: malformed number ({exc})") from None
                     if d["status"] not in ("ok", "nan", "inf", "-inf", "error"):
                         raise StoreError(f"{path}:{lineno}: unknown status {d['status']!r}")
-        except (OSError, UnicodeDecodeError) as exc:
+        except (OSError, EOFError, UnicodeDecodeError) as exc:  # EOFError: truncated gzip
             raise StoreError(f"{path}: cannot read ({exc})") from None
         before = self.count()
         cols = ", ".join(self.EXPORT_COLUMNS)
