@@ -151,3 +151,19 @@ def _rows(path):
 
     with sqlite3.connect(path) as con:
         return {(a, p): c for a, p, c in con.execute("SELECT arch, proxy, created FROM scores")}
+
+
+@pytest.mark.usefixtures("local_ray")
+def test_an_actor_gone_for_good_is_replaced_once_and_its_chunks_retried():
+    # No Ray restarts: the dead actor's chunks fail with RayActorError and the backend itself
+    # must replace the actor (once, however many chunks it held) and resubmit them.
+    scorer = Scorer(_setup())
+    archs = _archs(8, seed=12)
+    tasks = [CellTask(scorer.space.to_string(a), DATA_FREE) for a in archs]
+    backend = get_backend("ray", 2, chunk_size=1, max_restarts=0)
+    gen = backend.run(scorer.worker_factory(), scorer, tasks)
+    results = [next(gen)]
+    os.kill(backend.actor_pids[0], signal.SIGKILL)
+    results.extend(gen)
+    assert sorted(r.arch for r in results) == sorted(t.arch for t in tasks)
+    assert all(r.error is None for r in results), [r.error for r in results if r.error]

@@ -51,7 +51,7 @@ def search(
         algo=algo, dataset=dataset, proxy=proxy, candidates=candidates, budget=budget, runs=runs, seed=seed,
         setup=setup, store=_store(store, no_store) if proxy else None, output=output, warmup_pool=warmup_pool,
         precompute=precompute, progress=progress, data_dir=data_dir,
-        predictor=predictor, zc_source=zc_source, zc_seconds=zc_seconds, store_path=store,
+        predictor=predictor, zc_source=zc_source, zc_seconds=zc_seconds, store_path=store, batch_size=batch_size,
         backend=_backend(backend, workers, address),
     )
     console.print(format_table(report.summary["settings"]), highlight=False, markup=False)

@@ -153,8 +153,7 @@ class ProcessPoolBackend:
                         if attempt < self.max_chunk_attempts:
                             submit(chunk, attempt + 1)
                         else:
-                            yield from (CellResult(t.arch, {}, {}, f"WorkerDied: a worker process died "
-                                                   f"{attempt} times on this chunk") for t in chunk)
+                            yield from worker_died(chunk, f"a worker process died {attempt} times on this chunk")
                     for chunk in _take(it, max(0, 2 * self.workers - len(pending))):
                         submit(chunk, 1)
             finished = True
@@ -168,6 +167,11 @@ class ProcessPoolBackend:
                     proc.terminate()
             pool.shutdown(wait=finished, cancel_futures=True)
             self.worker_pids = []
+
+
+def worker_died(chunk: list[CellTask], detail: str) -> list[CellResult]:
+    """The cells of a chunk no worker could finish, as recorded failures (retried on the next run)."""
+    return [CellResult(t.arch, {}, {}, f"WorkerDied: {detail}"[:2000]) for t in chunk]
 
 
 def _take(it: Iterator, n: int) -> list:

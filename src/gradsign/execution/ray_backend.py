@@ -29,7 +29,7 @@ import os
 from typing import Any, Callable, Iterator
 
 from gradsign.errors import ConfigError, DataError
-from gradsign.execution.backends import CellResult, CellTask, _take, compute_cell
+from gradsign.execution.backends import CellResult, CellTask, _take, compute_cell, worker_died
 
 
 class _ScoringActor:
@@ -111,14 +111,14 @@ class RayBackend:
         factory = make_scorer
         actors = [actor_cls.remote(factory, self.threads) for _ in range(self.workers)]
         chunks = [tasks[i:i + self.chunk_size] for i in range(0, len(tasks), self.chunk_size)]
-        pending: dict[Any, tuple[int, list[CellTask], int]] = {}  # ref -> (actor slot, chunk, attempt)
+        pending: dict[Any, tuple[int, Any, list[CellTask], int]] = {}  # ref -> (slot, actor, chunk, attempt)
         load = [0] * len(actors)
         it = iter(chunks)
 
         def submit(chunk: list[CellTask], attempt: int, slot: int | None = None) -> None:
             slot = min(range(len(actors)), key=load.__getitem__) if slot is None else slot
             ref = actors[slot].run_chunk.remote(chunk)
-            pending[ref] = (slot, chunk, attempt)
+            pending[ref] = (slot, actors[slot], chunk, attempt)
             load[slot] += 1
 
         try:
@@ -128,7 +128,7 @@ class RayBackend:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
                 ref = done[0]
-                slot, chunk, attempt = pending.pop(ref)
+                slot, actor, chunk, attempt = pending.pop(ref)
                 load[slot] -= 1
                 try:
                     results = ray.get(ref)
@@ -138,13 +138,13 @@ class RayBackend:
                     if isinstance(cause, (ConfigError, DataError)):
                         raise cause from None  # bad run-wide input: stop, as in-process would
                     if attempt < self.max_chunk_attempts:
-                        # the actor is gone for good (restarts used up): replace it, retry the chunk
-                        actors[slot] = actor_cls.remote(factory, self.threads)
+                        # The actor is gone for good (restarts used up): replace it once -- the other
+                        # chunks it held fail too and must land on the same replacement -- and retry.
+                        if actors[slot] is actor:
+                            actors[slot] = actor_cls.remote(factory, self.threads)
                         submit(chunk, attempt + 1, slot)
                         continue
-                    reason = type(exc).__name__
-                    results = [CellResult(t.arch, {}, {}, f"WorkerDied: {reason} after {attempt} attempts\n{exc}"[:2000])
-                               for t in chunk]
+                    results = worker_died(chunk, f"{type(exc).__name__} after {attempt} attempts\n{exc}")
                 yield from results
                 for nxt in _take(it, 1):
                     submit(nxt, 1)

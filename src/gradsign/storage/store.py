@@ -180,15 +180,8 @@ class ResultsStore:
         self.put_many(key, [(arch, value, seconds)])
 
     def put_many(self, key: ScoreKey, rows: Iterable[tuple[str, float, float | None]]) -> None:
-        """Write finished scores in one transaction (committed before returning)."""
-        now = time.time()
-        base = [getattr(key, c) for c in _KEY_COLUMNS if c != "arch"]
-        data = []
-        for arch, value, seconds in rows:
-            value = float(value)
-            status = status_of(value)
-            data.append(self._row(base, arch, value if status == "ok" else None, status, None, seconds, 1, now))
-        self._write(data)
+        """Write finished scores of one key in one transaction (committed before returning)."""
+        self.put_results((key, arch, value, seconds) for arch, value, seconds in rows)
 
     def put_results(self, rows: Iterable[tuple[ScoreKey, str, float, float | None]]) -> None:
         """Write finished scores of any keys (e.g. every proxy of one cell) in one transaction.
@@ -198,8 +191,11 @@ class ResultsStore:
         """
         now = time.time()
         data = []
+        bases: dict[ScoreKey, list] = {}
         for key, arch, value, seconds in rows:
-            base = [getattr(key, c) for c in _KEY_COLUMNS if c != "arch"]
+            base = bases.get(key)
+            if base is None:
+                base = bases[key] = [getattr(key, c) for c in _KEY_COLUMNS if c != "arch"]
             value = float(value)
             status = status_of(value)
             data.append(self._row(base, arch, value if status == "ok" else None, status, None, seconds, 1, now))

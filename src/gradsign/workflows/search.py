@@ -100,6 +100,7 @@ def run_search_workflow(
     zc_source: str = "nb201-table",
     zc_seconds: float | None = None,
     store_path: Path | None = None,
+    batch_size: int = 64,
 ) -> SearchReport:
     """Simulated searches on NB201; see the module docstring.
 
@@ -107,7 +108,8 @@ def run_search_workflow(
     (:mod:`gradsign.search.predictor_guided`) with predictor ``predictor``; its
     zero-cost features come from ``zc_source`` (as in ``gradsign predictors``;
     every cell must have them, so ``nb201-table`` or a fully scored ``store``)
-    at ``zc_seconds`` per cell when the source records no seconds. It runs with
+    at ``zc_seconds`` per cell when the source records no seconds (``batch_size``
+    selects the stored scores' setting). It runs with
     feature seconds charged and, if it reads zero-cost features, not charged.
     """
     from gradsign.benchmarks import NB201Table
@@ -125,7 +127,7 @@ def run_search_workflow(
         from gradsign.workflows.predictors import build_problem
 
         problem = build_problem("nb201", dataset, zc_source=zc_source, store=store_path, lowfidelity=False,
-                                batch_size=setup.batch_size if setup else 64, seed=seed, data_dir=data_dir)
+                                batch_size=batch_size, seed=seed, data_dir=data_dir)
         algo_params = dict(features=problem.features, predictor=predictor or "forest", zc_seconds=zc_seconds)
         guided = get_search(algo, **algo_params)
         results = [run_searches(guided, oracle, None, runs=runs, seed=seed, budget=budget)]
