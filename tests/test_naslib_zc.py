@@ -215,3 +215,28 @@ def test_real_files(data_dir):
     assert c10["arch"].is_unique and c10["arch"].map(parse_nb201).notna().all()
     assert c10["synflow"].isna().sum() == 1  # one record of NASLib's file lacks synflow
     assert isinstance(c10, pd.DataFrame)
+
+
+# --------------------------------------------------------------------------- ground truth of sampled spaces
+
+
+def test_nb101_ground_truth_merges_isomorphic_and_repeated_specs(tmp_path, monkeypatch):
+    """Two NASLib keys that are isomorphic graphs (same benchmark hash) and a repeated
+    key are one cell: one representative, mean accuracy, any of its strings accepted."""
+    import gradsign.benchmarks.naslib_zc as zc
+    from gradsign.workflows.ground_truth import ground_truth
+
+    a = "01100,00001,00011,00001,00000|input,conv3x3-bn-relu,conv1x1-bn-relu,conv1x1-bn-relu,output"
+    b = "01100,00011,00001,00001,00000|input,conv1x1-bn-relu,conv3x3-bn-relu,conv1x1-bn-relu,output"
+    other = NB101Arch.from_naslib(NB101_KEY).to_string()
+    assert a != b and NB101Arch.from_string(a).spec_hash() == NB101Arch.from_string(b).spec_hash()
+    frame = pd.DataFrame({"arch": [a, other, b, other], "val_accuracy": [90.0, 80.0, 92.0, 82.0], "snip": [1.0] * 4})
+    frame.attrs.update(space="nb101", dataset="cifar10", source=str(tmp_path / "zc_nasbench101.json"))
+    monkeypatch.setattr(zc, "load_naslib_zc", lambda *args, **kwargs: frame.copy())
+
+    truth = ground_truth("nb101", "cifar10")
+    assert truth.archs == [a, other]
+    assert "4 records, 2 distinct cells" in truth.description
+    assert truth.accuracy([a, b, other]).tolist() == [91.0, 91.0, 81.0]
+    with pytest.raises(ConfigError, match="no ground truth"):
+        truth.accuracy(["0001,0001,0001,0000|input,conv1x1-bn-relu,conv3x3-bn-relu,output"])

@@ -68,6 +68,14 @@ class SearchSpace(ABC, Generic[A]):
     def to_string(self, arch: A) -> str:
         """The canonical string form of ``arch`` (inverse of :meth:`parse`)."""
 
+    def identity(self, arch: A) -> str:
+        """A key equal for two archs exactly when they are the same benchmark cell.
+
+        The canonical string, unless the space has several strings for one cell
+        (NAS-Bench-101: isomorphic graphs share the benchmark's hash).
+        """
+        return self.to_string(arch)
+
     # --- size and numbering --------------------------------------------------
     @property
     @abstractmethod

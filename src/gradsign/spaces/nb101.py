@@ -502,6 +502,10 @@ class NB101Space(SearchSpace[NB101Arch]):
     def to_string(self, arch: NB101Arch) -> str:
         return as_nb101_arch(arch).to_string()
 
+    def identity(self, arch: NB101Arch) -> str:
+        # Isomorphic cells (vertices in another order) are one benchmark entry.
+        return as_nb101_arch(arch).spec_hash()
+
     @property
     def num_archs(self) -> None:
         # The benchmark's cells have no public index order, so the space is not

@@ -82,29 +82,48 @@ def naslib_sample_truth(space: str, dataset: str, target: str = "test", data_dir
 
     The accuracy is the file's ``val_accuracy`` (NB101: the benchmark's 108-epoch
     accuracy of one training repeat; NB301: the surrogate's prediction). NASLib's
-    NB101 keys are unpruned specs, so several rows can be one cell: duplicates
-    are merged and their accuracies averaged (the count is in the description).
+    NB101 keys are unpruned specs, so several rows can be one cell (same string,
+    or isomorphic graphs with the same benchmark hash): they are merged, their
+    accuracies averaged, and the cell is represented by its first string in file
+    order (the counts are in the description). Any string of a merged cell gets
+    the merged accuracy.
     """
     from gradsign.benchmarks.naslib_zc import load_naslib_zc
     from gradsign.data.images import canonical_dataset
+    from gradsign.spaces.base import get_space
 
     ds = canonical_dataset(dataset)
     frame = load_naslib_zc(space, ds, data_dir=data_dir)
-    grouped = frame.groupby("arch", sort=False)["val_accuracy"].mean()
-    acc_of = grouped.to_dict()
-    n_rows, n_cells = len(frame), len(grouped)
+    space_obj = get_space(space)
+
+    def identity(text: str) -> str:
+        return space_obj.identity(space_obj.parse(text))
+
+    ids = frame["arch"].map(identity)
+    acc_of_id = frame.groupby(ids, sort=False)["val_accuracy"].mean().to_dict()
+    representative = frame.groupby(ids, sort=False)["arch"].first()
+    id_of = dict(zip(frame["arch"], ids))
+    n_rows, n_cells = len(frame), len(representative)
 
     def accuracy(archs: Sequence[str]) -> np.ndarray:
-        try:
-            return np.asarray([acc_of[a] for a in archs], dtype=np.float64)
-        except KeyError as exc:
-            raise ConfigError(f"no ground truth for {space} arch {exc.args[0]!r} in {frame.attrs['source']}") from None
+        out = np.empty(len(archs), dtype=np.float64)
+        for i, a in enumerate(archs):
+            key = id_of.get(a)
+            if key is None:  # a string not in the file may still be one of its cells
+                try:
+                    key = identity(a)
+                except Exception:  # noqa: BLE001 - any parse failure means "not in the file"
+                    key = None
+            if key not in acc_of_id:
+                raise ConfigError(f"no ground truth for {space} arch {a!r} in {frame.attrs['source']}")
+            out[i] = acc_of_id[key]
+        return out
 
     merged = f"; {n_rows} records, {n_cells} distinct cells (duplicates averaged)" if n_cells != n_rows else ""
     return GroundTruth(
         space=space, dataset=ds, target=target,
         description=f"val_accuracy of {Path(frame.attrs['source']).name} ({space}, {ds}){merged}",
-        accuracy=accuracy, noise_ceiling=lambda archs: None, archs=list(grouped.index),
+        accuracy=accuracy, noise_ceiling=lambda archs: None, archs=list(representative),
     )
 
 
