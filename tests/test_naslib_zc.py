@@ -237,6 +237,9 @@ def test_nb101_ground_truth_merges_isomorphic_and_repeated_specs(tmp_path, monke
     truth = ground_truth("nb101", "cifar10")
     assert truth.archs == [a, other]
     assert "4 records, 2 distinct cells" in truth.description
+    assert truth.target == "valid"  # the file's only accuracy, whatever --target asked for
+    with pytest.raises(ConfigError, match="unknown target"):
+        ground_truth("nb101", "cifar10", target="train")
     assert truth.accuracy([a, b, other]).tolist() == [91.0, 91.0, 81.0]
     with pytest.raises(ConfigError, match="no ground truth"):
         truth.accuracy(["0001,0001,0001,0000|input,conv1x1-bn-relu,conv3x3-bn-relu,output"])

@@ -133,7 +133,7 @@ def run_evaluate(
     summary = {
         "space": space.name,
         "dataset": scorer.dataset,
-        "target": target,
+        "target": truth.target,
         "target_description": truth.description,
         "n_archs": len(table.archs),
         "seed": setup.seed,

@@ -92,6 +92,8 @@ def naslib_sample_truth(space: str, dataset: str, target: str = "test", data_dir
     from gradsign.data.images import canonical_dataset
     from gradsign.spaces.base import get_space
 
+    if target not in ("test", "valid"):
+        raise ConfigError(f"unknown target {target!r}; valid: test, valid")
     ds = canonical_dataset(dataset)
     frame = load_naslib_zc(space, ds, data_dir=data_dir)
     space_obj = get_space(space)
@@ -120,9 +122,11 @@ def naslib_sample_truth(space: str, dataset: str, target: str = "test", data_dir
         return out
 
     merged = f"; {n_rows} records, {n_cells} distinct cells (duplicates averaged)" if n_cells != n_rows else ""
+    # The file holds one accuracy per record, so "valid" is reported whatever was asked.
     return GroundTruth(
-        space=space, dataset=ds, target=target,
-        description=f"val_accuracy of {Path(frame.attrs['source']).name} ({space}, {ds}){merged}",
+        space=space, dataset=ds, target="valid",
+        description=f"val_accuracy of {Path(frame.attrs['source']).name} ({space}, {ds}; the file's only accuracy, "
+                    f"used for --target {target} too){merged}",
         accuracy=accuracy, noise_ceiling=lambda archs: None, archs=list(representative),
     )
 
