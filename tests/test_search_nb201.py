@@ -78,6 +78,7 @@ def test_search_command_runs_the_predictor_guided_search(data_dir, tmp_path, cap
     assert (exc.value.code or 0) == 0
     printed = capsys.readouterr().out
     assert "predictor[omni-linear](charged)" in printed and "predictor[omni-linear](free)" in printed
+    assert "the picked cells on every dataset" in printed and "| predictor[omni-linear](free) (cifar10) | " in printed
     summary = json.loads((out / "summary.json").read_text())
     assert summary["predictor"] == "omni-linear" and summary["zc_source"] == "nb201-table"
     assert [s["runs"] for s in summary["settings"]] == [2, 2] and (out / "trajectory.png").exists()
@@ -86,3 +87,25 @@ def test_search_command_runs_the_predictor_guided_search(data_dir, tmp_path, cap
         main(["search", "--data-dir", str(data_dir), "--algo", "predictor", "--predictor", "omni", "--runs", "1"])
     assert exc.value.code == 2
     assert "--zc-seconds" in capsys.readouterr().err
+
+
+def test_transfer_table_reports_each_pick_on_every_dataset(table):
+    """The NB201/GradSign papers' layout: search on CIFAR-10, report the pick on all three datasets."""
+    from gradsign.search import format_transfer_table, results_table
+
+    o = nb201_oracle(table, "cifar10")
+    res = run_searches("rea", o, runs=4, seed=1)
+    picks = [r.incumbent for r in res.runs]
+    summary = res.reported_summary()
+    for name in ("cifar10", "cifar100", "ImageNet16-120"):
+        expected = [o.reported[name][i] for i in picks]
+        assert summary[name]["n"] == 4
+        assert summary[name]["mean"] == pytest.approx(np.mean(expected))
+        assert summary[name]["std"] == pytest.approx(np.std(expected, ddof=1))
+    # the CIFAR-10 column is the search's own final accuracy
+    assert summary["cifar10"]["mean"] == pytest.approx(np.mean(res.tests()))
+    text = format_transfer_table(results_table([res]))
+    head, _, row = text.splitlines()
+    assert head == "| setting (searched on) | cifar10 | cifar100 | ImageNet16-120 |"
+    assert row.startswith("| rea (cifar10) | ") and f"{summary['cifar100']['mean']:.2f} ± " in row
+    assert "reported_summary" in res.to_dict(trajectories=False)

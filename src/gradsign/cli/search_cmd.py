@@ -39,7 +39,7 @@ def search(
 ) -> None:
     """Run R simulated searches (proxy time charged, and not) and report final test accuracy."""
     from gradsign.errors import ConfigError
-    from gradsign.search import format_table
+    from gradsign.search import format_table, format_transfer_table
     from gradsign.spaces import get_space
     from gradsign.workflows.search import run_search_workflow
 
@@ -55,6 +55,11 @@ def search(
         backend=_backend(backend, workers, address),
     )
     console.print(format_table(report.summary["settings"]), highlight=False, markup=False)
+    transfer = format_transfer_table(report.summary["settings"])
+    if transfer:
+        console.print("\nthe picked cells on every dataset (200-epoch test accuracy; the papers search on "
+                      "CIFAR-10 and report these three columns):", highlight=False)
+        console.print(transfer, highlight=False, markup=False)
     for note in report.summary["notes"]:
         console.print(f"note: {note}", highlight=False, markup=False)
     if proxy:

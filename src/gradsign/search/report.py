@@ -132,8 +132,36 @@ def results_table(results: Sequence["SearchResults"], confidence: float = 0.95) 
             # the paper's figures are for the plain algorithms only
             "paper": (NB201_PAPER_CIFAR10_TEST.get(res.algo)
                       if res.dataset == "cifar10" and res.space == "nb201" and res.proxy is None else None),
+            # the pick's accuracy on every dataset the oracle reports (transfer, as in the papers' tables)
+            "reported": {k: {"mean": v["mean"], "std": v["std"], "ci_low": v["ci_low"], "ci_high": v["ci_high"], "n": v["n"]}
+                         for k, v in res.reported_summary(confidence).items()},
         })
     return rows
+
+
+#: Columns of :func:`format_transfer_table`, in order (NB201's three reported datasets).
+TRANSFER_COLUMNS = ("cifar10", "cifar100", "ImageNet16-120")
+
+
+def format_transfer_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] = TRANSFER_COLUMNS) -> str:
+    """A Markdown table of the picked cells' accuracy on every dataset (mean ± std [95% CI]).
+
+    This is the layout of NB201's Table 5 and the GradSign paper's Table 5: the
+    search runs on one dataset's signal (theirs: CIFAR-10) and the cell it picks
+    is reported on all three. Empty string when no row has reported numbers.
+    """
+    cols = [c for c in columns if any(c in r.get("reported", {}) for r in rows)]
+    if not cols:
+        return ""
+    lines = ["| setting (searched on) | " + " | ".join(cols) + " |", "| --- |" + " ---: |" * len(cols)]
+    for r in rows:
+        cells = []
+        for c in cols:
+            v = r.get("reported", {}).get(c)
+            cells.append("" if v is None or v["n"] == 0 else
+                         f"{v['mean']:.2f} ± {v['std']:.2f} [{v['ci_low']:.2f}, {v['ci_high']:.2f}]")
+        lines.append(f"| {r['setting']} ({r['dataset']}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -218,6 +246,8 @@ def plot_trajectories(
 
 __all__ = [
     "NB201_PAPER_CIFAR10_TEST",
+    "TRANSFER_COLUMNS",
+    "format_transfer_table",
     "aggregate_trajectories",
     "format_table",
     "plot_trajectories",

@@ -168,6 +168,19 @@ class SearchResults:
         out["proxy_seconds_mean"] = float(np.mean([r.proxy_seconds for r in self.runs])) if self.runs else float("nan")
         return out
 
+    def reported_summary(self, confidence: float = 0.95) -> dict[str, dict[str, float]]:
+        """:func:`summarize` of each number the oracle reports for every run's pick.
+
+        For NB201 these are the picked cell's 200-epoch test accuracy on every
+        dataset, whatever dataset was searched: the NB201 and GradSign papers
+        search on CIFAR-10 and report the pick on CIFAR-10, CIFAR-100 and
+        ImageNet16-120. Runs that trained nothing count as missing.
+        """
+        from gradsign.search.report import summarize
+
+        names = sorted({k for r in self.runs for k in r.reported})
+        return {k: summarize([r.reported.get(k, float("nan")) for r in self.runs], confidence) for k in names}
+
     def trajectory(self, **kwargs: Any) -> dict[str, Any]:
         """Mean incumbent accuracy on a budget grid; see :func:`~gradsign.search.report.aggregate_trajectories`."""
         from gradsign.search.report import aggregate_trajectories
@@ -185,7 +198,8 @@ class SearchResults:
             "dataset": self.dataset, "space": self.space, "budget": self.budget, "proxy": self.proxy,
             "candidates": self.candidates, "charge_proxy": self.charge_proxy, "warmup_pool": self.warmup_pool,
             "seed": self.seed, "notes": list(self.notes), "wall_seconds": self.wall_seconds,
-            "summary": _jsonable(self.summary()), "runs": runs,
+            "summary": _jsonable(self.summary()),
+            "reported_summary": {k: _jsonable(v) for k, v in self.reported_summary().items()}, "runs": runs,
         }
 
     @classmethod
