@@ -529,7 +529,7 @@ class SearchRun:
             evaluations=int(d["evaluations"]), proxy_scored=int(d["proxy_scored"]),
             proxy_queries=int(d.get("proxy_queries", 0)), train_seconds=float(d["train_seconds"]),
             proxy_seconds=float(d["proxy_seconds"]), charged_seconds=float(d["charged_seconds"]),
-            trajectory={k: [(_float(x) if k != "incumbent" else int(x)) for x in v] for k, v in d["trajectory"].items()},
+            trajectory={k: [(_float(x) if k != "incumbent" else int(x)) for x in v] for k, v in d.get("trajectory", {}).items()},
             events=d.get("events"),
         )
 

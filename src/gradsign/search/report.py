@@ -61,6 +61,9 @@ def summarize(values: Any, confidence: float = 0.95) -> dict[str, float]:
 
 def _run_x(run: Any, x: str) -> np.ndarray:
     t = run.trajectory
+    if not t:
+        raise ConfigError("these search results were saved without trajectories (to_json(trajectories=False)); "
+                          "rerun them to plot or aggregate trajectories")
     if x == "spent":
         return np.asarray(t["spent"], dtype=np.float64)
     if x == "evaluations":

@@ -1,0 +1,76 @@
+"""benchmarks/search_proxy_assisted.py: the GradSign-paper search table from stored proxy scores.
+
+The store here is filled with a data-free proxy's key (``params``) whose values are
+the NB201 table's own parameter counts, so no network is built; what is under test
+is the script's plumbing: it refuses an incomplete store with the command to run,
+charges the stored seconds, and writes the three tables, the plots and the JSONs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gradsign.storage import ResultsStore
+from gradsign.workflows.scoring import Scorer, ScoringSetup
+
+pytestmark = pytest.mark.data
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "search_proxy_assisted.py"
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("search_proxy_assisted", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _fill(store_path: Path, data_dir: Path, n: int) -> None:
+    from gradsign.benchmarks.nb201 import NB201Table
+
+    table = NB201Table.load(data_dir)
+    params = np.asarray(table.column("params_m"), dtype=np.float64)
+    scorer = Scorer(ScoringSetup(space="nb201", dataset="cifar10", proxies=("params",)), None)
+    key = scorer.keys["params"]
+    with ResultsStore(store_path) as store:
+        store.put_many(key, [(table.arch(i), float(params[i]), 0.5) for i in range(n)])
+
+
+def test_refuses_an_incomplete_store_with_the_command(script, data_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GRADSIGN_DATA", str(data_dir))
+    store = tmp_path / "s.sqlite"
+    _fill(store, data_dir, 100)
+    assert script.main(["--proxies", "params", "--store", str(store), "--runs", "1", "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "params for 100 of 15,625" in err and "--precompute" in err and err.count("\n") == 1
+
+
+def test_writes_tables_plots_and_runs(script, data_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GRADSIGN_DATA", str(data_dir))
+    store = tmp_path / "s.sqlite"
+    _fill(store, data_dir, 15_625)
+    out = tmp_path / "o"
+    assert script.main(["--proxies", "params", "--store", str(store), "--runs", "3", "--algos", "random,rea",
+                        "--output", str(out)]) == 0
+    text = (out / "table.md").read_text()
+    assert "params 0.50 s" in text
+    for label in ("random", "rea", "random+params(K=10, charged)", "rea+params(K=10, free)"):
+        assert f"| {label} |" in text and f"| {label} (cifar10) |" in text
+    assert text.count("| rea+params(K=10, charged) | ") == 2  # accuracy table and gain table
+    assert (out / "trajectory_random.png").exists() and (out / "trajectory_rea.png").exists()
+    assert len(list(out.glob("*.json"))) == 6
+    # charged runs pay 0.5 s per scored cell out of the same 12,000 s
+    from gradsign.search import SearchResults
+
+    charged = SearchResults.load(out / "random+params(K=10_charged).json")
+    assert all(r.proxy_seconds == pytest.approx(0.5 * r.proxy_scored) for r in charged.runs)
+    assert all(r.charged_seconds <= 12_000 for r in charged.runs)
+    # saved without trajectories: loading works, plotting them says why it cannot
+    from gradsign.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="without trajectories"):
+        charged.trajectory()
