@@ -35,6 +35,7 @@ import torch
 from scipy import stats
 
 import gradsign
+from gradsign.benchmarks.naslib_zc import NASLIB_PROXY_NAMES
 from gradsign.data.images import SplitFallbackWarning, load_image_set
 from gradsign.data.paths import resolve_data_dir
 from gradsign.spaces.nb201 import NB201Arch
@@ -42,12 +43,7 @@ from gradsign.spaces.nb201_network import build_nb201_network
 
 # NASLib's op order in its 6-int tuples, and its edge order (0->1, 0->2, 0->3, 1->2, 1->3, 2->3).
 NASLIB_OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
-# our proxy name -> NASLib's key
-NASLIB_NAME = {
-    "params": "params", "flops": "flops", "synflow": "synflow", "l2_norm": "l2_norm",
-    "grad_norm": "grad_norm", "snip": "snip", "grasp": "grasp", "fisher": "fisher",
-    "jacob_cov": "jacov", "plain": "plain",
-}
+NASLIB_NAME = NASLIB_PROXY_NAMES  # our proxy name -> NASLib's
 TARGET = {"params": 0.95, "flops": 0.95, "synflow": 0.95, "l2_norm": 0.95}  # others: 0.85
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "ImageNet16-120": 120}
 FAIL = -1e8  # NASLib's stand-in for NaN/inf

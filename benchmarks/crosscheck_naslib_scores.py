@@ -38,16 +38,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from gradsign.benchmarks.naslib_zc import load_naslib_zc
+from gradsign.benchmarks.naslib_zc import NASLIB_PROXY_NAMES, load_naslib_zc
 from gradsign.errors import GradsignError
 from gradsign.spaces.base import get_space
 
-# our proxy name -> NASLib's
-NASLIB_NAME = {
-    "params": "params", "flops": "flops", "synflow": "synflow", "l2_norm": "l2_norm",
-    "grad_norm": "grad_norm", "snip": "snip", "grasp": "grasp", "fisher": "fisher",
-    "jacob_cov": "jacov", "plain": "plain",
-}
+NASLIB_NAME = NASLIB_PROXY_NAMES  # our proxy name -> NASLib's
 DATA_FREE = {"params", "flops", "synflow", "l2_norm"}  # target 0.95; the rest 0.85 (issue #3's targets)
 FAIL = -1e8  # NASLib's stand-in for a failed score
 

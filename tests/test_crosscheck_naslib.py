@@ -7,23 +7,17 @@ the count of the cell we decode, for every cell of its file.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
+from benchmark_scripts import load_benchmark_script
 
 from gradsign.spaces.nb201_network import count_nb201_params
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "crosscheck_naslib.py"
 
 
 @pytest.fixture(scope="module")
 def xcheck():
-    spec = importlib.util.spec_from_file_location("crosscheck_naslib", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark_script("crosscheck_naslib.py")
 
 
 def test_key_decoding_by_hand(xcheck):

@@ -8,26 +8,20 @@ a one-line error.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from benchmark_scripts import load_benchmark_script
 
 from gradsign.benchmarks.naslib_zc import load_naslib_zc
 from gradsign.errors import DataError
 from gradsign.spaces.base import get_space
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "crosscheck_naslib_scores.py"
-
 
 @pytest.fixture(scope="module")
 def xcheck():
-    spec = importlib.util.spec_from_file_location("crosscheck_naslib_scores", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark_script("crosscheck_naslib_scores.py")
 
 
 @pytest.mark.parametrize("space", ["nb101", "darts"])

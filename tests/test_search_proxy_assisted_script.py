@@ -8,25 +8,21 @@ charges the stored seconds, and writes the three tables, the plots and the JSONs
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
+from benchmark_scripts import load_benchmark_script
 
 from gradsign.storage import ResultsStore
 from gradsign.workflows.scoring import Scorer, ScoringSetup
 
 pytestmark = pytest.mark.data
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "search_proxy_assisted.py"
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("search_proxy_assisted", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark_script("search_proxy_assisted.py")
 
 
 def _fill(store_path: Path, data_dir: Path, n: int) -> None:

@@ -67,6 +67,12 @@ NASLIB_ZC_RESOURCES: dict[str, str] = {
 _WRAPPERS = {"nb201": "nasbench201", "nb101": "nasbench101", "darts": "nasbench301"}
 #: NASLib's NB201 op order, the meaning of the ints of its NB201 keys.
 NASLIB_NB201_OPS: tuple[str, ...] = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")
+#: Our proxy name -> NASLib's name for the same proxy (where NASLib's files hold it).
+NASLIB_PROXY_NAMES: dict[str, str] = {
+    "params": "params", "flops": "flops", "synflow": "synflow", "l2_norm": "l2_norm",
+    "grad_norm": "grad_norm", "snip": "snip", "grasp": "grasp", "fisher": "fisher",
+    "jacob_cov": "jacov", "plain": "plain",
+}
 #: Record fields that are not proxies.
 _META_FIELDS = ("val_accuracy", "idx", "arch")
 
@@ -234,6 +240,7 @@ def load_naslib_zc(
 
 __all__ = [
     "NASLIB_NB201_OPS",
+    "NASLIB_PROXY_NAMES",
     "NASLIB_ZC_RESOURCES",
     "load_naslib_zc",
     "naslib_zc_datasets",

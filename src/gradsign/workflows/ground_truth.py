@@ -8,7 +8,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from gradsign.errors import ConfigError
+from gradsign.errors import ArchError, ConfigError
 
 
 @dataclass
@@ -102,10 +102,10 @@ def naslib_sample_truth(space: str, dataset: str, target: str = "test", data_dir
         return space_obj.identity(space_obj.parse(text))
 
     ids = frame["arch"].map(identity)
-    acc_of_id = frame.groupby(ids, sort=False)["val_accuracy"].mean().to_dict()
-    representative = frame.groupby(ids, sort=False)["arch"].first()
+    cells = frame.groupby(ids, sort=False).agg(arch=("arch", "first"), accuracy=("val_accuracy", "mean"))
+    acc_of_id = cells["accuracy"].to_dict()
     id_of = dict(zip(frame["arch"], ids))
-    n_rows, n_cells = len(frame), len(representative)
+    n_rows, n_cells = len(frame), len(cells)
 
     def accuracy(archs: Sequence[str]) -> np.ndarray:
         out = np.empty(len(archs), dtype=np.float64)
@@ -114,7 +114,7 @@ def naslib_sample_truth(space: str, dataset: str, target: str = "test", data_dir
             if key is None:  # a string not in the file may still be one of its cells
                 try:
                     key = identity(a)
-                except Exception:  # noqa: BLE001 - any parse failure means "not in the file"
+                except ArchError:  # not even a valid arch string: certainly not in the file
                     key = None
             if key not in acc_of_id:
                 raise ConfigError(f"no ground truth for {space} arch {a!r} in {frame.attrs['source']}")
@@ -127,7 +127,7 @@ def naslib_sample_truth(space: str, dataset: str, target: str = "test", data_dir
         space=space, dataset=ds, target="valid",
         description=f"val_accuracy of {Path(frame.attrs['source']).name} ({space}, {ds}; the file's only accuracy, "
                     f"used for --target {target} too){merged}",
-        accuracy=accuracy, noise_ceiling=lambda archs: None, archs=list(representative),
+        accuracy=accuracy, noise_ceiling=lambda archs: None, archs=list(cells["arch"]),
     )
 
 

@@ -1,0 +1,16 @@
+"""Import the scripts under benchmarks/ (not a package) as modules, for their tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def load_benchmark_script(filename: str):
+    """Import ``benchmarks/<filename>`` (scripts, not a package) as a module for testing."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / filename
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
