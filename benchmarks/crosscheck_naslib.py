@@ -189,7 +189,10 @@ def self_agreement(rows: list[dict[str, str]], other_csv: Path, proxies: list[st
 def report(rows: list[dict[str, str]], proxies: list[str], dataset: str) -> None:
     """Print the per-proxy agreement table (and each side's correlation with val accuracy)."""
     print(f"\n{dataset}: {len(rows)} cells")
-    head = f"{'proxy':<10} {'n':>4} {'spearman':>9} {'kendall':>8} {'target':>6} {'ok':>3} {'nan_ours':>8} {'fail_naslib':>11} {'rho_acc_ours':>12} {'rho_acc_naslib':>14}"
+    # rho_abs / sign_agree: Spearman of |ours| vs |NASLib| and the share of cells whose signs agree
+    # (for proxies like grasp whose sign flips between seeds on large-magnitude cells)
+    head = (f"{'proxy':<10} {'n':>4} {'spearman':>9} {'kendall':>8} {'target':>6} {'ok':>3} {'nan_ours':>8} "
+            f"{'fail_naslib':>11} {'rho_acc_ours':>12} {'rho_acc_naslib':>14} {'rho_abs':>8} {'sign_agree':>10}")
     print(head)
     print("-" * len(head))
     for p in proxies:
@@ -207,7 +210,10 @@ def report(rows: list[dict[str, str]], proxies: list[str], dataset: str) -> None
         rr = stats.spearmanr(ref, acc).statistic if enough else float("nan")
         target = TARGET.get(p, 0.85)
         ok = "yes" if rho >= target else "NO"
-        print(f"{p:<10} {len(have):>4} {rho:>9.4f} {tau:>8.4f} {target:>6.2f} {ok:>3} {nan_ours:>8} {fail_ref:>11} {ra:>12.4f} {rr:>14.4f}")
+        rabs = stats.spearmanr(np.abs(a), np.abs(ref)).statistic if enough else float("nan")
+        sign = float(np.mean(np.sign(a) == np.sign(ref))) if enough else float("nan")
+        print(f"{p:<10} {len(have):>4} {rho:>9.4f} {tau:>8.4f} {target:>6.2f} {ok:>3} {nan_ours:>8} {fail_ref:>11} "
+              f"{ra:>12.4f} {rr:>14.4f} {rabs:>8.4f} {sign:>10.2f}")
 
 
 if __name__ == "__main__":
