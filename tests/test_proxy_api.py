@@ -119,12 +119,41 @@ def test_shared_batch_pass_runs_once(net, batch):
     score(net, x, y, ["grad_norm", "snip", "plain"])
     assert calls[0] == 1
     calls[0] = 0
-    score(net, x, y, ["grad_norm", "snip", "plain", "grasp"])
-    assert calls[0] == 2  # grasp reuses the shared gradient and adds one forward of its own
+    score(net, x, y, ["grad_norm", "snip", "plain", "grasp", "fisher", "jacob_cov"])
+    assert calls[0] == 1  # fisher, grasp and jacob_cov ride on the same forward
+    calls[0] = 0
+    score(net, x, y, ["jacob_cov"])
+    assert calls[0] == 1  # alone it takes its own (label-free) pass
     calls[0] = 0
     score(net, x, y, ["snip"])
     score(net, x, y, ["plain"])
     assert calls[0] == 2  # sharing is per call, not a cache across calls
+
+
+@pytest.mark.parametrize("alone", ["fisher", "grasp", "jacob_cov"])
+def test_shared_pass_gives_the_separate_pass_numbers_bit_for_bit(net, batch, alone):
+    """Riding on the shared pass changes the cost, never the number (float32, same kernels)."""
+    x, y = batch
+    together = score(net, x, y, ["grad_norm", "snip", "plain", "fisher", "grasp", "jacob_cov"], seed=0)
+    assert score(net, x, y, [alone], seed=0)[alone] == together[alone]
+    assert score(net, x, y, ["grad_norm", alone], seed=0) == {k: together[k] for k in ("grad_norm", alone)}
+
+
+def test_proxies_on_a_context_not_told_about_them_take_their_own_pass(net, batch):
+    from gradsign.proxies.context import ProxyContext
+    from gradsign.proxies.registry import get_proxy
+
+    x, y = batch
+    names = ["grad_norm", "fisher", "grasp", "jacob_cov"]
+    expected = score(net, x, y, names, seed=0)
+    calls = _count_forwards(net)
+    ctx = ProxyContext(net, x, y)  # requested=(): the direct, low-level use
+    got = {}
+    for name in names:
+        torch.manual_seed(0)
+        got[name] = float(get_proxy(name)(ctx))
+    assert got == expected
+    assert calls[0] == 4  # batch pass, fisher's, grasp's second, jacob_cov's
 
 
 def test_timings_are_reported_per_proxy(net, batch):

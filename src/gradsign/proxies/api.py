@@ -135,6 +135,7 @@ def score(
         ctx = ProxyContext(
             model, inputs, targets, loss_fn,
             input_shape=tuple(input_shape) if input_shape is not None else None,
+            requested=names,
         )
     except Exception as exc:  # every proxy works on private copies; without one nothing is safe to run
         raise ConfigError(

@@ -12,10 +12,16 @@ cross-entropy loss) are computed once via :meth:`ProxyContext.shared`.
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 from torch import nn
+
+
+# Proxies that read the shared batch pass (ProxyContext.batch_pass). jacob_cov joins
+# that pass only when one of them is requested too: on its own, its label-free
+# pass is cheaper than the loss pass.
+BATCH_PASS_USERS = frozenset({"grad_norm", "snip", "plain", "grasp", "fisher"})
 
 
 def prunable_layers(model: nn.Module) -> Iterator[nn.Module]:
@@ -63,6 +69,7 @@ class ProxyContext:
         targets: class indices (on the model's device), or None.
         loss_fn: ``loss_fn(logits, targets) -> scalar``; cross-entropy by default.
         input_shape: the shape of ONE input sample, ``inputs.shape[1:]`` unless given.
+        requested: names of the proxies that will be scored on this context.
     """
 
     def __init__(
@@ -74,6 +81,7 @@ class ProxyContext:
         *,
         num_classes: int | None = None,
         input_shape: tuple[int, ...] | None = None,
+        requested: Iterable[str] = (),
     ) -> None:
         # The template is a private deep copy: nothing a proxy does reaches the caller's model.
         self._template = copy.deepcopy(model)
@@ -90,6 +98,9 @@ class ProxyContext:
         if input_shape is None and inputs is not None:
             input_shape = tuple(inputs.shape[1:])
         self.input_shape = tuple(input_shape) if input_shape is not None else None
+        # The proxies this context will be asked for: shared passes record what
+        # they need (see batch_pass) and nothing else.
+        self.requested = frozenset(requested)
         self._shared: dict[str, Any] = {}
 
     @property
@@ -138,14 +149,157 @@ class ProxyContext:
 
         Shared by grad_norm, snip, plain and grasp (its first gradient): each reads
         ``.weight.grad`` of the prunable layers and must not modify the returned
-        network.
+        network. See :meth:`batch_pass` for what else the same pass records.
         """
+        return self.batch_pass().net
 
-        def _compute(ctx: "ProxyContext") -> nn.Module:
-            net = ctx.fresh_model()
-            net.zero_grad(set_to_none=True)
-            loss = ctx.loss_fn(logits_of(net(ctx.inputs)), ctx.targets)
-            loss.backward()
-            return net
+    def batch_pass(self) -> "BatchPass":
+        """The shared forward+backward of the loss on the whole batch, computed once.
 
-        return self.shared("batch_gradients", _compute)
+        What it records depends on :attr:`requested` (the proxies of this
+        :func:`~gradsign.proxies.api.score` call), so that proxies which need the
+        same pass never pay for it twice:
+
+        * always: ``.weight.grad`` of every parameter the loss reaches (grad_norm,
+          snip, plain, grasp's first gradient);
+        * ``"fisher"`` requested: each Conv2d/Linear layer's per-channel activation
+          Fisher (:func:`channel_fisher`), from hooks on the layer outputs of this
+          same pass (fisher's own pass would be an identical forward+backward);
+        * ``"jacob_cov"`` requested: the gradient of ``sum(logits)`` with respect
+          to the input batch, by a second, input-only backward through the same
+          forward graph (jacob_cov's own pass would repeat the forward);
+        * ``"grasp"`` requested: the backward is taken with ``create_graph=True``
+          and the differentiable first-order weight gradients are kept for grasp's
+          Hessian-gradient product, so grasp needs no forward and no first-order
+          backward of its own.
+
+        The recorded numbers are those of the separate passes: the same network
+        copy, batch and loss, and the same kernels (checked bit for bit in
+        tests/test_proxies.py).
+        """
+        return self.shared(
+            "batch_pass",
+            lambda c: run_batch_pass(
+                c,
+                record_fisher="fisher" in c.requested,
+                keep_graph="grasp" in c.requested,
+                input_jacobian="jacob_cov" in c.requested,
+            ),
+        )
+
+
+def channel_fisher(act: torch.Tensor, grad: torch.Tensor, is_linear: bool) -> torch.Tensor:
+    """fisher's per-channel value ``0.5 * mean_n (sum_spatial act * grad)^2`` of one layer output.
+
+    Conv2d output ``(N, C, H, W)``: channels on dim 1, spatial dims summed (as the
+    reference). Linear output ``(N, F)``: per-feature product. Linear on ``(N, ..., F)``
+    (e.g. tokens): channels are the last dim, the middle dims are summed like
+    spatial ones (the reference would sum over the features instead, which breaks
+    its own per-channel broadcast).
+    """
+    prod = act * grad
+    if is_linear:
+        if prod.dim() > 2:
+            prod = prod.sum(dim=tuple(range(1, prod.dim() - 1)))
+    elif prod.dim() > 2:
+        prod = prod.sum(dim=tuple(range(2, prod.dim())))
+    return prod.pow(2).mean(0).mul(0.5)
+
+
+class BatchPass:
+    """What the shared batch pass leaves behind (see :meth:`ProxyContext.batch_pass`).
+
+    Attributes:
+        net: the network after the backward; ``.weight.grad`` holds the batch gradient.
+        fisher: ``{layer: per-channel fisher tensor}`` for every prunable layer of
+            ``net`` the backward reached, or None when fisher was not requested.
+        input_jacobian: ``d sum(logits) / d inputs``, shaped like the inputs, or None
+            when jacob_cov was not requested.
+    """
+
+    def __init__(self, net: nn.Module, fisher: dict[nn.Module, torch.Tensor] | None,
+                 graph_grads: list[torch.Tensor | None] | None,
+                 input_jacobian: torch.Tensor | None = None) -> None:
+        self.net = net
+        self.fisher = fisher
+        self.input_jacobian = input_jacobian
+        self._graph_grads = graph_grads
+
+    def take_graph_grads(self) -> list[torch.Tensor | None] | None:
+        """The prunable weights' first-order gradients with their graph (one consumer: grasp).
+
+        Aligned with ``prunable_layers(net)``; None when grasp was not requested or
+        the graph was already taken. Handing them over drops the pass's reference,
+        so the (large) double-backward graph is freed as soon as grasp is done.
+        """
+        grads, self._graph_grads = self._graph_grads, None
+        return grads
+
+
+def run_batch_pass(ctx: ProxyContext, *, record_fisher: bool, keep_graph: bool,
+                   input_jacobian: bool = False) -> BatchPass:
+    """One forward+backward of the loss on a fresh network; see :meth:`ProxyContext.batch_pass`."""
+    net = ctx.fresh_model()
+    net.zero_grad(set_to_none=True)
+    want_fisher, want_graph = record_fisher, keep_graph
+    layers = list(prunable_layers(net))
+    fisher: dict[nn.Module, torch.Tensor] = {}
+    module_hooks, tensor_hooks = [], []
+
+    def make_hook(layer: nn.Module):
+        is_linear = isinstance(layer, nn.Linear)
+
+        def on_output(grad: torch.Tensor, act: torch.Tensor) -> None:
+            value = channel_fisher(act, grad.detach(), is_linear)
+            # Several calls of one layer (weight sharing) add up, as in the reference.
+            fisher[layer] = fisher[layer] + value if layer in fisher else value
+
+        def forward_hook(module: nn.Module, inputs, output):
+            if not isinstance(output, torch.Tensor) or not output.requires_grad:
+                return None
+            act = output.detach()
+            # The gradient hook goes on the layer's own output, and downstream gets a
+            # clone: an in-place op after the layer (ReLU(inplace=True)) then changes
+            # the clone, never the activation we multiply with.
+            tensor_hooks.append(output.register_hook(lambda g: on_output(g, act)))
+            return output.clone()
+
+        return forward_hook
+
+    if want_fisher:
+        module_hooks = [layer.register_forward_hook(make_hook(layer)) for layer in layers]
+    try:
+        x = ctx.inputs
+        if input_jacobian:
+            x = ctx.inputs.detach().clone().requires_grad_(True)
+        # Fed through a clone (a non-leaf): a model that edits its input in place
+        # (leading ReLU(inplace=True)) would otherwise fail on a leaf that requires grad.
+        logits = logits_of(net(x.clone() if input_jacobian else x))
+        loss = ctx.loss_fn(logits, ctx.targets)
+        graph_grads = None
+        if want_graph:
+            params = [p for p in net.parameters() if p.requires_grad]
+            grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
+            # .grad as loss.backward() would leave it (detached: no reference cycle
+            # between a parameter and a gradient that carries a graph).
+            for p, g in zip(params, grads):
+                p.grad = g.detach() if g is not None else None
+            by_param = {id(p): g for p, g in zip(params, grads)}
+            graph_grads = [by_param.get(id(layer.weight)) for layer in layers]
+        else:
+            loss.backward(retain_graph=input_jacobian)
+    finally:
+        for h in module_hooks:
+            h.remove()
+        # Removed before anyone differentiates the kept graph again (grasp's double
+        # backward reaches the same layer outputs and would fire them a second time).
+        for h in tensor_hooks:
+            h.remove()
+    jacobian = None
+    if input_jacobian:
+        # Input-only backward (no weight gradients computed, .grad untouched), after
+        # the fisher hooks are gone. Kept graph (grasp) or retained one: both allow it.
+        (jacobian,) = torch.autograd.grad(logits.sum(), x, retain_graph=want_graph, allow_unused=True)
+        jacobian = torch.zeros_like(x) if jacobian is None else jacobian.detach()
+        del logits, loss
+    return BatchPass(net, fisher if want_fisher else None, graph_grads, jacobian)

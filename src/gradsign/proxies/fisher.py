@@ -4,29 +4,8 @@ from __future__ import annotations
 
 import math
 
-import torch
-from torch import nn
-
-from gradsign.proxies.context import ProxyContext, logits_of, prunable_layers
+from gradsign.proxies.context import ProxyContext, prunable_layers, run_batch_pass
 from gradsign.proxies.registry import register_proxy
-
-
-def _channel_fisher(act: torch.Tensor, grad: torch.Tensor, is_linear: bool) -> torch.Tensor:
-    """``0.5 * mean_n (sum_spatial act * grad)^2`` per output channel.
-
-    Conv2d output ``(N, C, H, W)``: channels on dim 1, spatial dims summed (as the
-    reference). Linear output ``(N, F)``: per-feature product. Linear on ``(N, ..., F)``
-    (e.g. tokens): channels are the last dim, the middle dims are summed like
-    spatial ones (the reference would sum over the features instead, which breaks
-    its own per-channel broadcast).
-    """
-    prod = act * grad
-    if is_linear:
-        if prod.dim() > 2:
-            prod = prod.sum(dim=tuple(range(1, prod.dim() - 1)))
-    elif prod.dim() > 2:
-        prod = prod.sum(dim=tuple(range(2, prod.dim())))
-    return prod.pow(2).mean(0).mul(0.5)
 
 
 @register_proxy(
@@ -52,42 +31,16 @@ def fisher(ctx: ProxyContext, broadcast: bool = True) -> float:
     is effectively multiplied by the layer's fan-in. With ``broadcast=False`` the
     plain per-channel sum is returned.
     """
-    net = ctx.fresh_model()
-    per_layer: dict[nn.Module, torch.Tensor] = {}
-    handles = []
-
-    def make_hook(layer: nn.Module):
-        is_linear = isinstance(layer, nn.Linear)
-
-        def on_output(grad: torch.Tensor, act: torch.Tensor) -> None:
-            value = _channel_fisher(act, grad.detach(), is_linear)
-            per_layer[layer] = per_layer[layer] + value if layer in per_layer else value
-
-        def forward_hook(module: nn.Module, inputs, output):
-            if not isinstance(output, torch.Tensor) or not output.requires_grad:
-                return None
-            act = output.detach()
-            # The gradient hook goes on the layer's own output, and downstream gets a
-            # clone: an in-place op after the layer (ReLU(inplace=True)) then changes
-            # the clone, never the activation we multiply with.
-            output.register_hook(lambda g: on_output(g, act))
-            return output.clone()
-
-        return forward_hook
-
-    layers = list(prunable_layers(net))
-    for layer in layers:
-        handles.append(layer.register_forward_hook(make_hook(layer)))
-    try:
-        net.zero_grad(set_to_none=True)
-        loss = ctx.loss_fn(logits_of(net(ctx.inputs)), ctx.targets)
-        loss.backward()
-    finally:
-        for h in handles:
-            h.remove()
+    if "fisher" in ctx.requested:
+        # Recorded during the shared batch pass: the same forward+backward
+        # fisher's own pass would run.
+        done = ctx.batch_pass()
+    else:  # called on a context that was not told about fisher: a pass of its own
+        done = run_batch_pass(ctx, record_fisher=True, keep_graph=False)
+    net, per_layer = done.net, done.fisher
 
     total = 0.0
-    for layer in layers:
+    for layer in prunable_layers(net):
         if layer not in per_layer:
             continue  # never reached by the backward pass: contributes 0, as in the reference
         value = float(per_layer[layer].abs().sum())

@@ -32,17 +32,22 @@ def grasp(ctx: ProxyContext) -> float:
     same sign. We follow both.
 
     The first-pass gradient is the shared batch gradient (same network, batch and
-    loss), so grasp costs one extra forward and a double backward.
+    loss). When grasp is among the requested proxies, that shared pass keeps its
+    first-order graph (``create_graph=True``), so grasp adds only the double
+    backward; otherwise it costs one extra forward and a backward with graph.
     """
-    base = ctx.batch_gradients()
-    first = [l.weight.grad for l in prunable_layers(base)]
-
-    net = ctx.fresh_model()
-    weights = [l.weight for l in prunable_layers(net)]
-    if not weights:
-        return 0.0
-    loss = ctx.loss_fn(logits_of(net(ctx.inputs)), ctx.targets)
-    grads = torch.autograd.grad(loss, weights, create_graph=True, allow_unused=True)
+    shared = ctx.batch_pass()
+    first = [l.weight.grad for l in prunable_layers(shared.net)]
+    grads = shared.take_graph_grads() if "grasp" in ctx.requested else None
+    if grads is not None:
+        weights = [l.weight for l in prunable_layers(shared.net)]
+    else:  # context not told about grasp, or graph already used: a second pass of its own
+        net = ctx.fresh_model()
+        weights = [l.weight for l in prunable_layers(net)]
+        if not weights:
+            return 0.0
+        loss = ctx.loss_fn(logits_of(net(ctx.inputs)), ctx.targets)
+        grads = torch.autograd.grad(loss, weights, create_graph=True, allow_unused=True)
 
     z = None
     for g_const, g in zip(first, grads):

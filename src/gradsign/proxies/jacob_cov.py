@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gradsign.proxies.context import ProxyContext, logits_of
+from gradsign.proxies.context import BATCH_PASS_USERS, ProxyContext, logits_of
 from gradsign.proxies.registry import register_proxy
 
 _K = 1e-5
@@ -51,14 +51,19 @@ def jacob_cov(ctx: ProxyContext) -> float:
     The network is in train mode (batch-statistics BN), so a sample's row also
     carries the other samples' influence through BN, exactly as in the reference.
     """
-    net = ctx.fresh_model()
-    x = ctx.inputs.detach().clone().requires_grad_(True)
-    # Fed through a clone (a non-leaf): a model that edits its input in place
-    # (leading ReLU(inplace=True)) would otherwise fail on the leaf that requires grad.
-    out = logits_of(net(x.clone()))
-    (jac,) = torch.autograd.grad(out.sum(), x, allow_unused=True)
-    if jac is None:
-        jac = torch.zeros_like(x)
+    if "jacob_cov" in ctx.requested and ctx.targets is not None and ctx.requested & BATCH_PASS_USERS:
+        # The loss pass runs anyway for the other requested proxies: the Jacobian
+        # comes from a second, input-only backward through its forward graph.
+        jac = ctx.batch_pass().input_jacobian
+    else:
+        net = ctx.fresh_model()
+        x = ctx.inputs.detach().clone().requires_grad_(True)
+        # Fed through a clone (a non-leaf): a model that edits its input in place
+        # (leading ReLU(inplace=True)) would otherwise fail on the leaf that requires grad.
+        out = logits_of(net(x.clone()))
+        (jac,) = torch.autograd.grad(out.sum(), x, allow_unused=True)
+        if jac is None:
+            jac = torch.zeros_like(x)
     return jacob_cov_score(jac.reshape(jac.shape[0], -1).detach().cpu().double().numpy())
 
 
