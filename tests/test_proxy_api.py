@@ -156,6 +156,31 @@ def test_proxies_on_a_context_not_told_about_them_take_their_own_pass(net, batch
     assert calls[0] == 4  # batch pass, fisher's, grasp's second, jacob_cov's
 
 
+def test_timings_charge_a_shared_pass_to_every_proxy_that_reads_it(batch):
+    """A search charges these seconds: snip or jacob_cov must not look free because grad_norm ran first."""
+    import time
+
+    class SlowForward(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x):
+            time.sleep(0.05)  # a forward that costs at least 50 ms, whatever the machine
+            return self.fc(torch.relu(self.conv(x)).mean(dim=(2, 3)))
+
+    x, y = batch
+    torch.manual_seed(0)
+    model = SlowForward()
+    calls = _count_forwards(model)
+    seconds: dict[str, float] = {}
+    score(model, x, y, ["grad_norm", "snip", "fisher", "jacob_cov", "params"], timings=seconds)
+    assert calls[0] == 1  # one forward for all four...
+    for name in ("grad_norm", "snip", "fisher", "jacob_cov"):
+        assert seconds[name] >= 0.05, (name, seconds)  # ...charged in full to each of them
+
+
 def test_timings_are_reported_per_proxy(net, batch):
     x, y = batch
     seconds: dict[str, float] = {}

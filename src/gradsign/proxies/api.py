@@ -107,10 +107,14 @@ def score(
             from the global RNG as usual.
         input_shape: shape of one sample, for data-free proxies when ``inputs`` is None.
         options: per-proxy keyword options, e.g. ``{"fisher": {"broadcast": False}}``.
-        timings: if given, filled with ``{proxy: seconds}`` (wall clock). A shared
-            pass is charged to the first proxy that asks for it, so the seconds of
-            ``["grad_norm", "snip"]`` add up to the cost of the call, and a
-            proxy's own cost is what it takes when requested alone.
+        timings: if given, filled with ``{proxy: seconds}`` (wall clock): what each
+            proxy costs on its own. A shared pass is charged in full to every proxy
+            that reads it (jacob_cov: the forward and its own input backward; the
+            others: the forward and the loss backward), so a proxy's seconds do not
+            depend on what else was requested (up to the small extras a pass
+            records for the others), and the seconds of proxies that share a pass
+            add up to more than the call took. These are the seconds a search
+            charges per proxy score.
 
     Returns:
         ``{proxy: float}``; NaN/inf results are kept (count them with
@@ -156,6 +160,7 @@ def score(
                 for idx in cuda_devices:
                     with torch.cuda.device(idx):
                         torch.cuda.manual_seed(seed)
+            ctx.start_proxy()
             start = time.perf_counter()
             try:
                 value = spec(ctx, **options.get(name, {}))
@@ -169,7 +174,7 @@ def score(
                 raise ProxyError(f"proxy {name!r} failed: {type(exc).__name__}: {_first_line(str(exc))}") from exc
             results[name] = _as_float(name, value)
             if timings is not None:
-                timings[name] = time.perf_counter() - start
+                timings[name] = ctx.proxy_seconds(time.perf_counter() - start)
     return results
 
 

@@ -12,6 +12,7 @@ cross-entropy loss) are computed once via :meth:`ProxyContext.shared`.
 from __future__ import annotations
 
 import copy
+import time
 from typing import Any, Callable, Iterable, Iterator
 
 import torch
@@ -102,6 +103,12 @@ class ProxyContext:
         # they need (see batch_pass) and nothing else.
         self.requested = frozenset(requested)
         self._shared: dict[str, Any] = {}
+        # Cost accounting (see proxy_seconds): seconds each shared result took to
+        # compute, time spent computing shared results since the current proxy
+        # started, and the shared seconds charged to the current proxy.
+        self._shared_seconds: dict[str, float] = {}
+        self._computing = 0.0
+        self._charged = 0.0
 
     @property
     def device(self) -> torch.device:
@@ -139,10 +146,41 @@ class ProxyContext:
         return self.input_shape
 
     def shared(self, key: str, compute: Callable[["ProxyContext"], Any]) -> Any:
-        """Compute ``compute(self)`` once per context and reuse it for every proxy that asks."""
+        """Compute ``compute(self)`` once per context and reuse it for every proxy that asks.
+
+        Every proxy that asks is charged the whole computation (see :meth:`proxy_seconds`).
+        """
+        value = self._shared_once(key, compute)
+        self.charge(self._shared_seconds[key])
+        return value
+
+    def _shared_once(self, key: str, compute: Callable[["ProxyContext"], Any]) -> Any:
         if key not in self._shared:
+            start = time.perf_counter()
             self._shared[key] = compute(self)
+            spent = time.perf_counter() - start
+            self._shared_seconds[key] = spent
+            self._computing += spent
         return self._shared[key]
+
+    def charge(self, seconds: float) -> None:
+        """Charge ``seconds`` of shared work to the proxy now running."""
+        self._charged += seconds
+
+    def start_proxy(self) -> None:
+        """Reset the cost accounting at the start of one proxy (called by ``score``)."""
+        self._computing = 0.0
+        self._charged = 0.0
+
+    def proxy_seconds(self, elapsed: float) -> float:
+        """What the proxy that just ran costs on its own, given its wall time ``elapsed``.
+
+        Its own work (``elapsed`` minus the shared results it happened to compute
+        first) plus every shared result it read, in full; so a proxy's seconds do
+        not depend on which proxies ran before it, and the seconds of proxies that
+        share a pass add up to more than the call took.
+        """
+        return max(0.0, elapsed - self._computing) + self._charged
 
     def batch_gradients(self) -> nn.Module:
         """A fresh network after one forward+backward of the loss on the whole batch.
@@ -153,7 +191,7 @@ class ProxyContext:
         """
         return self.batch_pass().net
 
-    def batch_pass(self) -> "BatchPass":
+    def batch_pass(self, *, for_input_jacobian: bool = False) -> "BatchPass":
         """The shared forward+backward of the loss on the whole batch, computed once.
 
         What it records depends on :attr:`requested` (the proxies of this
@@ -177,7 +215,7 @@ class ProxyContext:
         copy, batch and loss, and the same kernels (checked bit for bit in
         tests/test_proxies.py).
         """
-        return self.shared(
+        done = self._shared_once(
             "batch_pass",
             lambda c: run_batch_pass(
                 c,
@@ -186,6 +224,11 @@ class ProxyContext:
                 input_jacobian="jacob_cov" in c.requested,
             ),
         )
+        # Charged by the parts a proxy reads: the Jacobian's backward to jacob_cov
+        # only, the loss backward to everyone else.
+        parts = ("forward", "jacobian") if for_input_jacobian else ("forward", "backward")
+        self.charge(sum(done.seconds[p] for p in parts))
+        return done
 
 
 def channel_fisher(act: torch.Tensor, grad: torch.Tensor, is_linear: bool) -> torch.Tensor:
@@ -215,12 +258,17 @@ class BatchPass:
             ``net`` the backward reached, or None when fisher was not requested.
         input_jacobian: ``d sum(logits) / d inputs``, shaped like the inputs, or None
             when jacob_cov was not requested.
+        seconds: wall time of each part: ``forward``, ``backward`` (the loss
+            backward, with fisher's hooks and grasp's graph when recorded) and
+            ``jacobian`` (0 when not computed).
     """
 
     def __init__(self, net: nn.Module, fisher: dict[nn.Module, torch.Tensor] | None,
                  graph_grads: list[torch.Tensor | None] | None,
-                 input_jacobian: torch.Tensor | None = None) -> None:
+                 input_jacobian: torch.Tensor | None = None,
+                 seconds: dict[str, float] | None = None) -> None:
         self.net = net
+        self.seconds = seconds if seconds is not None else {"forward": 0.0, "backward": 0.0, "jacobian": 0.0}
         self.fisher = fisher
         self.input_jacobian = input_jacobian
         self._graph_grads = graph_grads
@@ -274,8 +322,10 @@ def run_batch_pass(ctx: ProxyContext, *, record_fisher: bool, keep_graph: bool,
             x = ctx.inputs.detach().clone().requires_grad_(True)
         # Fed through a clone (a non-leaf): a model that edits its input in place
         # (leading ReLU(inplace=True)) would otherwise fail on a leaf that requires grad.
+        t0 = time.perf_counter()
         logits = logits_of(net(x.clone() if input_jacobian else x))
         loss = ctx.loss_fn(logits, ctx.targets)
+        t1 = time.perf_counter()
         graph_grads = None
         if want_graph:
             params = [p for p in net.parameters() if p.requires_grad]
@@ -295,6 +345,7 @@ def run_batch_pass(ctx: ProxyContext, *, record_fisher: bool, keep_graph: bool,
         # backward reaches the same layer outputs and would fire them a second time).
         for h in tensor_hooks:
             h.remove()
+    t2 = time.perf_counter()
     jacobian = None
     if input_jacobian:
         # Input-only backward (no weight gradients computed, .grad untouched), after
@@ -302,4 +353,5 @@ def run_batch_pass(ctx: ProxyContext, *, record_fisher: bool, keep_graph: bool,
         (jacobian,) = torch.autograd.grad(logits.sum(), x, retain_graph=want_graph, allow_unused=True)
         jacobian = torch.zeros_like(x) if jacobian is None else jacobian.detach()
         del logits, loss
-    return BatchPass(net, fisher if want_fisher else None, graph_grads, jacobian)
+    seconds = {"forward": t1 - t0, "backward": t2 - t1, "jacobian": time.perf_counter() - t2}
+    return BatchPass(net, fisher if want_fisher else None, graph_grads, jacobian, seconds)

@@ -54,7 +54,7 @@ def jacob_cov(ctx: ProxyContext) -> float:
     if "jacob_cov" in ctx.requested and ctx.targets is not None and ctx.requested & BATCH_PASS_USERS:
         # The loss pass runs anyway for the other requested proxies: the Jacobian
         # comes from a second, input-only backward through its forward graph.
-        jac = ctx.batch_pass().input_jacobian
+        jac = ctx.batch_pass(for_input_jacobian=True).input_jacobian
     else:
         net = ctx.fresh_model()
         x = ctx.inputs.detach().clone().requires_grad_(True)
