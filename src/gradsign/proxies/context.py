@@ -2,11 +2,14 @@
 
 :func:`gradsign.proxies.api.score` builds one :class:`ProxyContext` per
 (model, batch) and hands it to every requested proxy. A proxy that changes its
-network (synflow takes absolute weights, fisher hooks every layer) asks for
+network (synflow takes absolute weights) asks for
 :meth:`ProxyContext.fresh_model`, a private copy of the untouched template, so
 proxies never see each other's side effects and the caller's model is never
-modified. Passes several proxies need (one batched forward+backward of the
-cross-entropy loss) are computed once via :meth:`ProxyContext.shared`.
+modified. Work several proxies need is computed once: the batched
+forward+backward of the cross-entropy loss, with what fisher, grasp and
+jacob_cov need recorded on the way (:meth:`ProxyContext.batch_pass`), and any
+other shared result (:meth:`ProxyContext.shared`). Each proxy is charged, in
+seconds, the shared work it reads (:meth:`ProxyContext.proxy_seconds`).
 """
 
 from __future__ import annotations
@@ -213,7 +216,7 @@ class ProxyContext:
 
         The recorded numbers are those of the separate passes: the same network
         copy, batch and loss, and the same kernels (checked bit for bit in
-        tests/test_proxies.py).
+        tests/test_proxy_api.py).
         """
         done = self._shared_once(
             "batch_pass",
