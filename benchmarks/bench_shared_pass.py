@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     scorer = Scorer(ScoringSetup(space=args.space, dataset=args.dataset, proxies=PROXIES,
                                  batch_size=args.batch_size, seed=args.seed))
     archs = scorer.space.sample(args.cells + 1, seed=args.seed)
-    inputs, targets = scorer._batch
+    inputs, targets = scorer.minibatch
     print(f"{args.space}/{args.dataset}, batch {args.batch_size}, {args.threads} thread(s), "
           f"proxies {','.join(PROXIES)}; data: {scorer.data_description}")
     print(f"{'cell':>4}  {'separate s':>10}  {'shared s':>8}  ratio")

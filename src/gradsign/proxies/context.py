@@ -185,6 +185,15 @@ class ProxyContext:
         """
         return max(0.0, elapsed - self._computing) + self._charged
 
+    @property
+    def jacobian_in_batch_pass(self) -> bool:
+        """Whether jacob_cov takes its input gradient from :meth:`batch_pass`.
+
+        Only when the labelled loss pass runs anyway for another requested proxy;
+        on its own, jacob_cov's label-free pass is cheaper.
+        """
+        return "jacob_cov" in self.requested and self.targets is not None and bool(self.requested & BATCH_PASS_USERS)
+
     def batch_gradients(self) -> nn.Module:
         """A fresh network after one forward+backward of the loss on the whole batch.
 
@@ -224,7 +233,7 @@ class ProxyContext:
                 c,
                 record_fisher="fisher" in c.requested,
                 keep_graph="grasp" in c.requested,
-                input_jacobian="jacob_cov" in c.requested,
+                input_jacobian=c.jacobian_in_batch_pass,
             ),
         )
         # Charged by the parts a proxy reads: the Jacobian's backward to jacob_cov
@@ -266,12 +275,11 @@ class BatchPass:
             ``jacobian`` (0 when not computed).
     """
 
-    def __init__(self, net: nn.Module, fisher: dict[nn.Module, torch.Tensor] | None,
-                 graph_grads: list[torch.Tensor | None] | None,
-                 input_jacobian: torch.Tensor | None = None,
-                 seconds: dict[str, float] | None = None) -> None:
+    def __init__(self, net: nn.Module, *, fisher: dict[nn.Module, torch.Tensor] | None,
+                 graph_grads: list[torch.Tensor | None] | None, input_jacobian: torch.Tensor | None,
+                 seconds: dict[str, float]) -> None:
         self.net = net
-        self.seconds = seconds if seconds is not None else {"forward": 0.0, "backward": 0.0, "jacobian": 0.0}
+        self.seconds = seconds
         self.fisher = fisher
         self.input_jacobian = input_jacobian
         self._graph_grads = graph_grads
@@ -292,7 +300,6 @@ def run_batch_pass(ctx: ProxyContext, *, record_fisher: bool, keep_graph: bool,
     """One forward+backward of the loss on a fresh network; see :meth:`ProxyContext.batch_pass`."""
     net = ctx.fresh_model()
     net.zero_grad(set_to_none=True)
-    want_fisher, want_graph = record_fisher, keep_graph
     layers = list(prunable_layers(net))
     fisher: dict[nn.Module, torch.Tensor] = {}
     module_hooks, tensor_hooks = [], []
@@ -317,7 +324,7 @@ def run_batch_pass(ctx: ProxyContext, *, record_fisher: bool, keep_graph: bool,
 
         return forward_hook
 
-    if want_fisher:
+    if record_fisher:
         module_hooks = [layer.register_forward_hook(make_hook(layer)) for layer in layers]
     try:
         x = ctx.inputs
@@ -330,7 +337,7 @@ def run_batch_pass(ctx: ProxyContext, *, record_fisher: bool, keep_graph: bool,
         loss = ctx.loss_fn(logits, ctx.targets)
         t1 = time.perf_counter()
         graph_grads = None
-        if want_graph:
+        if keep_graph:
             params = [p for p in net.parameters() if p.requires_grad]
             grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
             # .grad as loss.backward() would leave it (detached: no reference cycle
@@ -353,8 +360,8 @@ def run_batch_pass(ctx: ProxyContext, *, record_fisher: bool, keep_graph: bool,
     if input_jacobian:
         # Input-only backward (no weight gradients computed, .grad untouched), after
         # the fisher hooks are gone. Kept graph (grasp) or retained one: both allow it.
-        (jacobian,) = torch.autograd.grad(logits.sum(), x, retain_graph=want_graph, allow_unused=True)
+        (jacobian,) = torch.autograd.grad(logits.sum(), x, retain_graph=keep_graph, allow_unused=True)
         jacobian = torch.zeros_like(x) if jacobian is None else jacobian.detach()
-        del logits, loss
     seconds = {"forward": t1 - t0, "backward": t2 - t1, "jacobian": time.perf_counter() - t2}
-    return BatchPass(net, fisher if want_fisher else None, graph_grads, jacobian, seconds)
+    return BatchPass(net, fisher=fisher if record_fisher else None, graph_grads=graph_grads,
+                     input_jacobian=jacobian, seconds=seconds)

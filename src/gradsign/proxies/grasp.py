@@ -38,7 +38,7 @@ def grasp(ctx: ProxyContext) -> float:
     """
     shared = ctx.batch_pass()
     first = [l.weight.grad for l in prunable_layers(shared.net)]
-    grads = shared.take_graph_grads() if "grasp" in ctx.requested else None
+    grads = shared.take_graph_grads()  # None unless the pass kept its graph for grasp
     if grads is not None:
         weights = [l.weight for l in prunable_layers(shared.net)]
     else:  # context not told about grasp, or graph already used: a second pass of its own

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gradsign.proxies.context import BATCH_PASS_USERS, ProxyContext, logits_of
+from gradsign.proxies.context import ProxyContext, logits_of
 from gradsign.proxies.registry import register_proxy
 
 _K = 1e-5
@@ -51,7 +51,7 @@ def jacob_cov(ctx: ProxyContext) -> float:
     The network is in train mode (batch-statistics BN), so a sample's row also
     carries the other samples' influence through BN, exactly as in the reference.
     """
-    if "jacob_cov" in ctx.requested and ctx.targets is not None and ctx.requested & BATCH_PASS_USERS:
+    if ctx.jacobian_in_batch_pass:
         # The loss pass runs anyway for the other requested proxies: the Jacobian
         # comes from a second, input-only backward through its forward graph.
         jac = ctx.batch_pass(for_input_jacobian=True).input_jacobian

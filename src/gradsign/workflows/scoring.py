@@ -147,6 +147,11 @@ class Scorer:
             self._data_description += " [fallback: " + "; ".join(str(w.message) for w in caught) + "]"
         self._sampling_key = self._describe_sampling(images.source, images.split)
 
+    @property
+    def minibatch(self) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The (inputs, targets) every cell is scored on; (None, None) for data-free proxies only."""
+        return self._batch if self._batch is not None else (None, None)
+
     def _key(self, proxy: str) -> ScoreKey:
         s = self.setup
         spec = get_proxy(proxy)
@@ -173,7 +178,7 @@ class Scorer:
         from gradsign.proxies.api import score
 
         net = self.build_network(arch)
-        inputs, targets = self._batch if self._batch is not None else (None, None)
+        inputs, targets = self.minibatch
         options = {p: dict(self.setup.proxy_options[p]) for p in proxies if p in self.setup.proxy_options}
         seconds: dict[str, float] = {}
         values = score(net, inputs, targets, list(proxies), seed=self.setup.seed, options=options,
