@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dataset", default="cifar10", choices=sorted(NUM_CLASSES))
     ap.add_argument("--limit", type=int, default=None, help="first N cells by NASLib idx (default: all)")
     ap.add_argument("--output", type=Path, required=True, help="CSV of all scores (appended; resumable)")
-    ap.add_argument("--proxies", default=",".join(NASLIB_NAME), help="comma list (default: all ten)")
+    ap.add_argument("--proxies", default=",".join(NASLIB_NAME), help="comma list (default: every proxy NASLib's file holds)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--batch-seed", type=int, default=0, help="seed of the one minibatch used for every cell")
     ap.add_argument("--init-seed", type=int, default=0, help="cell k is built after torch.manual_seed(init_seed + idx)")

@@ -71,7 +71,7 @@ NASLIB_NB201_OPS: tuple[str, ...] = ("skip_connect", "none", "nor_conv_3x3", "no
 NASLIB_PROXY_NAMES: dict[str, str] = {
     "params": "params", "flops": "flops", "synflow": "synflow", "l2_norm": "l2_norm",
     "grad_norm": "grad_norm", "snip": "snip", "grasp": "grasp", "fisher": "fisher",
-    "jacob_cov": "jacov", "plain": "plain",
+    "jacob_cov": "jacov", "plain": "plain", "naswot": "nwot",
 }
 #: Record fields that are not proxies.
 _META_FIELDS = ("val_accuracy", "idx", "arch")

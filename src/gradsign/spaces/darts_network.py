@@ -255,14 +255,22 @@ class DartsNetwork(nn.Module):
         self.classifier = nn.Linear(c_prev, num_classes)
         self.feature_dim = c_prev
 
-    def _run(self, x: torch.Tensor, want_aux: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _cells(self, x: torch.Tensor, want_aux: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         aux = None
         s0 = s1 = self.stem(x)
         for i, cell in enumerate(self.cells):
             s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
             if want_aux and i == self._aux_position and self.auxiliary_head is not None and self.training:
                 aux = self.auxiliary_head(s1)
-        return self.global_pooling(s1).flatten(1), aux
+        return s1, aux
+
+    def _run(self, x: torch.Tensor, want_aux: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        feature_map, aux = self._cells(x, want_aux)
+        return self.global_pooling(feature_map).flatten(1), aux
+
+    def forward_before_global_avg_pool(self, x: torch.Tensor) -> torch.Tensor:
+        """The last cell's output, the feature map the global pooling averages (what Zen-score reads)."""
+        return self._cells(x, False)[0]
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The pooled ``(B, feature_dim)`` vector the classifier reads."""

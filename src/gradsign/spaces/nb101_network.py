@@ -180,9 +180,13 @@ class NB101Network(nn.Module):
         self.feature_dim = c_out
         self.classifier = nn.Linear(c_out, num_classes)
 
+    def forward_before_global_avg_pool(self, x: torch.Tensor) -> torch.Tensor:
+        """The feature map the global average pooling averages (what Zen-score reads)."""
+        return self.layers(self.stem(x))
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The globally pooled ``(B, feature_dim)`` vector the classifier reads."""
-        return self.layers(self.stem(x)).mean(dim=(2, 3))
+        return self.forward_before_global_avg_pool(x).mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.forward_features(x))

@@ -182,13 +182,16 @@ class NB201Network(nn.Module):
         self.classifier = nn.Linear(channels, num_classes)
         self.feature_dim = channels
 
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """The pooled ``(B, 4C)`` feature vector the classifier reads."""
+    def forward_before_global_avg_pool(self, x: torch.Tensor) -> torch.Tensor:
+        """The ``(B, 4C, H/4, W/4)`` feature map the global pooling averages (what Zen-score reads)."""
         out = self.stem(x)
         for cell in self.cells:
             out = cell(out)
-        out = self.lastact(out)
-        return self.global_pooling(out).flatten(1)
+        return self.lastact(out)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled ``(B, 4C)`` feature vector the classifier reads."""
+        return self.global_pooling(self.forward_before_global_avg_pool(x)).flatten(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(B, num_classes)`` (the official network returns ``(features, logits)``)."""
