@@ -190,9 +190,12 @@ def report(rows: list[dict[str, str]], proxies: list[str], dataset: str) -> None
     """Print the per-proxy agreement table (and each side's correlation with val accuracy)."""
     print(f"\n{dataset}: {len(rows)} cells")
     # rho_abs / sign_agree: Spearman of |ours| vs |NASLib| and the share of cells whose signs agree
-    # (for proxies like grasp whose sign flips between seeds on large-magnitude cells)
+    # (for proxies like grasp whose sign flips between seeds on large-magnitude cells);
+    # ratio_*: ours / NASLib cell by cell (median, min, max over cells where both are finite, NASLib's non-zero):
+    # a scale check on top of the ranking one.
     head = (f"{'proxy':<10} {'n':>4} {'spearman':>9} {'kendall':>8} {'target':>6} {'ok':>3} {'nan_ours':>8} "
-            f"{'fail_naslib':>11} {'rho_acc_ours':>12} {'rho_acc_naslib':>14} {'rho_abs':>8} {'sign_agree':>10}")
+            f"{'fail_naslib':>11} {'rho_acc_ours':>12} {'rho_acc_naslib':>14} {'rho_abs':>8} {'sign_agree':>10} "
+            f"{'ratio_med':>10} {'ratio_min':>10} {'ratio_max':>10}")
     print(head)
     print("-" * len(head))
     for p in proxies:
@@ -201,7 +204,7 @@ def report(rows: list[dict[str, str]], proxies: list[str], dataset: str) -> None
         ref = np.array([float(r[f"naslib_{p}"]) for r in have])
         acc = np.array([float(r["val_accuracy"]) for r in have])
         nan_ours = int(np.sum(~np.isfinite(ours)))
-        fail_ref = int(np.sum(ref == FAIL))
+        fail_ref = int(np.sum((ref == FAIL) | ~np.isfinite(ref)))  # -1e8 or a stored -inf
         a = np.array([_finite_or_fail(v) for v in ours])
         enough = len(have) > 2
         rho = stats.spearmanr(a, ref).statistic if enough else float("nan")
@@ -212,8 +215,11 @@ def report(rows: list[dict[str, str]], proxies: list[str], dataset: str) -> None
         ok = "yes" if rho >= target else "NO"
         rabs = stats.spearmanr(np.abs(a), np.abs(ref)).statistic if enough else float("nan")
         sign = float(np.mean(np.sign(a) == np.sign(ref))) if enough else float("nan")
+        both = np.isfinite(ours) & np.isfinite(ref) & (ref != FAIL) & (ref != 0)
+        ratio = ours[both] / ref[both]
+        r_med, r_min, r_max = (np.median(ratio), ratio.min(), ratio.max()) if ratio.size else (np.nan,) * 3
         print(f"{p:<10} {len(have):>4} {rho:>9.4f} {tau:>8.4f} {target:>6.2f} {ok:>3} {nan_ours:>8} {fail_ref:>11} "
-              f"{ra:>12.4f} {rr:>14.4f} {rabs:>8.4f} {sign:>10.2f}")
+              f"{ra:>12.4f} {rr:>14.4f} {rabs:>8.4f} {sign:>10.2f} {r_med:>10.4g} {r_min:>10.4g} {r_max:>10.4g}")
 
 
 if __name__ == "__main__":
