@@ -281,3 +281,30 @@ def test_new_proxies_leave_the_callers_model_untouched():
     gradsign.score(model, x, y, proxies=["naswot", "zen", "zico"], seed=0)
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def _small_networks():
+    from gradsign.spaces.darts import sample_darts
+    from gradsign.spaces.darts_network import build_darts_network
+    from gradsign.spaces.nb101 import sample_nb101
+    from gradsign.spaces.nb101_network import build_nb101_network
+    from gradsign.spaces.nb201_network import build_nb201_network
+
+    torch.manual_seed(11)
+    return {
+        "nb201": build_nb201_network("|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|"
+                                     "nor_conv_3x3~2|", C=4, N=1),
+        "nb101": build_nb101_network(sample_nb101(1, seed=0)[0], stem_channels=4, num_stacks=2, cells_per_stack=1),
+        "darts": build_darts_network(sample_darts(1, seed=0)[0], C=4, layers=3),
+    }
+
+
+@pytest.mark.parametrize("space", ["nb201", "nb101", "darts"])
+def test_space_networks_pool_the_map_they_expose_and_score_with_the_new_proxies(space):
+    net = _small_networks()[space].eval()
+    x, y = torch.randn(8, 3, 16, 16), torch.randint(0, 10, (8,))
+    with torch.no_grad():
+        pooled = net.forward_before_global_avg_pool(x).mean(dim=(2, 3))
+        assert torch.allclose(pooled, net.forward_features(x), atol=1e-6)
+    scores = gradsign.score(net, x, y, proxies=["naswot", "zen", "zico"], seed=0)
+    assert all(math.isfinite(v) for v in scores.values()), scores
