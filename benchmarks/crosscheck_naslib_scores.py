@@ -53,6 +53,15 @@ def _fail_filled(values: np.ndarray) -> np.ndarray:
     return out
 
 
+def _ratio_summary(ours: np.ndarray, theirs: np.ndarray) -> str:
+    """Ours / NASLib record by record (both finite, NASLib's non-zero and not a failure): a scale check."""
+    ok = np.isfinite(ours) & np.isfinite(theirs) & (theirs != 0) & (theirs != FAIL)
+    if not ok.any():
+        return "-"
+    r = ours[ok] / theirs[ok]
+    return f"{np.median(r):.4g} [{r.min():.4g}, {r.max():.4g}]"
+
+
 def _read_scores(path: Path, space: str) -> dict[str, dict[str, float]]:
     """``scores.csv`` of ``gradsign evaluate``: identity of each cell -> {proxy: score}."""
     if not path.is_file():
@@ -85,8 +94,9 @@ def compare(space: str, dataset: str, scores: Path, against: Path | None, data_d
         + (f" ({missing} records have no score of ours)" if missing else ""),
         "",
         "| proxy | records | Spearman ours vs NASLib | Kendall | target | met | NaN ours | failed NASLib "
-        "| rho(ours, acc) | rho(NASLib, acc) |" + (" ours seed A vs B |" if other is not None else ""),
-        "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if other is not None else ""),
+        "| rho(ours, acc) | rho(NASLib, acc) | ours / NASLib: median [min, max] |"
+        + (" ours seed A vs B |" if other is not None else ""),
+        "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if other is not None else ""),
     ]
     acc = ref["val_accuracy"].to_numpy()[present]
     for p in proxies:
@@ -100,12 +110,13 @@ def compare(space: str, dataset: str, scores: Path, against: Path | None, data_d
         target = 0.95 if p in DATA_FREE else 0.85
         row = (f"| {p} | {n} | {rho:.4f} | {tau:.4f} | {target:.2f} | {'yes' if rho >= target else '**no**'} "
                f"| {int((~np.isfinite(mine[has_ref])).sum())} | {int((~np.isfinite(theirs[has_ref]) | (theirs[has_ref] == FAIL)).sum())} "
-               f"| {stats.spearmanr(a, y).statistic:.4f} | {stats.spearmanr(b, y).statistic:.4f} |")
+               f"| {stats.spearmanr(a, y).statistic:.4f} | {stats.spearmanr(b, y).statistic:.4f} "
+               f"| {_ratio_summary(mine[has_ref], theirs[has_ref])} |")
         if other is not None:
             common = [k for k in ours if k in other and p in other[k]]
             x1 = _fail_filled(np.array([ours[k][p] for k in common]))
             x2 = _fail_filled(np.array([other[k][p] for k in common]))
-            row += f" {stats.spearmanr(x1, x2).statistic:.4f} ({len(common)} cells) |"
+            row += f" {stats.spearmanr(x1, x2).statistic:.4f} ({len(common)} cells) |" if len(common) > 2 else " - |"
         lines.append(row)
     return "\n".join(lines)
 
