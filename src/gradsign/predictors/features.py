@@ -352,7 +352,8 @@ def nb201_lowfidelity(dataset: str, data_dir: str | Path | None = None) -> LowFi
 
 
 def nb201_reference_zerocost(data_dir: str | Path | None = None) -> ZeroCostTable:
-    """The NB201 table's reference columns for all 15,625 cells: ``naswot`` (NASWOT by its authors;
+    """The NB201 table's reference columns for all 15,625 cells: ``naswot`` (NASWOT by its authors, the
+    first version's Jacobian-covariance score, i.e. our ``jacob_cov`` proxy, not our ``naswot``;
     NaN for the 341 cells with no input-output path) and ``params`` (millions). Same on every dataset
     (computed on CIFAR-10 inputs / the 10-class network)."""
     from gradsign.benchmarks import NB201Table
