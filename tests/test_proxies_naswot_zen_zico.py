@@ -198,10 +198,16 @@ def test_zen_refuses_models_without_a_pre_pooling_feature_map():
         gradsign.score(ReLUMLP(), None, None, proxies=["zen"], input_shape=(4,), seed=0)
 
 
-@pytest.mark.parametrize("opts", [{"repeat": 0}, {"batch_size": 1}, {"repeat": True}])
+@pytest.mark.parametrize("opts", [{"repeat": 0}, {"batch_size": 1}, {"repeat": True}, {"mixup_gamma": 0.0},
+                                  {"mixup_gamma": "0.01"}])
 def test_zen_rejects_bad_options(opts):
     with pytest.raises(ConfigError):
         gradsign.score(ConvGAP(), None, None, proxies=["zen"], input_shape=(3, 6, 6), options={"zen": opts})
+
+
+def test_zen_rejects_a_one_sample_batch():
+    with pytest.raises(ConfigError, match="at least 2 samples"):
+        gradsign.score(ConvGAP(), torch.randn(1, 3, 6, 6), None, proxies=["zen"])
 
 
 def test_zen_repeats_average_fresh_draws():

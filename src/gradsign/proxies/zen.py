@@ -111,10 +111,14 @@ def zen(ctx: ProxyContext, *, batch_size: int | None = None, mixup_gamma: float 
     """
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
         raise ConfigError(f"zen option repeat must be a positive int, got {repeat!r}")
+    if isinstance(mixup_gamma, bool) or not isinstance(mixup_gamma, (int, float)) or not mixup_gamma > 0:
+        raise ConfigError(f"zen option mixup_gamma must be a positive number, got {mixup_gamma!r}")
+    # At least two samples: train-mode BN cannot normalise a single value per channel.
     if batch_size is None:
         batch_size = ctx.inputs.shape[0] if ctx.inputs is not None else 64
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
-        # One sample: train-mode BN cannot normalise a single value per channel.
+        if batch_size < 2:
+            raise ConfigError(f"zen needs a batch of at least 2 samples, got {batch_size}")
+    elif isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
         raise ConfigError(f"zen option batch_size must be an int >= 2, got {batch_size!r}")
     shape = (batch_size, *ctx.require_input_shape("zen"))
     dtype = ctx.inputs.dtype if ctx.inputs is not None else torch.float32
