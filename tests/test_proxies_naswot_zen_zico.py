@@ -314,3 +314,17 @@ def test_space_networks_pool_the_map_they_expose_and_score_with_the_new_proxies(
         assert torch.allclose(pooled, net.forward_features(x), atol=1e-6)
     scores = gradsign.score(net, x, y, proxies=["naswot", "zen", "zico"], seed=0)
     assert all(math.isfinite(v) for v in scores.values()), scores
+
+
+def test_hamming_kernel_is_exact_on_every_route(monkeypatch):
+    from gradsign.proxies import naswot as mod
+
+    torch.manual_seed(12)
+    codes = torch.rand(9, 1000) > 0.4
+    c = codes.numpy().astype(np.float64)
+    expected = c @ c.T + (1 - c) @ (1 - c).T
+    assert torch.equal(mod.hamming_kernel(codes), torch.from_numpy(expected))
+    monkeypatch.setattr(mod, "_CHUNK", 7)  # many column chunks
+    assert torch.equal(mod.hamming_kernel(codes), torch.from_numpy(expected))
+    monkeypatch.setattr(mod, "_exact_float32_matmul", lambda device: False)  # the float64 route
+    assert torch.equal(mod.hamming_kernel(codes), torch.from_numpy(expected))

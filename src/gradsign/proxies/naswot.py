@@ -18,14 +18,37 @@ from gradsign.proxies.registry import register_proxy
 RELU_TYPES: tuple[type[nn.Module], ...] = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.RReLU, nn.PReLU)
 
 
-def hamming_kernel(codes: torch.Tensor) -> torch.Tensor:
-    """``K[i, j]`` = number of units on which samples i and j agree (both active or both inactive).
+#: Column chunk for the exact float32 product: every partial sum is an integer <= 2**23.
+_CHUNK = 1 << 23
 
-    ``codes``: ``(N, D)`` binary (0/1). Equal to ``c c^T + (1-c)(1-c)^T``, i.e.
-    ``D - hamming(c_i, c_j)``; computed in float64, so exact for any layer size.
+
+def _exact_float32_matmul(device: torch.device) -> bool:
+    """Whether a float32 matrix product is computed in full float32 here (no TF32 / bfloat16 shortcuts)."""
+    if torch.get_float32_matmul_precision() != "highest":
+        return False
+    return device.type == "cpu" or (device.type == "cuda" and not torch.backends.cuda.matmul.allow_tf32)
+
+
+def hamming_kernel(codes: torch.Tensor) -> torch.Tensor:
+    """``K[i, j]`` = number of units on which samples i and j agree (both active or both inactive), float64.
+
+    ``codes``: ``(N, D)`` binary (0/1). ``K = c c^T + (1-c)(1-c)^T``, computed as
+    ``2 c c^T - r_i - r_j + D`` with ``r`` the row sums: one product instead of
+    two. The product runs in float32 where float32 products are exact here
+    (integers below 2**24; columns are taken in chunks of 2**23), else in
+    float64: either way every count is exact, so ``K`` does not depend on the
+    route taken. (The float32 route is what makes NASWOT cheap on wide networks:
+    a DARTS network calls its ReLUs hundreds of times on 64 x 32k codes.)
     """
-    c = codes.to(torch.float64)
-    return c @ c.T + (1.0 - c) @ (1.0 - c).T
+    n, d = codes.shape
+    dtype = torch.float32 if _exact_float32_matmul(codes.device) else torch.float64
+    c = codes.to(dtype)
+    both_on = torch.zeros((n, n), dtype=torch.float64, device=codes.device)
+    for start in range(0, d, _CHUNK):
+        part = c[:, start:start + _CHUNK]
+        both_on += (part @ part.T).to(torch.float64)
+    ones = c.sum(dim=1, dtype=torch.float64)
+    return 2.0 * both_on - ones[:, None] - ones[None, :] + float(d)
 
 
 @register_proxy(
