@@ -290,3 +290,34 @@ def test_build_problem_auto_falls_back_to_naslib_without_a_store(data_dir, tmp_p
     assert np.isfinite(p.accuracy(a)).all() and p.target.startswith("NAS-Bench-201 cifar100 test")
     with pytest.raises(ConfigError, match="zero-cost features are NASLib"):
         build_problem("darts", "cifar10", zc_source="nb201-table", data_dir=data_dir)
+
+
+@pytest.mark.data
+def test_zc_proxies_name_one_source_of_a_join(data_dir, tmp_path):
+    """``naswot@nb201-table`` is the NB201 table's reference column even when the store has our naswot."""
+    from gradsign.benchmarks import NB201Table
+    from gradsign.spaces.nb201 import sample_nb201
+    from gradsign.workflows.predictors import build_problem
+
+    archs = sorted(a.to_string() for a in sample_nb201(6, 0))
+    before, after = tmp_path / "before.sqlite", tmp_path / "after.sqlite"
+    _store_with_scores(before, archs, ["params", "synflow"])
+    _store_with_scores(after, archs, ["params", "synflow", "naswot"])  # our naswot added later
+    kw = dict(zc_source="store+nb201-table", lowfidelity=False, data_dir=data_dir)
+    old = build_problem("nb201", "cifar10", store=before, **kw).features.zc
+    assert old.names == ("params", "synflow", "naswot", "params@nb201-table")
+    pinned = build_problem("nb201", "cifar10", store=after, zc_proxies=list(old.names[:2]) +
+                           ["naswot@nb201-table", "params@nb201-table"], **kw).features.zc
+    assert pinned.names == old.names and pinned.archs == old.archs
+    np.testing.assert_array_equal(pinned.values, old.values)  # the command of a result keeps reproducing it
+    table = NB201Table.load(data_dir)
+    ref = np.array([table.column("naswot_score")[table.index_of(a)] for a in pinned.archs])
+    np.testing.assert_array_equal(pinned.values[:, 2], ref)
+    both = build_problem("nb201", "cifar10", store=after, zc_proxies=["naswot", "naswot@nb201-table"], **kw).features.zc
+    assert both.names == ("naswot", "naswot@nb201-table")
+    with pytest.raises(ConfigError, match="not in --zc-source"):
+        build_problem("nb201", "cifar10", store=after, zc_proxies=["naswot@naslib"], **kw)
+    with pytest.raises(ConfigError, match="source nb201-table has no proxy 'grasp'"):
+        build_problem("nb201", "cifar10", store=after, zc_proxies=["synflow", "grasp@nb201-table"], **kw)
+    with pytest.raises(ConfigError, match="names no proxy for the store"):
+        build_problem("nb201", "cifar10", store=after, zc_proxies=["params@nb201-table"], **kw)

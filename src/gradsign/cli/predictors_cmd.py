@@ -59,7 +59,7 @@ def evaluate(
     trials: Annotated[int, typer.Option("--trials", help="Independent random train/test draws.")] = 10,
     predictors: Annotated[Optional[str], typer.Option("--predictors", help="Comma-separated names ('zc:*' = every proxy), or 'all' (default); see `gradsign predictors list`.")] = None,
     zc_source: Annotated[str, typer.Option("--zc-source", help="Zero-cost features: auto, store, naslib, nb201-table or none; join with '+'.")] = "auto",
-    zc_proxies: Annotated[Optional[str], typer.Option("--zc-proxies", help="Comma-separated subset of the source's proxies (default: all).")] = None,
+    zc_proxies: Annotated[Optional[str], typer.Option("--zc-proxies", help="Comma-separated subset of the source's proxies (default: all); NAME@SOURCE picks one joined source's column, e.g. naswot@nb201-table.")] = None,
     store: Annotated[Optional[Path], typer.Option("--store", help="Results store read (read-only) for --zc-source store (default: $GRADSIGN_STORE or the user data dir).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Batch size of the stored zero-cost scores.")] = 64,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the splits and predictors (and of the stored scores' setting).")] = 0,

@@ -62,7 +62,10 @@ Sources of zero-cost features (``zc_source``):
   else ``naslib``.
 
 Sources can be joined with ``+`` (``store+nb201-table``): the pool is then the
-cells present in all of them.
+cells present in all of them. A name two sources share gets ``@<source>`` on
+the later one (``params@nb201-table``); in ``--zc-proxies``, ``name@source``
+picks that source's column (``naswot@nb201-table``: the table's reference
+score, not our ``naswot`` proxy from the store).
 """
 
 from __future__ import annotations
@@ -178,23 +181,48 @@ def join_zerocost(tables: Sequence[ZeroCostTable], labels: Sequence[str] | None 
     A proxy name that an earlier table already has gets ``@<label>`` appended (``params@nb201-table``;
     label = the source name in ``labels``, else the table's position).
     """
+    return _join_with_origins(tables, labels)[0]
+
+
+def _join_with_origins(
+    tables: Sequence[ZeroCostTable], labels: Sequence[str] | None = None
+) -> tuple[ZeroCostTable, dict[tuple[str, str], str]]:
+    """:func:`join_zerocost`, and where each column came from: ``(label, name in its source) -> joined name``."""
+    tags = [str(labels[k]) if labels else str(k) for k in range(len(tables))]
     if len(tables) == 1:
-        return tables[0]
+        return tables[0], {(tags[0], n): n for n in tables[0].names}
     common = sorted(set.intersection(*(set(t.archs) for t in tables)))
     if not common:
         raise DataError("the zero-cost sources " + " + ".join(t.source for t in tables) + " share no architecture")
     names: list[str] = []
+    origin: dict[tuple[str, str], str] = {}
     values, seconds, needs = [], [], {}
     for k, t in enumerate(tables):
         r = t.restrict(common)
         for n in t.names:
-            unique = n if n not in names else f"{n}@{labels[k] if labels else k}"
+            unique = n if n not in names else f"{n}@{tags[k]}"
             names.append(unique)
+            origin[(tags[k], n)] = unique
             needs[unique] = t.needs_data.get(n, True)
         values.append(r.values)
         seconds.append(r.seconds if r.seconds is not None else np.full(r.values.shape, np.nan))
-    return ZeroCostTable(common, tuple(names), np.hstack(values), np.hstack(seconds),
-                         " + ".join(t.source for t in tables), needs)
+    joined = ZeroCostTable(common, tuple(names), np.hstack(values), np.hstack(seconds),
+                           " + ".join(t.source for t in tables), needs)
+    return joined, origin
+
+
+def _zc_entries(zc_proxies: Sequence[str] | None, sources: Sequence[str]) -> list[tuple[str, str | None]] | None:
+    """``--zc-proxies`` as (name, source or None): ``naswot@nb201-table`` names one source's column."""
+    if zc_proxies is None:
+        return None
+    entries = []
+    for item in zc_proxies:
+        name, _, source = str(item).partition("@")
+        if source and source not in sources:
+            raise ConfigError(f"--zc-proxies {item!r} names source {source!r}, which is not in --zc-source "
+                              f"({'+'.join(sources)})")
+        entries.append((name, source or None))
+    return entries
 
 
 # --------------------------------------------------------------------------- problem set-up
@@ -262,10 +290,18 @@ def build_problem(
     tables: list[ZeroCostTable] = []
     labels: list[str] = []
     strict = len(parts) == 1  # with a join, each source contributes whichever of --zc-proxies it has
+    # "name@source" picks one source's column where several sources have the name (our naswot and the
+    # NB201 table's, say); the store is asked only for the names meant for it, since its pool is the
+    # cells that have all of them.
+    named_sources = [p for p in parts if p != "auto"] + (["store", "naslib"] if "auto" in parts else [])
+    entries = _zc_entries(zc_proxies, named_sources)
 
     def from_store() -> ZeroCostTable:
+        wanted = None if entries is None else [n for n, src in entries if src in (None, "store")]
+        if wanted == []:
+            raise ConfigError("--zc-proxies names no proxy for the store; leave 'store' out of --zc-source")
         return zerocost_from_store(_store_path(store), name, ds, batch_size=batch_size, seed=seed,
-                                   proxies=zc_proxies, strict=strict)
+                                   proxies=wanted, strict=strict)
 
     for src in parts:
         if src == "auto":
@@ -288,9 +324,14 @@ def build_problem(
         else:  # "none"
             continue
         labels.append(src)
-    zc = join_zerocost(tables, labels) if tables else None
-    if zc is not None and zc_proxies is not None:
-        zc = zc.select(list(zc_proxies))  # validates every requested name
+    zc, origin = _join_with_origins(tables, labels) if tables else (None, {})
+    if zc is not None and entries is not None:
+        resolved = []
+        for n, src in entries:
+            if src is not None and (src, n) not in origin:
+                raise ConfigError(f"--zc-proxies {n}@{src}: source {src} has no proxy {n!r}")
+            resolved.append(origin[(src, n)] if src is not None else n)
+        zc = zc.select(resolved)  # validates every unqualified name
     elif zc_proxies is not None:
         raise ConfigError("--zc-proxies needs a zero-cost source (not --zc-source none)")
 
