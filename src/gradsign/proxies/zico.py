@@ -33,25 +33,29 @@ def zico_from_gradients(per_layer: list[torch.Tensor]) -> float:
 
 @register_proxy(
     "zico",
-    description="sum over Conv2d/Linear layers of log sum_w mean|g_w| / std(g_w), gradients of the minibatch's "
-    "halves (ZiCo)",
+    description="sum over Conv2d/Linear layers of log sum_w mean|g_w| / std(g_w), gradients of two interleaved "
+    "halves of the minibatch (ZiCo)",
     needs_data=True,
     needs_labels=True,
     higher_is_better=True,
-    version="1",
+    # 2: parts interleaved (sample i goes to part i mod splits); 1 took consecutive parts, which
+    # for a class-ordered batch (grasp sampling) gives each part different classes.
+    version="2",
     reference="Li et al., ZiCo: Zero-shot NAS via inverse Coefficient of Variation on Gradients, ICLR 2023; "
     "SLDGroup/ZiCo ZeroShotProxy/compute_zico.py",
 )
 def zico(ctx: ProxyContext, *, splits: int = 2) -> float:
-    """ZiCo over ``splits`` consecutive, near-equal parts of the minibatch (:func:`zico_from_gradients`).
+    """ZiCo over ``splits`` interleaved, near-equal parts of the minibatch (:func:`zico_from_gradients`).
 
     The reference takes one gradient per batch of a data loader, with the network
     in train mode (batch-statistics BN) and the mean cross-entropy loss of the
     batch; here the batches are the ``splits`` parts of the one minibatch every
     proxy sees (two halves by default: batch 64 gives two batches of 32; batch
-    128 gives the reference's two batches of 64). Conv2d and Linear weights
-    only, as in the reference; a layer with no gradient on some batch counts
-    zeros there.
+    128 gives the reference's two batches of 64). Sample ``i`` goes to part
+    ``i mod splits``, so a batch ordered by class (``grasp`` sampling) still
+    gives every part the same classes, as independent loader batches would.
+    Conv2d and Linear weights only, as in the reference; a layer with no
+    gradient on some batch counts zeros there.
     """
     if isinstance(splits, bool) or not isinstance(splits, int) or splits < 2:
         raise ConfigError(f"zico option splits must be an int >= 2 (a std needs two batches), got {splits!r}")
@@ -64,7 +68,8 @@ def zico(ctx: ProxyContext, *, splits: int = 2) -> float:
     if not layers:
         return 0.0
     rows: list[list[torch.Tensor]] = [[] for _ in layers]
-    for x, y in zip(torch.tensor_split(ctx.inputs, splits), torch.tensor_split(ctx.targets, splits)):
+    for k in range(splits):
+        x, y = ctx.inputs[k::splits], ctx.targets[k::splits]
         net.zero_grad(set_to_none=True)
         loss = ctx.loss_fn(logits_of(net(x)), y)
         loss.backward()
