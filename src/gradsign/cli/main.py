@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, standalone_mode=True)
     except GradsignError as exc:
         # Escaped: messages quote user input and file names, which may contain [brackets].
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        # soft_wrap: one line however long (the terminal wraps it; rich would insert newlines).
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print(_INTERRUPTED_MSG, highlight=False)
