@@ -35,7 +35,7 @@ import torch
 from scipy import stats
 
 import gradsign
-from gradsign.benchmarks.naslib_zc import NASLIB_PROXY_NAMES
+from gradsign.benchmarks.naslib_zc import NASLIB_FAIL, NASLIB_PROXY_NAMES, score_ratios
 from gradsign.data.images import SplitFallbackWarning, load_image_set
 from gradsign.data.paths import resolve_data_dir
 from gradsign.spaces.nb201 import NB201Arch
@@ -46,7 +46,7 @@ NASLIB_OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_
 NASLIB_NAME = NASLIB_PROXY_NAMES  # our proxy name -> NASLib's
 TARGET = {"params": 0.95, "flops": 0.95, "synflow": 0.95, "l2_norm": 0.95}  # others: 0.85
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "ImageNet16-120": 120}
-FAIL = -1e8  # NASLib's stand-in for NaN/inf
+FAIL = NASLIB_FAIL  # NASLib's stand-in for NaN/inf
 
 
 def naslib_key_to_arch(key: str) -> NB201Arch:
@@ -215,9 +215,7 @@ def report(rows: list[dict[str, str]], proxies: list[str], dataset: str) -> None
         ok = "yes" if rho >= target else "NO"
         rabs = stats.spearmanr(np.abs(a), np.abs(ref)).statistic if enough else float("nan")
         sign = float(np.mean(np.sign(a) == np.sign(ref))) if enough else float("nan")
-        both = np.isfinite(ours) & np.isfinite(ref) & (ref != FAIL) & (ref != 0)
-        ratio = ours[both] / ref[both]
-        r_med, r_min, r_max = (np.median(ratio), ratio.min(), ratio.max()) if ratio.size else (np.nan,) * 3
+        r_med, r_min, r_max = score_ratios(ours, ref) or (np.nan,) * 3
         print(f"{p:<10} {len(have):>4} {rho:>9.4f} {tau:>8.4f} {target:>6.2f} {ok:>3} {nan_ours:>8} {fail_ref:>11} "
               f"{ra:>12.4f} {rr:>14.4f} {rabs:>8.4f} {sign:>10.2f} {r_med:>10.4g} {r_min:>10.4g} {r_max:>10.4g}")
 

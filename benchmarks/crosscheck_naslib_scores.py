@@ -38,13 +38,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from gradsign.benchmarks.naslib_zc import NASLIB_PROXY_NAMES, load_naslib_zc
+from gradsign.benchmarks.naslib_zc import NASLIB_FAIL, NASLIB_PROXY_NAMES, load_naslib_zc, score_ratios
 from gradsign.errors import GradsignError
 from gradsign.spaces.base import get_space
 
 NASLIB_NAME = NASLIB_PROXY_NAMES  # our proxy name -> NASLib's
 DATA_FREE = {"params", "flops", "synflow", "l2_norm"}  # target 0.95; the rest 0.85 (issue #3's targets)
-FAIL = -1e8  # NASLib's stand-in for a failed score
+FAIL = NASLIB_FAIL  # NASLib's stand-in for a failed score
 
 
 def _fail_filled(values: np.ndarray) -> np.ndarray:
@@ -54,12 +54,9 @@ def _fail_filled(values: np.ndarray) -> np.ndarray:
 
 
 def _ratio_summary(ours: np.ndarray, theirs: np.ndarray) -> str:
-    """Ours / NASLib record by record (both finite, NASLib's non-zero and not a failure): a scale check."""
-    ok = np.isfinite(ours) & np.isfinite(theirs) & (theirs != 0) & (theirs != FAIL)
-    if not ok.any():
-        return "-"
-    r = ours[ok] / theirs[ok]
-    return f"{np.median(r):.4g} [{r.min():.4g}, {r.max():.4g}]"
+    """Ours / NASLib record by record, median [min, max] (:func:`score_ratios`): a scale check."""
+    ratios = score_ratios(ours, theirs)
+    return "-" if ratios is None else f"{ratios[0]:.4g} [{ratios[1]:.4g}, {ratios[2]:.4g}]"
 
 
 def _read_scores(path: Path, space: str) -> dict[str, dict[str, float]]:

@@ -243,3 +243,12 @@ def test_nb101_ground_truth_merges_isomorphic_and_repeated_specs(tmp_path, monke
     assert truth.accuracy([a, b, other]).tolist() == [91.0, 91.0, 81.0]
     with pytest.raises(ConfigError, match="no ground truth"):
         truth.accuracy(["0001,0001,0001,0000|input,conv1x1-bn-relu,conv3x3-bn-relu,output"])
+
+
+def test_score_ratios_skip_failures_zeros_and_non_finite():
+    from gradsign.benchmarks.naslib_zc import NASLIB_FAIL, score_ratios
+
+    ours = [2.0, 4.0, 9.0, float("nan"), 5.0, 1.0]
+    theirs = [1.0, 1.0, 3.0, 1.0, NASLIB_FAIL, 0.0]
+    assert score_ratios(ours, theirs) == (3.0, 2.0, 4.0)  # 2/1, 4/1, 9/3
+    assert score_ratios([1.0], [float("-inf")]) is None

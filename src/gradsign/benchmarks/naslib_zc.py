@@ -73,6 +73,8 @@ NASLIB_PROXY_NAMES: dict[str, str] = {
     "grad_norm": "grad_norm", "snip": "snip", "grasp": "grasp", "fisher": "fisher",
     "jacob_cov": "jacov", "plain": "plain", "naswot": "nwot",
 }
+#: NASLib's stand-in for a failed (NaN / infinite) score in its files.
+NASLIB_FAIL = -1e8
 #: Record fields that are not proxies.
 _META_FIELDS = ("val_accuracy", "idx", "arch")
 
@@ -238,11 +240,28 @@ def load_naslib_zc(
     return df
 
 
+def score_ratios(ours: Any, theirs: Any) -> tuple[float, float, float] | None:
+    """Ours / NASLib's score, record by record: (median, min, max), or None when no record qualifies.
+
+    Only records where both scores are finite and NASLib's is neither 0 nor
+    :data:`NASLIB_FAIL` count. A scale check on top of rank agreement: it shows,
+    e.g., a different batch size behind NASLib's stored values.
+    """
+    a, b = np.asarray(ours, dtype=np.float64), np.asarray(theirs, dtype=np.float64)
+    ok = np.isfinite(a) & np.isfinite(b) & (b != 0) & (b != NASLIB_FAIL)
+    if not ok.any():
+        return None
+    r = a[ok] / b[ok]
+    return float(np.median(r)), float(r.min()), float(r.max())
+
+
 __all__ = [
+    "NASLIB_FAIL",
     "NASLIB_NB201_OPS",
     "NASLIB_PROXY_NAMES",
     "NASLIB_ZC_RESOURCES",
     "load_naslib_zc",
     "naslib_zc_datasets",
     "nb201_from_naslib",
+    "score_ratios",
 ]
