@@ -121,16 +121,24 @@ class ProcessPoolBackend:
         it = iter(chunks)
         finished = False
 
+        # Chunks that could not be submitted because the pool had just broken (a worker died
+        # between a result and the next submission): resubmitted to the rebuilt pool.
+        unsent: list[tuple[list[CellTask], int]] = []
+
         def submit(chunk: list[CellTask], attempt: int) -> None:
-            pending[pool.submit(_run_chunk, chunk)] = (chunk, attempt)
+            try:
+                pending[pool.submit(_run_chunk, chunk)] = (chunk, attempt)
+            except BrokenProcessPool:
+                unsent.append((chunk, attempt - 1))  # never ran: the rebuild resubmits it at the same attempt
+                return
             self.worker_pids = [p.pid for p in getattr(pool, "_processes", {}).values()]
 
         try:
             # Keep at most 2 chunks per worker in flight, so an interruption loses little.
             for chunk in _take(it, 2 * self.workers):
                 submit(chunk, 1)
-            while pending:
-                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            while pending or unsent:
+                done, _ = wait(list(pending), return_when=FIRST_COMPLETED) if pending else (set(), set())
                 broken: list[tuple[list[CellTask], int]] = []
                 for fut in done:
                     chunk, attempt = pending.pop(fut)
@@ -142,11 +150,12 @@ class ProcessPoolBackend:
                     yield from results
                     for chunk in _take(it, 1):
                         submit(chunk, 1)
-                if broken:
+                if broken or unsent:
                     # A worker died: the pool and everything in flight are lost. Rebuild it and
                     # resubmit those chunks (bounded), the rest of the queue follows as before.
-                    broken += list(pending.values())
+                    broken += list(pending.values()) + unsent
                     pending.clear()
+                    unsent.clear()
                     pool.shutdown(wait=False, cancel_futures=True)
                     pool = self._pool(make_scorer)
                     for chunk, attempt in broken:
