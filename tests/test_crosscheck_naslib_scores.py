@@ -60,3 +60,24 @@ def test_missing_scores_file_is_a_one_line_error(xcheck, tmp_path, capsys):
     assert xcheck.main(["--space", "nb101", "--scores", str(tmp_path / "nope.csv")]) == 2
     err = capsys.readouterr().err
     assert "no such scores file" in err and err.count("\n") == 1
+
+
+def test_other_seed_on_some_cells_is_compared_on_those_cells_only(xcheck, data_dir, tmp_path):
+    """--against covering part of the cells: seed-to-seed and ours-vs-NASLib both on that part."""
+    try:
+        ref = load_naslib_zc("darts", "cifar10", data_dir=data_dir)
+    except DataError as exc:
+        pytest.skip(f"NASLib file unavailable: {exc}")
+    ours = pd.DataFrame({"arch": ref["arch"], "snip": ref["snip"] * 2.0})
+    # Seed B: the first 40 cells only, ranked in reverse of NASLib's order on those cells.
+    other = pd.DataFrame({"arch": ref["arch"][:40], "snip": -ref["snip"][:40]})
+    # Ours disagrees with NASLib outside those 40 cells (reversed there), agrees on them.
+    ours.loc[40:, "snip"] = -ours.loc[40:, "snip"]
+    ours.to_csv(tmp_path / "a.csv", index=False)
+    other.to_csv(tmp_path / "b.csv", index=False)
+
+    text = xcheck.compare("darts", "cifar10", tmp_path / "a.csv", tmp_path / "b.csv", str(data_dir))
+    row = [c.strip() for c in next(l for l in text.splitlines() if l.startswith("| snip |")).split("|")]
+    assert row[-3] == "-1.0000 (40 cells)"      # seed A vs seed B on the 40 common cells
+    assert row[-2] == "1.0000 (40 records)"     # ours vs NASLib on the same 40 cells
+    assert float(row[3]) < 0.5                  # ours vs NASLib over all 725 records: mostly reversed
