@@ -120,8 +120,8 @@ def compare(space: str, dataset: str, scores: Path, against: Path | None, data_d
                 # run; when the other seed covers only some cells, ours vs NASLib is shown
                 # on the records of those same cells too, so the two are comparable.
                 same = set(common)
-                sel = np.array([ids[i] in same for i in present]) & has_ref
-                agree = stats.spearmanr(_fail_filled(mine[sel]), _fail_filled(theirs[sel])).statistic
+                sel = np.array([ids[i] in same for i in present])[has_ref]  # aligned with a, b
+                agree = stats.spearmanr(a[sel], b[sel]).statistic
                 row += (f" {stats.spearmanr(x1, x2).statistic:.4f} ({len(common)} cells) "
                         f"| {agree:.4f} ({int(sel.sum())} records) |")
             else:
