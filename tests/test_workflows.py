@@ -169,6 +169,25 @@ def test_stored_only_reports_scored_cells_and_computes_nothing(tmp_path):
         run_evaluate(setup, sample=20, store=ResultsStore(tmp_path / "empty.sqlite"), progress=False, stored_only=True)
 
 
+@pytest.mark.usefixtures("data_dir")
+def test_stored_only_printout_says_interim_only_when_cells_are_missing(tmp_path, capsys):
+    from gradsign.cli.scoring_cmds import print_evaluate_summary
+    from gradsign.workflows.evaluate import draw_archs, run_evaluate
+
+    store = ResultsStore(tmp_path / "s.sqlite")
+    setup = _setup()
+    drawn = draw_archs(Scorer(setup).space, 10, setup.seed)
+    Scorer(setup, store).score_archs(drawn[:6], progress=False)
+    print_evaluate_summary(run_evaluate(setup, sample=10, store=store, n_bootstrap=20, progress=False,
+                                        stored_only=True).summary)
+    assert "INTERIM (--stored-only): 6 of 10" in capsys.readouterr().out
+    Scorer(setup, store).score_archs(drawn, progress=False)  # the run finishes
+    print_evaluate_summary(run_evaluate(setup, sample=10, store=store, n_bootstrap=20, progress=False,
+                                        stored_only=True).summary)
+    out = capsys.readouterr().out
+    assert "INTERIM" not in out and "complete (--stored-only): all 10 drawn cells" in out
+
+
 def test_ray_backend_without_ray_says_how_to_install(monkeypatch):
     import importlib.util
 

@@ -255,5 +255,10 @@ def print_evaluate_summary(s: dict) -> None:
                   highlight=False)
     if s.get("stored_only"):
         so = s["stored_only"]
-        console.print(f"INTERIM (--stored-only): {so['kept']} of {so['drawn']} drawn cells were fully scored and are "
-                      "reported; the run is not finished", highlight=False)
+        if so["kept"] < so["drawn"]:
+            console.print(f"INTERIM (--stored-only): {so['kept']} of {so['drawn']} drawn cells were fully scored and "
+                          "are reported; the run is not finished", highlight=False)
+        else:
+            # every drawn cell is in the store: this report is the finished run's, only recomputed from the store
+            console.print(f"complete (--stored-only): all {so['drawn']} drawn cells were fully scored in the store",
+                          highlight=False)
