@@ -291,6 +291,30 @@ def test_cell_affine_only_affects_cell_op_bns():
         assert net.stem[1].affine and net.cells[0].preprocess1.op[2].affine
 
 
+def test_pool_bn_adds_a_parameter_free_bn_after_each_pool_only():
+    import torch
+
+    a = parse_darts("Genotype(normal=[('max_pool_3x3', 0), ('avg_pool_3x3', 1), ('skip_connect', 0), "
+                    "('sep_conv_3x3', 1), ('max_pool_3x3', 2), ('dil_conv_3x3', 0), ('avg_pool_3x3', 3), "
+                    "('skip_connect', 1)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), "
+                    "('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 0), ('avg_pool_3x3', 0), "
+                    "('skip_connect', 2), ('skip_connect', 2), ('avg_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])")
+    torch.manual_seed(0)
+    plain = build_darts_network(a, C=4, layers=3)
+    torch.manual_seed(0)
+    with_bn = build_darts_network(a, C=4, layers=3, pool_bn=True)
+    assert param_count(plain) == param_count(with_bn)  # invisible to a parameter count
+    pools = [op for cell in with_bn.cells for op in cell._ops if isinstance(op, torch.nn.Sequential)
+             and isinstance(op[0], (torch.nn.MaxPool2d, torch.nn.AvgPool2d))]
+    # layers=3: cell 0 normal, cells 1 and 2 reduction
+    n_pools = sum(n.startswith(("max", "avg")) for n, _ in a.normal) + 2 * sum(n.startswith(("max", "avg")) for n, _ in a.reduce)
+    assert len(pools) == n_pools and all(isinstance(p[1], torch.nn.BatchNorm2d) and not p[1].affine for p in pools)
+    # same weights (the BN draws nothing), but the training-mode forward differs
+    assert all(torch.equal(x, y) for x, y in zip(plain.parameters(), with_bn.parameters()))
+    x = torch.randn(4, 3, 32, 32)
+    assert not torch.allclose(plain(x), with_bn(x))
+
+
 @pytest.mark.parametrize(
     "options",
     [{"C": 0}, {"layers": 2}, {"layers": 8.0}, {"drop_path_prob": 1.0}, {"drop_path_prob": -0.1}, {"C": True}],

@@ -29,7 +29,14 @@ BN layers are affine (``affine=True`` everywhere, as in ``NetworkCIFAR``).
 (preprocessing, stem and auxiliary head keep theirs), as NASLib's NAS-Bench-301
 model does: with ``C = 32, layers = 8`` its parameter count equals the ``params``
 of NASLib's ``zc_nasbench301.json`` for all 725 archs (checked by
-``benchmarks/check_params_nb101_darts.py``).
+``benchmarks/check_params_nb101_darts.py``). ``pool_bn=True`` adds a
+``BatchNorm2d(C_cell, affine=False)`` after every max/avg pool op, as NASLib's
+NAS-Bench-301 graph also does (its pooling primitives are built with
+``use_bn=True``, like DARTS's search network): parameter-free, so no parameter
+count sees it, but in training mode it rescales the pool outputs.
+``cell_affine=False, pool_bn=True`` is NASLib's network; the default is DARTS's
+(``benchmarks/darts_naslib_variants.py`` measures what each difference does to
+the proxies).
 
 Module names follow DARTS's ``model.py`` / ``operations.py`` (``stem``,
 ``cells.i.preprocess0``, ``cells.i._ops.k.op.1``, ``auxiliary_head``,
@@ -123,12 +130,12 @@ class FactorizedReduce(nn.Module):
         return self.bn(torch.cat([self.conv_1(x), self.conv_2(x[:, :, 1:, 1:])], dim=1))
 
 
-def make_op(name: str, c: int, stride: int, affine: bool = True) -> nn.Module:
-    """The module for op ``name`` on a ``c``-channel edge with this stride."""
-    if name == "max_pool_3x3":
-        return nn.MaxPool2d(3, stride=stride, padding=1)
-    if name == "avg_pool_3x3":
-        return nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False)
+def make_op(name: str, c: int, stride: int, affine: bool = True, pool_bn: bool = False) -> nn.Module:
+    """The module for op ``name`` on a ``c``-channel edge with this stride (``pool_bn``: see the module docstring)."""
+    if name in ("max_pool_3x3", "avg_pool_3x3"):
+        pool = (nn.MaxPool2d(3, stride=stride, padding=1) if name == "max_pool_3x3"
+                else nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False))
+        return nn.Sequential(pool, nn.BatchNorm2d(c, affine=False)) if pool_bn else pool
     if name == "skip_connect":
         return nn.Identity() if stride == 1 else FactorizedReduce(c, c, affine=affine)
     if name == "sep_conv_3x3":
@@ -161,6 +168,7 @@ class DartsCell(nn.Module):
         reduction: bool,
         reduction_prev: bool,
         cell_affine: bool = True,
+        pool_bn: bool = False,
     ) -> None:
         super().__init__()
         self.reduction = reduction
@@ -173,7 +181,7 @@ class DartsCell(nn.Module):
         pairs = arch.reduce if reduction else arch.normal
         self._inputs = tuple(src for _, src in pairs)
         self._ops = nn.ModuleList(
-            make_op(op, c, 2 if reduction and src < 2 else 1, affine=cell_affine) for op, src in pairs
+            make_op(op, c, 2 if reduction and src < 2 else 1, affine=cell_affine, pool_bn=pool_bn) for op, src in pairs
         )
         self.multiplier = len(DARTS_CONCAT)
 
@@ -224,6 +232,7 @@ class DartsNetwork(nn.Module):
         auxiliary: bool = False,
         drop_path_prob: float = 0.0,
         cell_affine: bool = True,
+        pool_bn: bool = False,
     ) -> None:
         super().__init__()
         self.arch = arch
@@ -243,7 +252,7 @@ class DartsNetwork(nn.Module):
             reduction = i in (layers // 3, 2 * layers // 3)
             if reduction:
                 c_curr *= 2
-            cell = DartsCell(arch, c_prev_prev, c_prev, c_curr, reduction, reduction_prev, cell_affine)
+            cell = DartsCell(arch, c_prev_prev, c_prev, c_curr, reduction, reduction_prev, cell_affine, pool_bn)
             cells.append(cell)
             reduction_prev = reduction
             c_prev_prev, c_prev = c_prev, cell.multiplier * c_curr
@@ -311,19 +320,21 @@ def build_darts_network(
     auxiliary: bool = False,
     drop_path_prob: float = 0.0,
     cell_affine: bool = True,
+    pool_bn: bool = False,
 ) -> DartsNetwork:
     """A freshly initialised DARTS evaluation network for ``arch`` (a :class:`DartsArch` or string).
 
     ``C = 32`` and ``layers = 8`` are NAS-Bench-301's training configuration.
     ``auxiliary`` (off by default: proxies score the main classifier) adds
     DARTS's auxiliary head; ``drop_path_prob`` (0 by default; NB301 trained
-    with 0.2) is applied in training mode only. ``cell_affine=False``: see the
-    module docstring. Weights use PyTorch's default init; seed torch first for
+    with 0.2) is applied in training mode only. ``cell_affine=False`` and
+    ``pool_bn=True`` (NASLib's variant): see the module docstring. Weights use PyTorch's default init; seed torch first for
     reproducible weights. Returned in training mode on the CPU.
     """
     a = as_darts_arch(arch)
     _check_options(num_classes, C, layers, drop_path_prob)
-    return DartsNetwork(a, num_classes, C, layers, bool(auxiliary), float(drop_path_prob), bool(cell_affine))
+    return DartsNetwork(a, num_classes, C, layers, bool(auxiliary), float(drop_path_prob), bool(cell_affine),
+                        bool(pool_bn))
 
 
 def count_darts_params(
