@@ -69,9 +69,10 @@ def run(cells: int, proxies: list[str], variants: list[str], seed: int, batch_si
     images = load_image_set("cifar10", "train", data_dir=data_dir)
     shared = images.sample_batch(batch_size, seed=seed)
     ours = {v: {p: [] for p in proxies} for v in variants}
+    need_own_batch = any(VARIANTS[v][2] for v in variants)
     start = time.perf_counter()
     for i, arch in enumerate(rows["arch"]):
-        own = images.sample_batch(PER_CELL_BATCH, seed=1000 + i) if any(VARIANTS[v][2] for v in variants) else None
+        own = images.sample_batch(PER_CELL_BATCH, seed=1000 + i) if need_own_batch else None
         for v in variants:
             affine, pool_bn, per_cell = VARIANTS[v]
             x, y = own if per_cell else shared

@@ -292,8 +292,6 @@ def test_cell_affine_only_affects_cell_op_bns():
 
 
 def test_pool_bn_adds_a_parameter_free_bn_after_each_pool_only():
-    import torch
-
     a = parse_darts("Genotype(normal=[('max_pool_3x3', 0), ('avg_pool_3x3', 1), ('skip_connect', 0), "
                     "('sep_conv_3x3', 1), ('max_pool_3x3', 2), ('dil_conv_3x3', 0), ('avg_pool_3x3', 3), "
                     "('skip_connect', 1)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), "
@@ -307,7 +305,10 @@ def test_pool_bn_adds_a_parameter_free_bn_after_each_pool_only():
     pools = [op for cell in with_bn.cells for op in cell._ops if isinstance(op, torch.nn.Sequential)
              and isinstance(op[0], (torch.nn.MaxPool2d, torch.nn.AvgPool2d))]
     # layers=3: cell 0 normal, cells 1 and 2 reduction
-    n_pools = sum(n.startswith(("max", "avg")) for n, _ in a.normal) + 2 * sum(n.startswith(("max", "avg")) for n, _ in a.reduce)
+    def pools_in(pairs):
+        return sum(name.endswith("pool_3x3") for name, _ in pairs)
+
+    n_pools = pools_in(a.normal) + 2 * pools_in(a.reduce)
     assert len(pools) == n_pools and all(isinstance(p[1], torch.nn.BatchNorm2d) and not p[1].affine for p in pools)
     # same weights (the BN draws nothing), but the training-mode forward differs
     assert all(torch.equal(x, y) for x, y in zip(plain.parameters(), with_bn.parameters()))

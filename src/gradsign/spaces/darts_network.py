@@ -328,8 +328,9 @@ def build_darts_network(
     ``auxiliary`` (off by default: proxies score the main classifier) adds
     DARTS's auxiliary head; ``drop_path_prob`` (0 by default; NB301 trained
     with 0.2) is applied in training mode only. ``cell_affine=False`` and
-    ``pool_bn=True`` (NASLib's variant): see the module docstring. Weights use PyTorch's default init; seed torch first for
-    reproducible weights. Returned in training mode on the CPU.
+    ``pool_bn=True`` (NASLib's variant): see the module docstring. Weights use
+    PyTorch's default init; seed torch first for reproducible weights. Returned
+    in training mode on the CPU.
     """
     a = as_darts_arch(arch)
     _check_options(num_classes, C, layers, drop_path_prob)
