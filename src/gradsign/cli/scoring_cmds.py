@@ -190,7 +190,7 @@ def evaluate(
     backend: BackendOption = "inprocess",
     workers: WorkersOption = None,
     address: AddressOption = None,
-    stored_only: Annotated[bool, typer.Option("--stored-only", help="Interim report: only the drawn cells already fully scored in the store; compute nothing.")] = False,
+    stored_only: Annotated[bool, typer.Option("--stored-only", help="Report from the store only: the drawn cells already fully scored, computing nothing (an interim report while the run is unfinished).")] = False,
     data_dir: DataDirOption = None,
     progress: ProgressOption = True,
 ) -> None:
