@@ -240,6 +240,20 @@ def test_nb201_network_scores_with_the_fast_engine():
     assert res.engine_used == "fast" and res.score > 0
 
 
+def test_nb201_gradsign_mean_is_the_sum_over_the_analytic_weight_count():
+    # benchmarks/search_proxy_assisted.py derives gradsign_mean from stored gradsign scores
+    # this way; it is exact when no per-sample gradient is NaN.
+    nb = pytest.importorskip("gradsign.spaces.nb201_network")
+    for arch in ("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~1|none~2|",
+                 "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|avg_pool_3x3~2|"):
+        torch.manual_seed(0)
+        net = nb.build_nb201_network(arch, C=4, N=1)
+        x = torch.randn(4, 3, 16, 16)
+        y = torch.randint(0, 10, (4,))
+        res = score(net, x, y, ["gradsign", "gradsign_mean"])
+        assert res["gradsign_mean"] == res["gradsign"] / nb.count_nb201_prunable_weights(arch, C=4, N=1)
+
+
 class _InPlace(nn.Module):
     """Modifies its input in place and uses an in-place ReLU right after a conv."""
 

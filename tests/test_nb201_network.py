@@ -11,7 +11,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from gradsign.errors import ArchError, ConfigError
-from gradsign.spaces import NB201Arch, build_nb201_network, count_nb201_params, get_space, nb201_arch_at, sample_nb201
+from gradsign.proxies.context import prunable_layers
+from gradsign.spaces import (NB201Arch, build_nb201_network, count_nb201_params, count_nb201_prunable_weights, get_space,
+                             nb201_arch_at, sample_nb201)
 from gradsign.spaces.nb201_network import NB201Cell, NB201Network, ReLUConvBN, ResNetReduction, Zero, param_count
 
 ARCH1 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
@@ -172,6 +174,38 @@ def test_known_parameter_counts():
 def test_analytic_count_equals_built_count(arch, options):
     nc = options.pop("num_classes")
     assert count_nb201_params(arch, nc, **options) == param_count(build_nb201_network(arch, nc, **options))
+
+
+def _built_prunable_weights(arch, num_classes=10, **options) -> int:
+    with torch.device("meta"):  # shapes only: counting needs no storage
+        net = build_nb201_network(arch, num_classes, **options)
+    return sum(layer.weight.numel() for layer in prunable_layers(net))
+
+
+@pytest.mark.parametrize(
+    "arch, options",
+    [
+        (ARCH1, dict(num_classes=10)),
+        (ARCH1, dict(num_classes=100)),
+        (nb201_arch_at(0), dict(num_classes=120, C=4, N=1)),
+        (ALL_NONE, dict(num_classes=10)),
+        (NB201Arch((3,) * 6), dict(num_classes=10)),
+        (NB201Arch((2,) * 6), dict(num_classes=7, C=12, N=3)),
+    ],
+)
+def test_prunable_weight_count_equals_the_built_networks_conv_and_linear_weights(arch, options):
+    nc = options.pop("num_classes")
+    assert count_nb201_prunable_weights(arch, nc, **options) == _built_prunable_weights(arch, nc, **options)
+
+
+def test_prunable_weight_count_on_a_sample_of_the_space():
+    # The count depends only on how many 1x1 and 3x3 convolutions the cell has; a
+    # sample covers many of those profiles.
+    for arch in sample_nb201(40, seed=3):
+        assert count_nb201_prunable_weights(arch) == _built_prunable_weights(arch)
+    # The difference from the parameter count: BN affines (2 per channel: stem, the reductions' two
+    # BNs each, the last BN) and the classifier bias.
+    assert count_nb201_params(ALL_NONE) - count_nb201_prunable_weights(ALL_NONE) == 2 * (16 + 2 * 32 + 2 * 64 + 64) + 10
 
 
 def test_analytic_count_on_every_conv_profile():

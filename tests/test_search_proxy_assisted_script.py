@@ -70,3 +70,64 @@ def test_writes_tables_plots_and_runs(script, data_dir, tmp_path, capsys, monkey
 
     with pytest.raises(ConfigError, match="without trajectories"):
         charged.trajectory()
+
+
+def _fill_gradsign(store_path: Path, data_dir: Path, n: int, mean_cells: int = 0) -> None:
+    """Fake gradsign values (index + 1) for the first ``n`` cells, gradsign_mean = value / weights for a few."""
+    from gradsign.benchmarks.nb201 import NB201Table
+    from gradsign.spaces import count_nb201_prunable_weights
+
+    table = NB201Table.load(data_dir)
+    scorer = Scorer(ScoringSetup(space="nb201", dataset="cifar10", proxies=("gradsign", "gradsign_mean"),
+                                 data_dir=data_dir), None)
+    with ResultsStore(store_path) as store:
+        store.put_many(scorer.keys["gradsign"], [(table.arch(i), i + 1.0, 0.25) for i in range(n)])
+        store.put_many(scorer.keys["gradsign_mean"],
+                       [(table.arch(i), (i + 1.0) / count_nb201_prunable_weights(table.arch(i)), 0.25)
+                        for i in range(mean_cells)])
+
+
+def test_gradsign_mean_is_derived_from_stored_gradsign_and_checked(script, data_dir, tmp_path, monkeypatch):
+    from gradsign.errors import ConfigError
+    from gradsign.spaces import count_nb201_prunable_weights, nb201_arch_at
+    from gradsign.workflows.search import StoreBackedProvider, gradsign_mean_from_gradsign
+
+    monkeypatch.setenv("GRADSIGN_DATA", str(data_dir))
+    path = tmp_path / "s.sqlite"
+    _fill_gradsign(path, data_dir, 15_625, mean_cells=3)
+    with ResultsStore(path) as store:
+        provider, note = script.proxy_provider("gradsign_mean", store, 64, 0)
+        for i in (0, 1, 2, 7_000, 15_624):
+            assert provider.score(i) == (i + 1.0) / count_nb201_prunable_weights(nb201_arch_at(i))
+            assert provider.seconds(i) == 0.25
+        assert "for 3 cells" in note and "difference from those: 0.0e+00" in note
+        plain, none = script.proxy_provider("gradsign", store, 64, 0)
+        assert none is None and plain.score(7) == 8.0
+        with pytest.raises(ConfigError, match="not from 'gradsign_mean'"):
+            gradsign_mean_from_gradsign(script.store_provider("gradsign_mean", store, 64, 0, complete=False))
+    # a cell without gradsign: refused, not imputed
+    partial = tmp_path / "p.sqlite"
+    _fill_gradsign(partial, data_dir, 15_624)
+    with ResultsStore(partial) as store:
+        gs = StoreBackedProvider(Scorer(ScoringSetup(proxies=("gradsign",), data_dir=data_dir), store), "gradsign")
+        with pytest.raises(ConfigError, match="missing for 1 of 15,625 cells"):
+            gradsign_mean_from_gradsign(gs)
+
+
+def test_derived_mean_warmup_settings_and_the_ranking_table(script, data_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GRADSIGN_DATA", str(data_dir))
+    store = tmp_path / "s.sqlite"
+    _fill_gradsign(store, data_dir, 15_625)
+    out = tmp_path / "o"
+    assert script.main(["--proxies", "gradsign_mean", "--store", str(store), "--runs", "2", "--algos", "rea",
+                        "--warmup-pool", "30", "--output", str(out)]) == 0
+    text = (out / "table.md").read_text()
+    for label in ("rea+gradsign_mean(K=10, charged)", "rea+gradsign_mean(warmup=30, charged)",
+                  "rea+gradsign_mean(warmup=30, free)"):
+        assert f"| {label} |" in text
+    assert len(list(out.glob("*.json"))) == 5
+    assert "gradsign_mean = stored gradsign / Conv2d+Linear weight count" in text and "for 0 cells" in text
+    # the ranking section: one row per proxy, with the mean seconds charged per cell
+    row = next(line for line in text.splitlines() if line.startswith("| gradsign_mean | "))
+    observed, reported, seconds = (float(c) for c in row.strip("| ").split(" | ")[1:])
+    assert -1 <= observed <= 1 and -1 <= reported <= 1 and seconds == 0.25

@@ -26,12 +26,14 @@ from gradsign.spaces.nb201 import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from gradsign.spaces.nb201_network import NB201Network, build_nb201_network, count_nb201_params
+    from gradsign.spaces.nb201_network import (NB201Network, build_nb201_network, count_nb201_params,
+                                               count_nb201_prunable_weights)
 
 _LAZY = {
     "NB201Network": "gradsign.spaces.nb201_network",
     "build_nb201_network": "gradsign.spaces.nb201_network",
     "count_nb201_params": "gradsign.spaces.nb201_network",
+    "count_nb201_prunable_weights": "gradsign.spaces.nb201_network",
 }
 
 
@@ -60,6 +62,7 @@ __all__ = [
     "available_spaces",
     "build_nb201_network",
     "count_nb201_params",
+    "count_nb201_prunable_weights",
     "get_space",
     "nb201_arch_at",
     "nb201_index_of",

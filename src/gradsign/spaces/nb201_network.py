@@ -236,13 +236,28 @@ def count_nb201_params(arch: NB201Arch | str, num_classes: int = 10, *, C: int =
     classifier), not BN running statistics, like NAS-Bench-201's
     ``count_parameters_in_MB`` (which reports this number / 1e6).
     """
+    return _count_nb201(arch, num_classes, C, N, weights_only=False)
+
+
+def count_nb201_prunable_weights(arch: NB201Arch | str, num_classes: int = 10, *, C: int = 16, N: int = 5) -> int:
+    """Number of ``Conv2d``/``Linear`` weights (``.weight`` only) of the NB201 network, without building it.
+
+    These are the weights the gradient-based proxies score (``prunable_layers``);
+    it is the denominator of ``gradsign_mean = gradsign / n_weights`` (when no
+    per-sample gradient is NaN). Biases and BatchNorm parameters are excluded.
+    """
+    return _count_nb201(arch, num_classes, C, N, weights_only=True)
+
+
+def _count_nb201(arch: NB201Arch | str, num_classes: int, C: int, N: int, *, weights_only: bool) -> int:
     a = as_nb201_arch(arch)
     _check_positive_int("num_classes", num_classes)
     _check_positive_int("C", C)
     _check_positive_int("N", N)
+    bn = 0 if weights_only else 2  # a BatchNorm's affine weight and bias, per channel
 
     def relu_conv_bn(c_in: int, c_out: int, k: int) -> int:
-        return c_in * c_out * k * k + 2 * c_out  # conv (no bias) + BN weight/bias
+        return c_in * c_out * k * k + bn * c_out  # conv (no bias) + BN
 
     def cell(c: int) -> int:
         per_op = {_CONV1: relu_conv_bn(c, c, 1), _CONV3: relu_conv_bn(c, c, 3)}
@@ -251,12 +266,12 @@ def count_nb201_params(arch: NB201Arch | str, num_classes: int = 10, *, C: int =
     def reduction(c_in: int, c_out: int) -> int:
         return relu_conv_bn(c_in, c_out, 3) + relu_conv_bn(c_out, c_out, 3) + c_in * c_out
 
-    total = 3 * C * 9 + 2 * C  # stem conv + BN
+    total = 3 * C * 9 + bn * C  # stem conv + BN
     total += N * cell(C) + reduction(C, 2 * C)
     total += N * cell(2 * C) + reduction(2 * C, 4 * C)
     total += N * cell(4 * C)
-    total += 2 * 4 * C  # lastact BN
-    total += 4 * C * num_classes + num_classes  # classifier
+    total += bn * 4 * C  # lastact BN
+    total += 4 * C * num_classes + (0 if weights_only else num_classes)  # classifier weight (+ bias)
     return total
 
 
@@ -273,6 +288,7 @@ __all__ = [
     "Zero",
     "build_nb201_network",
     "count_nb201_params",
+    "count_nb201_prunable_weights",
     "make_op",
     "param_count",
 ]

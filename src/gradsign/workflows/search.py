@@ -63,6 +63,10 @@ class StoreBackedProvider:
     def seconds(self, arch: int) -> float:
         return self._get(int(arch))[1]
 
+    def stored(self) -> dict[int, tuple[float, float]]:
+        """``{benchmark index: (score, seconds)}`` of every cell known so far (store, or computed here)."""
+        return dict(self._cache)
+
     def precompute(self, progress: bool = True, backend: Any = None) -> None:
         """Score every cell not yet scored (resumable; ``backend``: any execution backend)."""
         archs = [a for i, a in enumerate(self._space) if i not in self._cache]
@@ -70,6 +74,49 @@ class StoreBackedProvider:
             self.scorer.score_archs(archs, progress=progress, description=f"precomputing {self.name}",
                                     backend=backend)
             self.__init__(self.scorer, self.name)
+
+
+def gradsign_mean_from_gradsign(gradsign: StoreBackedProvider) -> Any:
+    """``gradsign_mean`` for every NB201 cell, derived from stored ``gradsign`` scores.
+
+    ``gradsign_mean = gradsign / n_weights`` with ``n_weights`` the network's
+    Conv2d/Linear weight count (:func:`count_nb201_prunable_weights`, for the
+    setup's number of classes); both proxies come from one computation, so the
+    derived score charges gradsign's measured seconds. Exact unless a per-sample
+    gradient was NaN (the proxy then leaves those weights out of its denominator;
+    the store does not record how many). Used to search with the authors' mean
+    variant without a second full-space scoring. Every cell must have a stored
+    gradsign score (a missing one is an error naming it, never imputed).
+    """
+    from gradsign.data.images import dataset_info
+    from gradsign.search import ArrayProxyProvider
+    from gradsign.spaces.nb201 import NB201_OPS
+    from gradsign.spaces.nb201_network import count_nb201_prunable_weights
+
+    setup = gradsign.scorer.setup
+    if gradsign.name != "gradsign" or setup.space != "nb201":
+        raise ConfigError(f"gradsign_mean is derived from NB201 gradsign scores, not from {gradsign.name!r} "
+                          f"on {setup.space!r}")
+    space = gradsign.scorer.space
+    num_classes = dataset_info(setup.dataset).num_classes
+    convs = (NB201_OPS.index("nor_conv_1x1"), NB201_OPS.index("nor_conv_3x3"))
+    n = len(space)
+    scores = np.full(n, np.nan)
+    seconds = np.full(n, np.nan)
+    counts: dict[tuple[int, ...], int] = {}
+    for index, (value, sec) in gradsign.stored().items():
+        arch = space.arch_at(index)
+        profile = tuple(arch.ops.count(op) for op in convs)  # the count depends only on the convolutions
+        if profile not in counts:
+            counts[profile] = count_nb201_prunable_weights(arch, num_classes)
+        scores[index] = value / counts[profile] if math.isfinite(value) else -math.inf
+        seconds[index] = sec
+    missing = np.flatnonzero(np.isnan(scores))
+    if missing.size:
+        raise ConfigError(f"gradsign_mean is derived from stored gradsign scores, missing for {missing.size:,} of "
+                          f"{n:,} cells (first: {space.arch_at(int(missing[0])).to_string()}); score them first")
+    return ArrayProxyProvider(scores, seconds, name="gradsign_mean",
+                              arch_name=lambda i: space.arch_at(int(i)).to_string())
 
 
 @dataclass
