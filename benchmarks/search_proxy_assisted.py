@@ -175,8 +175,12 @@ def main(argv: list[str] | None = None) -> int:
         for res in per_algo:
             res.to_json(args.output / f"{res.label.replace(' ', '').replace(',', '_')}.json", trajectories=False)
             print(f"{res.label}: {res.summary()['mean']:.2f} (wall {res.wall_seconds:.0f} s)", flush=True)
-        plot_trajectories(per_algo, args.output / f"trajectory_{algo}.png", reference=float(np.nanmax(oracle.test)),
-                          title=f"{algo} on NB201 CIFAR-10 ({args.runs} runs): mean incumbent test accuracy")
+        # The headline plot: the plain algorithm and each proxy at K candidates with its time
+        # charged (the honest setting); every setting, free and warm-up included, in *_all.png.
+        headline = [r for r in per_algo if r.proxy is None or (r.charge_proxy and not r.warmup_pool)]
+        for name, curves in ((f"trajectory_{algo}.png", headline), (f"trajectory_{algo}_all.png", per_algo)):
+            plot_trajectories(curves, args.output / name, reference=float(np.nanmax(oracle.test)),
+                              title=f"{algo} on NB201 CIFAR-10 ({args.runs} runs): mean incumbent test accuracy")
         results += per_algo
 
     rows = results_table(results)

@@ -236,3 +236,67 @@ def test_workers_get_the_drivers_minibatch_and_read_no_data(monkeypatch):
     worker = factory()
     assert torch.equal(worker._batch[0], scorer._batch[0]) and torch.equal(worker._batch[1], scorer._batch[1])
     assert worker.keys == scorer.keys and worker.data_description == scorer.data_description
+
+
+def _with_minibatch(setup, store):
+    """A scorer whose minibatch is given (no image files needed), as a worker's is."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    batch = (torch.randn(8, 3, 32, 32, generator=g), torch.randint(0, 10, (8,), generator=g),
+             "test minibatch", "test-images:train:random")
+    return Scorer(setup, store, minibatch=batch)
+
+
+def test_data_free_scores_are_found_whichever_minibatch_the_storing_run_had(tmp_path):
+    # A data-free proxy scored next to a data-dependent one is stored under that run's
+    # minibatch description; a later data-free-only run (no minibatch) must find it, and
+    # the reverse, instead of scoring the cells again.
+    store = ResultsStore(tmp_path / "s.sqlite")
+    archs = _archs(3)
+    with_data = _with_minibatch(_setup(proxies=("grad_norm", "params", "synflow")), store)
+    first = with_data.score_archs(archs, progress=False)
+    assert first.n_computed == 9
+    alone = Scorer(_setup(proxies=("params", "synflow")), store)
+    assert alone.keys["synflow"].sampling != with_data.keys["synflow"].sampling
+    again = alone.score_archs(archs, progress=False)
+    assert again.n_computed == 0
+    np.testing.assert_array_equal(first.scores["synflow"], again.scores["synflow"])
+
+    more = _archs(2, seed=11)
+    Scorer(_setup(proxies=("synflow",)), store).score_archs(more, progress=False)
+    reverse = _with_minibatch(_setup(proxies=("grad_norm", "synflow")), store).score_archs(more, progress=False)
+    assert reverse.n_computed == 2  # grad_norm only
+    # The data-dependent proxy is still keyed by its minibatch: another one is not reused.
+    other = Scorer(_setup(proxies=("grad_norm",)), store, minibatch=(
+        *_with_minibatch(_setup(proxies=("grad_norm",)), None).minibatch, "another", "other:train:random"))
+    assert other.score_archs(archs, progress=False).n_computed == 3
+
+
+def test_search_provider_preloads_data_free_scores_stored_by_a_run_with_data(tmp_path):
+    from gradsign.workflows.search import StoreBackedProvider
+
+    store = ResultsStore(tmp_path / "s.sqlite")
+    archs = _archs(4)
+    _with_minibatch(_setup(proxies=("grad_norm", "synflow")), store).score_archs(archs, progress=False)
+    provider = StoreBackedProvider(Scorer(_setup(proxies=("synflow",)), store), "synflow")
+    assert provider.n_preloaded == 4
+
+
+def test_a_wildcard_key_reads_but_never_writes(tmp_path):
+    import dataclasses
+
+    from gradsign.errors import StoreError
+    from gradsign.storage import ScoreKey
+
+    store = ResultsStore(tmp_path / "s.sqlite")
+    key = ScoreKey(space="nb201", dataset="cifar10", proxy="synflow", proxy_version="1", options="{}",
+                   batch_size=8, seed=0, sampling="a:train:random", init="default")
+    store.put_error(dataclasses.replace(key, sampling="b:train:random"), "x", "RuntimeError: boom")
+    store.put_many(key, [("x", 2.5, 0.1), ("y", 1.0, 0.1)])
+    anywhere = dataclasses.replace(key, sampling=None)
+    got = store.get_many(anywhere, ["x", "y"])
+    assert got["x"].status == "ok" and got["x"].value == 2.5  # a success is preferred over a failure
+    assert sorted(r.arch for r in store.iter_key(anywhere)) == ["x", "y"]
+    with pytest.raises(StoreError, match="reading only"):
+        store.put_many(anywhere, [("z", 1.0, 0.1)])

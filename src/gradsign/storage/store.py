@@ -69,7 +69,7 @@ class ScoreKey:
     options: str  # canonical JSON of the proxy's options
     batch_size: int
     seed: int
-    sampling: str
+    sampling: str | None  # None (reading only): any minibatch, for scores that use none
     init: str
 
     @staticmethod
@@ -150,26 +150,42 @@ class ResultsStore:
         )
 
     # -- reading ---------------------------------------------------------------
+    @staticmethod
+    def _where(key: ScoreKey) -> tuple[str, list]:
+        """WHERE clause and parameters for ``key``; a key column that is None matches any value."""
+        cols = [c for c in _KEY_COLUMNS if c != "arch" and getattr(key, c) is not None]
+        return " AND ".join(f"{c}=?" for c in cols), [getattr(key, c) for c in cols]
+
+    # A wildcard key can match several rows of one arch (e.g. a data-free score stored
+    # under two minibatch descriptions); they are the same computation, so any will do,
+    # but a successful one is preferred over a recorded failure: failures are read first
+    # and overwritten.
+    _FAILURES_FIRST = " ORDER BY (status = 'error') DESC"
+
     def get_many(self, key: ScoreKey, archs: Iterable[str]) -> dict[str, ScoreRecord]:
-        """Stored records (including errors) for ``archs`` under ``key``."""
+        """Stored records (including errors) for ``archs`` under ``key`` (None fields match anything)."""
         archs = list(archs)
         out: dict[str, ScoreRecord] = {}
-        where = " AND ".join(f"{c}=?" for c in _KEY_COLUMNS if c != "arch")
-        params = [getattr(key, c) for c in _KEY_COLUMNS if c != "arch"]
+        where, params = self._where(key)
         # Chunk the IN list to stay under SQLite's variable limit.
         for i in range(0, len(archs), 500):
             chunk = archs[i:i + 500]
             q = (f"SELECT arch, value, status, seconds, error, attempts FROM scores WHERE {where} "
-                 f"AND arch IN ({','.join('?' * len(chunk))})")
+                 f"AND arch IN ({','.join('?' * len(chunk))})" + self._FAILURES_FIRST)
             for arch, value, status, seconds, error, attempts in self._conn.execute(q, params + chunk):
                 out[arch] = ScoreRecord(arch, _value_of(value, status), status, seconds, error, attempts)
         return out
 
     def iter_key(self, key: ScoreKey) -> Iterator[ScoreRecord]:
-        where = " AND ".join(f"{c}=?" for c in _KEY_COLUMNS if c != "arch")
-        params = [getattr(key, c) for c in _KEY_COLUMNS if c != "arch"]
+        """Every record under ``key`` (None fields match anything; then one record per arch)."""
+        where, params = self._where(key)
         q = f"SELECT arch, value, status, seconds, error, attempts FROM scores WHERE {where}"
-        for arch, value, status, seconds, error, attempts in self._conn.execute(q, params):
+        if any(getattr(key, c) is None for c in _KEY_COLUMNS if c != "arch"):
+            by_arch = {r[0]: r for r in self._conn.execute(q + self._FAILURES_FIRST, params)}
+            rows = iter(by_arch.values())
+        else:
+            rows = self._conn.execute(q, params)
+        for arch, value, status, seconds, error, attempts in rows:
             yield ScoreRecord(arch, _value_of(value, status), status, seconds, error, attempts)
 
     def count(self) -> int:
@@ -196,6 +212,8 @@ class ResultsStore:
             base = bases.get(key)
             if base is None:
                 base = bases[key] = [getattr(key, c) for c in _KEY_COLUMNS if c != "arch"]
+                if any(v is None for v in base):
+                    raise StoreError(f"cannot store a score under a key with unspecified fields (reading only): {key}")
             value = float(value)
             status = status_of(value)
             data.append(self._row(base, arch, value if status == "ok" else None, status, None, seconds, 1, now))

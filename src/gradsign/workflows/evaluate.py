@@ -81,7 +81,7 @@ def run_evaluate(
             raise ConfigError("--stored-only needs a results store")
         strs = [space.to_string(a) for a in archs]
         have = set(strs)
-        for key in scorer.keys.values():
+        for key in scorer.read_keys.values():
             recs = store.get_many(key, strs)
             have &= {a for a, r in recs.items() if r.status != "error"}
         n_drawn = len(archs)

@@ -10,6 +10,7 @@ nothing that finished.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import warnings
@@ -108,6 +109,13 @@ class Scorer:
             else:
                 self._load_batch()
         self.keys = {s.name: self._key(s.name) for s in self.specs}
+        # What the store is searched with. A data-free proxy's score does not depend on
+        # the minibatch, yet its write key names the minibatch of the run that computed
+        # it (one with a data-dependent proxy loads one; a data-free-only run does not):
+        # reads accept any minibatch, so `--proxies synflow` finds the synflow scores an
+        # earlier `--proxies gradsign,synflow` stored, and the reverse.
+        self.read_keys = {s.name: (self.keys[s.name] if s.needs_data
+                                   else dataclasses.replace(self.keys[s.name], sampling=None)) for s in self.specs}
 
     # -- setup ---------------------------------------------------------------
     def _dataset_shape(self) -> tuple[int, tuple[int, int, int]]:
@@ -199,7 +207,7 @@ class Scorer:
         arch_objs = [self.space.parse(a) if isinstance(a, str) else a for a in archs]
         arch_strs = [self.space.to_string(a) for a in arch_objs]
         names = [s.name for s in self.specs]
-        stored = {n: (self.store.get_many(self.keys[n], arch_strs) if self.store else {}) for n in names}
+        stored = {n: (self.store.get_many(self.read_keys[n], arch_strs) if self.store else {}) for n in names}
 
         tasks: list[CellTask] = []
         queued: set[str] = set()

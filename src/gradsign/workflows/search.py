@@ -39,7 +39,7 @@ class StoreBackedProvider:
         self.n_computed = 0
         self.nonfinite: set[int] = set()
         if scorer.store is not None:
-            by_arch = {r.arch: r for r in scorer.store.iter_key(scorer.keys[proxy]) if r.status != "error"}
+            by_arch = {r.arch: r for r in scorer.store.iter_key(scorer.read_keys[proxy]) if r.status != "error"}
             for arch, rec in by_arch.items():
                 idx = self._space.index_of(self._space.parse(arch))
                 self._cache[idx] = (rec.value, rec.seconds if rec.seconds is not None else 0.0)
