@@ -114,3 +114,27 @@ def test_sigterm_stops_a_run_cleanly_and_resume_recomputes_nothing_finished(tmp_
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     assert ResultsStore(store).count() == 800  # 400 cells x 2 proxies, the finished ones not recomputed
+
+
+def test_store_import_takes_several_files_and_the_first_listed_wins(tmp_path, capsys):
+    from gradsign.storage import ResultsStore, ScoreKey
+
+    key = ScoreKey(space="nb201", dataset="cifar10", proxy="snip", proxy_version="1", options="{}",
+                   batch_size=64, seed=0, sampling="random", init="default")
+    files = []
+    for name, rows in (("a", [("x", 1.0, 0.5)]), ("b", [("x", 9.0, 2.0), ("y", 2.0, 2.0)])):
+        src = ResultsStore(tmp_path / f"{name}.sqlite")
+        src.put_many(key, rows)
+        files.append(tmp_path / f"{name}.csv.gz")
+        src.export_csv(files[-1])
+    target = tmp_path / "t.sqlite"
+    code, _, err = run(["store", "import", str(files[0]), str(files[1]), "--store", str(target)], capsys)
+    assert code == 0 and "added 1 rows" in err
+    got = ResultsStore(target).get_many(key, ["x", "y"])
+    assert got["x"].value == 1.0 and got["x"].seconds == 0.5 and got["y"].value == 2.0
+
+    # A missing file is named before anything is imported.
+    other = tmp_path / "other.sqlite"
+    code, _, err = run(["store", "import", str(files[0]), str(tmp_path / "nope.csv"), "--store", str(other)], capsys)
+    assert code != 0 and "nope.csv" in err and err.count("\n") == 1
+    assert ResultsStore(other).count() == 0

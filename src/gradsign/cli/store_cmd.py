@@ -54,13 +54,18 @@ def export(
 
 @store_app.command("import")
 def import_(
-    csv_file: Annotated[Path, typer.Argument(help="A CSV (or .csv.gz) written by `gradsign store export`.")],
+    csv_files: Annotated[list[Path], typer.Argument(
+        help="CSVs (or .csv.gz) written by `gradsign store export`, imported in this order.")],
     store: StoreOption = None,
 ) -> None:
-    """Add the scores of an exported CSV to the store (rows already there are kept)."""
+    """Add the scores of exported CSVs to the store (rows already there, or from an earlier file, are kept)."""
     from gradsign.errors import StoreError
 
-    if not csv_file.is_file():
-        raise StoreError(f"{csv_file}: no such file")
-    n = _open(store).import_csv(csv_file)
-    err_console.print(f"added {n} rows from {csv_file}", highlight=False)
+    # Check every file before importing any, so a typo in the last name does not leave a half import.
+    missing = [str(f) for f in csv_files if not f.is_file()]
+    if missing:
+        raise StoreError(f"no such file: {', '.join(missing)}")
+    target = _open(store)
+    for csv_file in csv_files:
+        n = target.import_csv(csv_file)
+        err_console.print(f"added {n} rows from {csv_file}", highlight=False)
