@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import json
+
 import pytest
 from benchmark_scripts import load_benchmark_script
 
@@ -58,7 +60,12 @@ def test_writes_tables_plots_and_runs(script, data_dir, tmp_path, capsys, monkey
         assert f"| {label} |" in text and f"| {label} (cifar10) |" in text
     assert text.count("| rea+params(K=10, charged) | ") == 2  # accuracy table and gain table
     assert (out / "trajectory_random.png").exists() and (out / "trajectory_rea.png").exists()
-    assert len(list(out.glob("*.json"))) == 6
+    assert len(list(out.glob("*.json"))) == 7  # one per setting + summary.json
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["runs"] == 3 and len(summary["settings"]) == 6
+    free = [r for r in summary["settings"] if r["proxy"] == "params" and not r["charge_proxy"]]
+    assert len(free) == 2 and all(r["candidates"] == 10 and r["runs"] == 3 for r in free)
+    assert {"cifar10", "cifar100", "ImageNet16-120"} <= set(free[0]["reported"])
     # charged runs pay 0.5 s per scored cell out of the same 12,000 s
     from gradsign.search import SearchResults
 
@@ -125,7 +132,7 @@ def test_derived_mean_warmup_settings_and_the_ranking_table(script, data_dir, tm
     for label in ("rea+gradsign_mean(K=10, charged)", "rea+gradsign_mean(warmup=30, charged)",
                   "rea+gradsign_mean(warmup=30, free)"):
         assert f"| {label} |" in text
-    assert len(list(out.glob("*.json"))) == 5
+    assert len(list(out.glob("*.json"))) == 6  # one per setting + summary.json
     assert "gradsign_mean = stored gradsign / Conv2d+Linear weight count" in text and "for 0 cells" in text
     # the ranking section: one row per proxy, with the mean seconds charged per cell
     row = next(line for line in text.splitlines() if line.startswith("| gradsign_mean | "))
