@@ -151,10 +151,10 @@ class ResultsStore:
 
     # -- reading ---------------------------------------------------------------
     @staticmethod
-    def _where(key: ScoreKey) -> tuple[str, list]:
-        """WHERE clause and parameters for ``key``; a key column that is None matches any value."""
+    def _where(key: ScoreKey) -> tuple[str, list, bool]:
+        """WHERE clause and parameters for ``key``, and whether it has wildcards (None matches any value)."""
         cols = [c for c in _KEY_COLUMNS if c != "arch" and getattr(key, c) is not None]
-        return " AND ".join(f"{c}=?" for c in cols), [getattr(key, c) for c in cols]
+        return " AND ".join(f"{c}=?" for c in cols), [getattr(key, c) for c in cols], len(cols) < len(_KEY_COLUMNS) - 1
 
     # A wildcard key can match several rows of one arch (e.g. a data-free score stored
     # under two minibatch descriptions); they are the same computation, so any will do,
@@ -166,21 +166,23 @@ class ResultsStore:
         """Stored records (including errors) for ``archs`` under ``key`` (None fields match anything)."""
         archs = list(archs)
         out: dict[str, ScoreRecord] = {}
-        where, params = self._where(key)
+        where, params, wildcard = self._where(key)
+        # An exact key has one row per arch: no ordering needed on this hot path.
+        order = self._FAILURES_FIRST if wildcard else ""
         # Chunk the IN list to stay under SQLite's variable limit.
         for i in range(0, len(archs), 500):
             chunk = archs[i:i + 500]
             q = (f"SELECT arch, value, status, seconds, error, attempts FROM scores WHERE {where} "
-                 f"AND arch IN ({','.join('?' * len(chunk))})" + self._FAILURES_FIRST)
+                 f"AND arch IN ({','.join('?' * len(chunk))})" + order)
             for arch, value, status, seconds, error, attempts in self._conn.execute(q, params + chunk):
                 out[arch] = ScoreRecord(arch, _value_of(value, status), status, seconds, error, attempts)
         return out
 
     def iter_key(self, key: ScoreKey) -> Iterator[ScoreRecord]:
         """Every record under ``key`` (None fields match anything; then one record per arch)."""
-        where, params = self._where(key)
+        where, params, wildcard = self._where(key)
         q = f"SELECT arch, value, status, seconds, error, attempts FROM scores WHERE {where}"
-        if any(getattr(key, c) is None for c in _KEY_COLUMNS if c != "arch"):
+        if wildcard:
             by_arch = {r[0]: r for r in self._conn.execute(q + self._FAILURES_FIRST, params)}
             rows = iter(by_arch.values())
         else:
