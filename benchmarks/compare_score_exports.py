@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gradsign.storage.store import ResultsStore
+from gradsign.errors import StoreError
+from gradsign.storage import ResultsStore, read_score_export
 
 KEY_COLUMNS = [c for c in ResultsStore.EXPORT_COLUMNS
                if c not in ("value", "status", "error", "seconds", "attempts", "created")]
@@ -31,13 +32,9 @@ KEY_COLUMNS = [c for c in ResultsStore.EXPORT_COLUMNS
 def read_export(path: Path) -> pd.DataFrame:
     """One export as a frame; raises ValueError with a one-line reason when it is not one."""
     try:
-        frame = pd.read_csv(path, dtype={"arch": str, "options": str, "proxy_version": str}, keep_default_na=False,
-                            na_values={"value": [""], "seconds": [""]})
-    except (OSError, EOFError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: cannot read ({exc})") from None
-    if tuple(frame.columns) != ResultsStore.EXPORT_COLUMNS:
-        raise ValueError(f"{path}: not a gradsign score export (columns {', '.join(ResultsStore.EXPORT_COLUMNS)})")
-    return frame
+        return read_score_export(path)
+    except StoreError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def compare(old: pd.DataFrame, new: pd.DataFrame, proxies: list[str] | None = None) -> list[dict]:

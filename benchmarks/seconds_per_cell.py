@@ -16,17 +16,19 @@ from pathlib import Path
 
 import pandas as pd
 
+from gradsign.errors import StoreError
+from gradsign.storage import read_score_export
+
 COLUMNS = ("proxy", "status", "seconds", "created")
 
 
 def load(paths: list[Path]) -> pd.DataFrame:
     frames = []
     for path in paths:
-        frame = pd.read_csv(path)
-        missing = [c for c in COLUMNS if c not in frame.columns]
-        if missing:
-            raise SystemExit(f"error: {path}: not a gradsign store export (missing {', '.join(missing)})")
-        frames.append(frame[list(COLUMNS)])
+        try:
+            frames.append(read_score_export(path)[list(COLUMNS)])
+        except StoreError as exc:
+            raise SystemExit(f"error: {exc}") from None
     rows = pd.concat(frames, ignore_index=True)
     rows["day"] = pd.to_datetime(rows["created"], unit="s", utc=True).dt.strftime("%Y-%m-%d")
     return rows
