@@ -3,7 +3,8 @@
 import pytest
 
 from benchmark_scripts import load_benchmark_script
-from gradsign.storage import ResultsStore, ScoreKey
+from gradsign.storage import ResultsStore
+from store_keys import score_key
 
 
 @pytest.fixture(scope="module")
@@ -11,11 +12,7 @@ def cmp():
     return load_benchmark_script("compare_score_exports.py")
 
 
-def _key(**kw):
-    base = dict(space="nb201", dataset="cifar10", proxy="gradsign", proxy_version="1",
-                options=ScoreKey.canonical_options({}), batch_size=64, seed=0, sampling="random", init="default")
-    base.update(kw)
-    return ScoreKey(**base)
+_key = score_key
 
 
 def _export(tmp_path, name, rows_by_key):

@@ -8,13 +8,10 @@ import pytest
 
 from gradsign.errors import StoreError
 from gradsign.storage import ResultsStore, ScoreKey, read_score_export
+from store_keys import score_key
 
 
-def _key(**kw):
-    base = dict(space="nb201", dataset="cifar10", proxy="gradsign", proxy_version="1",
-                options=ScoreKey.canonical_options({}), batch_size=64, seed=0, sampling="random", init="default")
-    base.update(kw)
-    return ScoreKey(**base)
+_key = score_key
 
 
 def test_an_export_reads_back_with_text_keys_and_missing_values_as_nan(tmp_path):

@@ -5,13 +5,11 @@ import pytest
 
 from gradsign.errors import StoreError
 from gradsign.storage import ResultsStore, ScoreKey
+from store_keys import score_key
 
 
 def _key(**kw):
-    base = dict(space="nb201", dataset="cifar10", proxy="snip", proxy_version="1",
-                options=ScoreKey.canonical_options({}), batch_size=64, seed=0, sampling="random", init="default")
-    base.update(kw)
-    return ScoreKey(**base)
+    return score_key(**{"proxy": "snip", **kw})
 
 
 def test_roundtrip_and_special_values(tmp_path):
