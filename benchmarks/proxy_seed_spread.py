@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import textwrap
 import sys
 from pathlib import Path
 
@@ -126,7 +127,7 @@ def plot(result: dict, title: str, literature: float | None, path: Path) -> None
     ax.set_xticks(range(len(seeds)), [str(s) for s in seeds])
     ax.set_xlabel("seed (minibatch and initialization)")
     ax.set_ylabel("Spearman rho with accuracy")
-    ax.set_title(title, fontsize=9)
+    ax.set_title("\n".join(textwrap.wrap(title, 70)), fontsize=8)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
