@@ -7,9 +7,10 @@ Scores the same seeded NB201 cells (CIFAR-10 minibatch, batch 64) with every
 backend and worker count -- in-process (1 worker, torch's default threads and
 1 thread), process pool and Ray (1 and 2 workers, one torch thread each) --
 without a store, so every configuration computes everything. Prints cells/s,
-the speed-up over in-process, and for each configuration the number of
-(cell, proxy) scores compared with in-process (1 thread) and the largest
-relative difference. Start-up (spawning workers, starting Ray, loading the
+the speed-up over in-process, and for each configuration how many of the
+(cell, proxy) scores are identical to in-process (1 thread) -- the same float64
+value, or NaN on both sides -- and the largest relative difference with the
+proxy it occurred in. Start-up (spawning workers, starting Ray, loading the
 minibatch in each worker) is timed separately from scoring and included in
 "end-to-end cells/s".
 """
@@ -88,24 +89,31 @@ def main() -> None:
               f"{errors} failed)", flush=True)
 
     base = next((r for r in rows if r["label"].startswith("inprocess x1 (1")), rows[0])
-    print("\nbackend                       cells/s  after 1st result  speed-up vs in-process(1 thread)  scores compared  max rel diff")
+    print("\nbackend                       cells/s  after 1st result  speed-up vs in-process(1 thread)  identical / compared"
+          "  max rel diff (proxy)")
     out = []
     for r in rows:
-        n, worst = 0, 0.0
+        n, same, worst, worst_proxy = 0, 0, 0.0, "-"
         if reference is not None:
             for arch, res in r["results"].items():
                 ref = reference[arch]
                 for p in setup.proxies:
                     a, b = res.values.get(p, np.nan), ref.values.get(p, np.nan)
                     n += 1
-                    if a != b:
-                        worst = max(worst, abs(a - b) / max(abs(b), 1e-30))
+                    if a == b or (np.isnan(a) and np.isnan(b)):  # NaN on both sides (e.g. jacob_cov) agrees
+                        same += 1
+                        continue
+                    # NaN on one side only is an infinite difference
+                    rel = abs(a - b) / max(abs(b), 1e-30) if np.isfinite(a) and np.isfinite(b) else np.inf
+                    if rel > worst or worst_proxy == "-":
+                        worst, worst_proxy = rel, p
         # steady rate: cells finished after the first one, over the time after it (start-up excluded)
         steady = (len(tasks) - 1) / max(r["seconds"] - r["first"], 1e-9)
         r["steady_cells_per_s"] = steady
         print(f"{r['label']:<29} {r['cells_per_s']:7.3f}  {steady:16.3f}  {r['cells_per_s'] / base['cells_per_s']:31.2f}x  "
-              f"{n:15d}  {worst:.2e}")
-        out.append({k: v for k, v in r.items() if k != "results"} | {"compared": n, "max_rel_diff": worst})
+              f"{f'{same} / {n}':>20}  {worst:.2e} ({worst_proxy})")
+        out.append({k: v for k, v in r.items() if k != "results"}
+                   | {"compared": n, "identical": same, "max_rel_diff": worst, "max_rel_diff_proxy": worst_proxy})
     if args.json:
         args.json.write_text(json.dumps(out, indent=2) + "\n")
 
