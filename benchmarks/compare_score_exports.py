@@ -29,12 +29,8 @@ KEY_COLUMNS = [c for c in ResultsStore.EXPORT_COLUMNS
                if c not in ("value", "status", "error", "seconds", "attempts", "created")]
 
 
-def read_export(path: Path) -> pd.DataFrame:
-    """One export as a frame; raises ValueError with a one-line reason when it is not one."""
-    try:
-        return read_score_export(path)
-    except StoreError as exc:
-        raise ValueError(str(exc)) from None
+# One export as a frame; StoreError with a one-line reason when the file is not one.
+read_export = read_score_export
 
 
 def compare(old: pd.DataFrame, new: pd.DataFrame, proxies: list[str] | None = None) -> list[dict]:
@@ -82,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         old, new = read_export(args.old), read_export(args.new)
-    except ValueError as exc:
+    except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     proxies = [p.strip() for p in args.proxies.split(",") if p.strip()] or None

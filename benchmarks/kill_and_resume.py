@@ -57,64 +57,51 @@ def rows(store: Path) -> dict[tuple[str, str], tuple[float | None, float]]:
         return {}
 
 
-def _proc_children(pid: int) -> list[int]:
-    """Every live process whose parent is ``pid`` (from /proc)."""
-    found = []
+def _processes():
+    """(pid, parent pid, session id, command line) of every live process, from /proc."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
-        except OSError:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # the process ended meanwhile
             continue
         # The command name is in parentheses and may contain spaces: split after its closing one.
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[1]) == pid:
-            found.append(int(entry.name))
-    return found
-
-
-def _session_processes(sid: int, marker: str) -> list[int]:
-    """Processes of session ``sid`` whose command line contains ``marker``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if os.getsid(int(entry.name)) != sid:
-                continue
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except (OSError, ProcessLookupError):
-            continue
-        if marker in cmdline:
-            found.append(int(entry.name))
-    return found
+        fields = stat[stat.rindex(")") + 2:].split()  # state, ppid, pgrp, session, ...
+        yield int(entry.name), int(fields[1]), int(fields[3]), cmdline
 
 
 def find_worker(driver: int, backend: str) -> int | None:
-    if backend == "process":
-        kids = [p for p in _proc_children(driver) if "multiprocessing" in _cmdline(p) and "resource_tracker" not in _cmdline(p)]
-        return kids[0] if kids else None
-    actors = _session_processes(driver, "_ScoringActor")
-    return actors[0] if actors else None
+    """A pool worker (a spawned child of the driver) or a Ray actor process (in the driver's session)."""
+    for pid, ppid, sid, cmdline in _processes():
+        if backend == "process" and ppid == driver and "multiprocessing" in cmdline \
+                and "resource_tracker" not in cmdline:
+            return pid
+        if backend == "ray" and sid == driver and "_ScoringActor" in cmdline:
+            return pid
+    return None
 
 
-def _cmdline(pid: int) -> str:
+def count_rows(store: Path) -> int:
+    if not store.exists():
+        return 0
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
+        with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5) as con:
+            return con.execute("SELECT COUNT(*) FROM scores").fetchone()[0]
+    except sqlite3.Error:  # created but not yet initialised by the driver
+        return 0
 
 
-def wait_for_rows(store: Path, proc: subprocess.Popen, n_rows: int, timeout: float) -> int:
+def wait_for_rows(store: Path, proc: subprocess.Popen, n_rows: int, timeout: float, log: Path) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
-        have = len(rows(store))
+        have = count_rows(store)
         if have >= n_rows:
             return have
         time.sleep(0.2)
-    raise SystemExit(f"error: the run ended or stalled before {n_rows} rows were stored "
-                     f"(exit {proc.poll()}): {proc.communicate()[1][-1500:] if proc.poll() is not None else ''}")
+    raise SystemExit(f"error: the run ended or stalled before {n_rows} rows were stored (exit {proc.poll()}): "
+                     f"{log.read_text()[-1500:]}")
 
 
 def run_fault(backend: str, fault: str, args: argparse.Namespace, workdir: Path,
@@ -122,11 +109,14 @@ def run_fault(backend: str, fault: str, args: argparse.Namespace, workdir: Path,
     store = workdir / f"{backend}_{fault}.sqlite"
     cmd = score_command(store, args, backend)
     n_proxies = len(args.proxies.split(","))
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    wait_for_rows(store, proc, args.after * n_proxies, timeout=600)
+    # stderr to a file, not a pipe: nobody reads it while the run goes, and a full pipe would block it.
+    log = store.with_suffix(".log")
+    with log.open("w") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+    wait_for_rows(store, proc, args.after * n_proxies, timeout=600, log=log)
     if fault == "driver":
         os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate(timeout=120)
+        proc.wait(timeout=120)
         before = rows(store)
         t0 = time.monotonic()
         resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
@@ -144,10 +134,9 @@ def run_fault(backend: str, fault: str, args: argparse.Namespace, workdir: Path,
         before = rows(store)
         os.kill(worker, signal.SIGKILL)
         t0 = time.monotonic()
-        _, err = proc.communicate(timeout=1800)
-        exit_code = proc.returncode
+        exit_code = proc.wait(timeout=1800)
         if exit_code != 0:
-            raise SystemExit(f"error: the run with a killed worker failed: {err[-1500:]}")
+            raise SystemExit(f"error: the run with a killed worker failed: {log.read_text()[-1500:]}")
     if len(before) >= args.cells * n_proxies:
         raise SystemExit(f"error: the {backend} run had stored every row before the {fault} was killed, so the "
                          "kill proved nothing; give more --cells, a lower --after or slower --proxies")

@@ -31,10 +31,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from gradsign.errors import GradsignError
-from gradsign.evaluation import summarize_correlation
+from gradsign.evaluation import spearman, summarize_correlation
 from gradsign.evaluation.literature import LITERATURE_SOURCE, literature_spearman
 from gradsign.execution import get_backend
 from gradsign.proxies import get_proxy
@@ -75,11 +74,8 @@ def spread(scores: pd.DataFrame, accuracy: np.ndarray, *, higher_is_better: bool
         per_seed.append({"seed": int(seed), "spearman": s.spearman, "spearman_ci": list(s.spearman_ci),
                          "kendall": s.kendall, "top10_precision": s.top10_precision, "nan": s.n_nan})
     rhos = np.array([r["spearman"] for r in per_seed])
-    pairs = []
-    for a, b in itertools.combinations(scores.columns, 2):
-        x, y = scores[a].to_numpy(np.float64), scores[b].to_numpy(np.float64)
-        ok = np.isfinite(x) & np.isfinite(y)
-        pairs.append(float(stats.spearmanr(x[ok], y[ok]).statistic))
+    # spearman() leaves out the cells where either seed's score is not finite
+    pairs = [spearman(scores[a], scores[b]) for a, b in itertools.combinations(scores.columns, 2)]
     return {
         "cells": int(len(scores)),
         "per_seed": per_seed,
