@@ -321,3 +321,21 @@ def test_arch_work_does_not_import_torch():
         "s.nb201_arch_at(1).mutate(0); assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_input_reaches_output_follows_the_non_none_edges():
+    from gradsign.spaces.nb201 import NB201Arch, all_nb201_archs
+
+    # Only the direct edge 0->3 is an op: connected.
+    assert NB201Arch.from_string("|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|").input_reaches_output()
+    # 0->1->3 through two ops, the rest none: connected.
+    assert NB201Arch.from_string("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|avg_pool_3x3~1|none~2|"
+                                 ).input_reaches_output()
+    # Node 2 is reached (0->2) but 2->3 is none; 1->3 is a conv but node 1 is never reached.
+    assert not NB201Arch.from_string("|none~0|+|skip_connect~0|none~1|+|none~0|nor_conv_1x1~1|none~2|"
+                                     ).input_reaches_output()
+    # Counted over the space: 5^6 cells minus those with a path; brute force over paths agrees.
+    n = sum(not a.input_reaches_output() for a in all_nb201_archs())
+    paths = [(3,), (0, 4), (1, 5), (0, 2, 5)]  # edge positions of each input->output path
+    brute = sum(all(any(a.ops[e] == 0 for e in path) for path in paths) for a in all_nb201_archs())
+    assert n == brute == 341

@@ -161,6 +161,19 @@ class NB201Arch:
         """The 6 op names, one per edge in :data:`NB201_EDGES` order."""
         return tuple(NB201_OPS[o] for o in self.ops)
 
+    def input_reaches_output(self) -> bool:
+        """Whether some path from the input node to the output node avoids ``none`` edges.
+
+        When none does, the cell's output is a constant zero whatever its input (341 of the
+        15,625 cells): gradients with respect to the input vanish, so input-Jacobian proxies
+        such as jacob_cov are undefined (NaN) there.
+        """
+        reached = {0}
+        for (to, frm), op in zip(NB201_EDGES, self.ops):  # edges come in topological order
+            if op != _OP_INDEX["none"] and frm in reached:
+                reached.add(to)
+        return 3 in reached
+
     def index(self) -> int:
         """The official NAS-Bench-201 index of this cell."""
         return nb201_index_of(self)
