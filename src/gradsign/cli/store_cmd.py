@@ -14,17 +14,19 @@ from gradsign.cli.scoring_cmds import StoreOption
 store_app = typer.Typer(help="Inspect, export and import the results store.", no_args_is_help=True)
 
 
-def _open(store: Path | None):
+def _open(store: Path | None, *, read_only: bool):
+    """The store (default location unless --store); ``read_only`` for commands that only read it,
+    which then never create folders or an empty database for a mistyped path."""
     from gradsign.storage import ResultsStore
     from gradsign.workflows.scoring import default_store_path
 
-    return ResultsStore(store if store is not None else default_store_path())
+    return ResultsStore(store if store is not None else default_store_path(), read_only=read_only)
 
 
 @store_app.command("info")
 def info(store: StoreOption = None) -> None:
     """Counts of stored scores per space, dataset, proxy and status."""
-    s = _open(store)
+    s = _open(store, read_only=True)
     rows = s._conn.execute(
         "SELECT space, dataset, proxy, batch_size, seed, status, COUNT(*), AVG(seconds) FROM scores "
         "GROUP BY space, dataset, proxy, batch_size, seed, status ORDER BY 1, 2, 3, 4, 5, 6"
@@ -47,8 +49,9 @@ def export(
 ) -> None:
     """Write stored scores (optionally filtered) to a portable CSV."""
     where = {k: v for k, v in (("space", space), ("dataset", dataset), ("proxy", proxy)) if v is not None}
+    s = _open(store, read_only=True)  # before creating anything for the output
     output.parent.mkdir(parents=True, exist_ok=True)
-    n = _open(store).export_csv(output, where)
+    n = s.export_csv(output, where)
     err_console.print(f"wrote {n} rows to {output}", highlight=False)
 
 
@@ -65,7 +68,7 @@ def import_(
     missing = [str(f) for f in csv_files if not f.is_file()]
     if missing:
         raise StoreError(f"no such file: {', '.join(missing)}")
-    target = _open(store)
+    target = _open(store, read_only=False)
     for csv_file in csv_files:
         n = target.import_csv(csv_file)
         err_console.print(f"added {n} rows from {csv_file}", highlight=False)

@@ -12,6 +12,11 @@ writers from several processes on one machine are serialized by SQLite's lock
 (with a busy timeout). The store must not be shared across machines over a
 network file system (SQLite's locking is unreliable there): distributed
 backends send results back to the single writing driver instead.
+
+Commands that only read (``store info``, ``store export``, ``evaluate
+--stored-only``, the predictors' store source) open it with ``read_only=True``
+(:func:`connect_read_only`): a missing file is an error rather than a new empty
+store, nothing is written, and a store on a read-only file system can be read.
 """
 
 from __future__ import annotations
@@ -115,14 +120,71 @@ def _open_text(path: str | Path, mode: str):
     return open(path, mode, newline="", encoding="utf-8")
 
 
-class ResultsStore:
-    """A results store in one SQLite file (created on first use)."""
+def connect_read_only(path: str | Path, *, timeout: float = 60.0) -> sqlite3.Connection:
+    """A read-only connection to the existing SQLite file ``path``; creates nothing.
 
-    def __init__(self, path: str | Path, *, timeout: float = 60.0) -> None:
+    ``mode=ro`` first. A WAL database (the store's journal mode) on a read-only
+    file system cannot be opened that way unless its ``-shm`` file is already
+    there; then it is opened ``immutable=1``, which is exact when no ``-wal``
+    file holds uncommitted-to-the-main-file pages. With a non-empty ``-wal``
+    and no way to read it, this refuses rather than return stale scores.
+    Raises :class:`StoreError` (one line, naming the path) on any failure.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise StoreError(f"results store {p} does not exist (check the --store path)")
+    if not p.is_file():
+        raise StoreError(f"results store {p} is not a file")
+    uri = p.resolve().as_uri()  # percent-encodes '?', '#', '%' and spaces in the path
+    try:
+        conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=timeout, isolation_level=None)
+        try:
+            conn.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+            return conn
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            if getattr(exc, "sqlite_errorname", None) != "SQLITE_CANTOPEN" and "unable to open" not in str(exc):
+                raise
+            # Read-only file system and no -shm file: SQLite cannot set up WAL shared memory.
+            wal = Path(f"{p}-wal")
+            if wal.is_file() and wal.stat().st_size > 0:
+                raise StoreError(
+                    f"results store {p} cannot be read here: its write-ahead log {wal} holds scores that a "
+                    f"read-only file system keeps SQLite from reading ({exc}); copy the store files to a "
+                    "writable place"
+                ) from None
+            conn = sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, timeout=timeout, isolation_level=None)
+            conn.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+            return conn
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"results store {p} is not a readable SQLite database ({exc})") from None
+
+
+class ResultsStore:
+    """A results store in one SQLite file (created on first use, unless ``read_only``).
+
+    ``read_only=True`` is for commands that only read: the file must exist
+    (no folders or empty database are created for a mistyped path), it is opened
+    with :func:`connect_read_only`, and the writing methods raise :class:`StoreError`.
+    """
+
+    def __init__(self, path: str | Path, *, timeout: float = 60.0, read_only: bool = False) -> None:
         self.path = Path(path)
+        self.read_only = read_only
+        if read_only:
+            self._conn = connect_read_only(self.path, timeout=timeout)
+            try:
+                self._check_schema()
+            except BaseException:
+                self._conn.close()
+                raise
+            return
         if self.path.exists() and not self.path.is_file():
             raise StoreError(f"results store {self.path} is not a file")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the folder of results store {self.path} ({exc.strerror or exc})") from None
         try:
             self._conn = sqlite3.connect(str(self.path), timeout=timeout, isolation_level=None)
             self._conn.execute("PRAGMA journal_mode=WAL")
@@ -130,6 +192,17 @@ class ResultsStore:
             self._init_schema()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"results store {self.path} is not a readable SQLite database ({exc})") from None
+
+    def _check_schema(self) -> None:
+        """Validate an existing store opened read-only (an empty database is not a store)."""
+        try:
+            tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"results store {self.path} is not a readable SQLite database ({exc})") from None
+        if "meta" not in tables or "scores" not in tables:
+            what = "an empty database" if not tables else "no meta/scores table"
+            raise StoreError(f"results store {self.path} is not a gradsign store ({what})")
+        self._init_schema()
 
     def _init_schema(self) -> None:
         tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -234,7 +307,12 @@ class ResultsStore:
         # Column order: the key columns (arch second), then the payload.
         return (base[0], arch, *base[1:], value, status, error, seconds, attempts, now)
 
+    def _refuse_if_read_only(self) -> None:
+        if self.read_only:
+            raise StoreError(f"results store {self.path} was opened read-only; cannot write to it")
+
     def _write(self, data: list[tuple]) -> None:
+        self._refuse_if_read_only()
         if not data:
             return
         cols = ", ".join(_KEY_COLUMNS) + ", value, status, error, seconds, attempts, created"
@@ -279,6 +357,7 @@ class ResultsStore:
         Returns rows added."""
         import csv
 
+        self._refuse_if_read_only()
         path = Path(path)
         try:
             with _open_text(path, "r") as f:

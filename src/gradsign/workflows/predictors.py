@@ -127,13 +127,14 @@ def zerocost_from_store(
     negated for proxies registered as lower-is-better, so higher = better.
     """
     from gradsign.proxies import get_proxy
+    from gradsign.storage.store import connect_read_only
 
     p = Path(path)
     if not p.is_file():
         raise StoreError(f"results store {p} does not exist")
     try:
         # mode=ro: never write (or create) anything in a store another job may be filling.
-        conn = sqlite3.connect(f"file:{p.resolve()}?mode=ro", uri=True, timeout=60.0)
+        conn = connect_read_only(p)  # also on a read-only file system; StoreError names the path
         rows = conn.execute(
             "SELECT proxy, proxy_version, sampling, init, arch, value, status, seconds FROM scores "
             "WHERE space=? AND dataset=? AND batch_size=? AND seed=? AND options='{}'",
