@@ -70,13 +70,13 @@ def _setup(space, dataset, proxies, batch_size, seed, sampling, data_dir, engine
                         data_dir=data_dir)
 
 
-def _store(store: Path | None, no_store: bool):
+def _store(store: Path | None, no_store: bool, read_only: bool = False):
     from gradsign.storage import ResultsStore
     from gradsign.workflows.scoring import default_store_path
 
     if no_store:
         return None
-    return ResultsStore(store if store is not None else default_store_path())
+    return ResultsStore(store if store is not None else default_store_path(), read_only=read_only)
 
 
 def _fmt(v: float) -> str:
@@ -201,7 +201,7 @@ def evaluate(
     if repeats < 1:
         raise ConfigError(f"--repeats must be at least 1, got {repeats}")
     setup = _setup(space, dataset, proxies, batch_size, seed, sampling, data_dir, engine)
-    result = run_evaluate(setup, sample=n, target=target, repeats=repeats, store=_store(store, no_store),
+    result = run_evaluate(setup, sample=n, target=target, repeats=repeats, store=_store(store, no_store, read_only=stored_only),
                           output=output, n_bootstrap=bootstrap, progress=progress,
                           backend=_backend(backend, workers, address), stored_only=stored_only)
     print_evaluate_summary(result.summary)
