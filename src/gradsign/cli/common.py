@@ -6,10 +6,50 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 
-console = Console()
-err_console = Console(stderr=True)
+# Width used when output goes to a file or pipe: wide enough that no table row or message
+# wraps or is truncated (rich renders content at its natural width, not padded to this).
+UNWRAPPED_WIDTH = 100_000
+
+
+class _Console(Console):
+    """A rich Console that wraps at the terminal width on a terminal and never otherwise.
+
+    Written to a file or pipe, rich would lay tables out for 80 columns (or the width
+    of whatever terminal stdin is), folding cells over several lines so that rows no
+    longer parse; here each table row stays one line, each message one line.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        # An explicit width is kept everywhere; $COLUMNS (which rich also reads) only on a terminal.
+        self._unwrapped_off_terminal = kwargs.get("width") is None
+        super().__init__(*args, **kwargs)
+
+    def _unwrapped(self) -> bool:
+        return self._unwrapped_off_terminal and not self.is_terminal
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        dims = super().size
+        if self._unwrapped():
+            return ConsoleDimensions(UNWRAPPED_WIDTH, dims.height)
+        return dims
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)
+
+    def print(self, *objects, **kwargs) -> None:
+        if self._unwrapped():
+            # A table's title is laid out at the table's width: keep a longer one on one line too.
+            kwargs.setdefault("no_wrap", True)
+            kwargs.setdefault("overflow", "ignore")
+        super().print(*objects, **kwargs)
+
+
+console = _Console()
+err_console = _Console(stderr=True)
 
 DataDirOption = Annotated[
     Optional[Path],

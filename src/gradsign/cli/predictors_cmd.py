@@ -116,11 +116,7 @@ def print_summary(ev) -> None:
             row.append(_cell(g.at[n, "spearman"], g.at[n, "spearman_lo"], g.at[n, "spearman_hi"]) if n in g.index else "")
         row.append(f"{g['fit_s'].iloc[-1]:.2f}")
         t.add_row(*row)
-    # Logs are not terminals (rich then assumes 80 columns and folds every cell): give the table room.
-    from rich.console import Console
-
-    out = console if console.is_terminal else Console(width=max(console.width, 60 + 22 * len(sizes)))
-    out.print(t)
+    console.print(t)  # not folded into 80 columns in a log: cli.common's console never wraps off a terminal
     console.print(f"target: {m['target']}", highlight=False, markup=False, emoji=False)
     console.print(f"features: {m['features']}", highlight=False, markup=False, emoji=False)
     console.print(f"CI: {m['ci']}", highlight=False, markup=False, emoji=False)
