@@ -21,7 +21,7 @@ class OutputFormat(str, Enum):
     csv = "csv"
 
 
-SpaceOption = Annotated[str, typer.Option("--space", help="Search space: nb201 (more in `gradsign spaces`).")]
+SpaceOption = Annotated[str, typer.Option("--space", help="Search space: nb201 (NAS-Bench-201), nb101 (NAS-Bench-101) or darts (DARTS / NAS-Bench-301).")]
 DatasetOption = Annotated[str, typer.Option("--dataset", help="cifar10, cifar100 or ImageNet16-120.")]
 ProxiesOption = Annotated[str, typer.Option("--proxies", help="Comma-separated proxy names, or 'all' (see `gradsign proxies`).")]
 BatchOption = Annotated[int, typer.Option("--batch-size", help="Minibatch size for data-dependent proxies.")]
