@@ -53,7 +53,7 @@ import pandas as pd
 from gradsign.data.paths import find_resource
 from gradsign.errors import ArchError, ConfigError, DataError
 from gradsign.spaces.base import get_space
-from gradsign.spaces.darts import DartsArch
+from gradsign.spaces.darts import DartsArch, check_nb301
 from gradsign.spaces.nb101 import NB101Arch
 from gradsign.spaces.nb201 import NB201Arch
 
@@ -71,7 +71,7 @@ NASLIB_NB201_OPS: tuple[str, ...] = ("skip_connect", "none", "nor_conv_3x3", "no
 NASLIB_PROXY_NAMES: dict[str, str] = {
     "params": "params", "flops": "flops", "synflow": "synflow", "l2_norm": "l2_norm",
     "grad_norm": "grad_norm", "snip": "snip", "grasp": "grasp", "fisher": "fisher",
-    "jacob_cov": "jacov", "plain": "plain", "naswot": "nwot",
+    "jacob_cov": "jacov", "plain": "plain", "naswot": "nwot", "epe_nas": "epe_nas",
 }
 #: NASLib's stand-in for a failed (NaN / infinite) score in its files.
 NASLIB_FAIL = -1e8
@@ -111,7 +111,8 @@ def _int_tuple(key: Any, what: str) -> tuple[int, ...]:
 _CONVERTERS: dict[str, Callable[[str], str]] = {
     "nb201": lambda key: nb201_from_naslib(key).to_string(),
     "nb101": lambda key: NB101Arch.from_naslib(key).to_string(),
-    "darts": lambda key: DartsArch.from_string(key).to_string(),
+    # NB301's rules (no 'none', two different inputs per node) are checked: the DARTS space takes more.
+    "darts": lambda key: check_nb301(DartsArch.from_string(key), "a NASLib NB301 record").to_string(),
 }
 
 

@@ -123,13 +123,21 @@ def score(
     if archs_file is not None:
         if not archs_file.is_file():
             raise ConfigError(f"--archs-file {archs_file}: no such file")
-        for lineno, line in enumerate(archs_file.read_text().splitlines(), 1):
-            line = line.strip()
-            if line and not line.startswith("#"):
-                try:
-                    chosen.append(sp.parse(line))
-                except ConfigError as exc:
-                    raise ConfigError(f"{archs_file}:{lineno}: {exc}") from None
+        from gradsign.errors import GradsignError
+
+        text = archs_file.read_text()
+        # A space with multi-line file forms (darts: JSON documents, genotypes.py) splits the text into
+        # (line number or "record i", arch text) items; None: one arch per line.
+        split = getattr(sp, "split_archs_text", None)
+        items = split(text) if split is not None else None
+        if items is None:
+            items = [(n, ln.strip()) for n, ln in enumerate(text.splitlines(), 1)
+                     if ln.strip() and not ln.strip().startswith("#")]
+        for lineno, line in items:
+            try:
+                chosen.append(sp.parse(line))
+            except GradsignError as exc:
+                raise ConfigError(f"{archs_file}:{lineno}: {exc}") from None
     if sample is not None:
         chosen.extend(draw_archs(sp, sample, seed))
     if not chosen:

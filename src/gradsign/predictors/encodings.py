@@ -51,7 +51,7 @@ from typing import Any, Callable
 import numpy as np
 
 from gradsign.errors import ConfigError
-from gradsign.spaces.darts import DARTS_NUM_NODES, DARTS_OPS, DartsArch
+from gradsign.spaces.darts import DARTS_NUM_NODES, DARTS_OPS, DartsArch, check_nb301
 from gradsign.spaces.nb101 import NB101_MAX_VERTICES, NB101_OPS, NB101Arch
 from gradsign.spaces.nb201 import NB201_NUM_OPS, NB201Arch
 
@@ -176,7 +176,7 @@ _DARTS_CELL_NODES = 2 + 2 * DARTS_NUM_NODES + DARTS_NUM_NODES + 1  # 15
 
 
 def darts_onehot(arch: DartsArch) -> np.ndarray:
-    arch = arch.normalized()
+    arch = check_nb301(arch, "the NB301 encodings").normalized()
     parts = []
     for cell in (arch.normal, arch.reduce):
         for op, src in cell:
@@ -188,7 +188,7 @@ def darts_onehot(arch: DartsArch) -> np.ndarray:
 
 
 def darts_graph(arch: DartsArch) -> tuple[np.ndarray, np.ndarray]:
-    arch = arch.normalized()
+    arch = check_nb301(arch, "the NB301 encodings").normalized()
     n = 2 * _DARTS_CELL_NODES
     adj = np.zeros((n, n), dtype=np.int8)
     feats = np.zeros((n, len(DARTS_GRAPH_LABELS)), dtype=np.float32)

@@ -22,7 +22,13 @@ Ops (all keep ``C_cell`` channels, stride 2 where a reduction cell reads nodes 0
 * ``max_pool_3x3`` / ``avg_pool_3x3`` (padding 1; the average excludes padding)
   with **no** BN after them, as in the evaluation network (the search network adds one);
 * ``skip_connect``: identity, or ``FactorizedReduce`` (ReLU, two 1x1 stride-2
-  convs on the input and on the input shifted by one pixel, concat, BN) at stride 2.
+  convs on the input and on the input shifted by one pixel, concat, BN) at stride 2;
+* ``none`` (the full DARTS space; not in NAS-Bench-301): DARTS's ``Zero`` op,
+  ``x * 0`` — at stride 2 (a reduction cell's edge from node 0 or 1) of
+  ``x[:, :, ::2, ::2]``, so its output has the halved size of the cell's other
+  edges. No parameters, no FLOPs; gradients through it are zero. A node whose
+  two edges are both ``none`` outputs zeros of the node's shape, and DARTS's
+  drop path (applied to every op but the identity) leaves them zero.
 
 BN layers are affine (``affine=True`` everywhere, as in ``NetworkCIFAR``).
 ``cell_affine=False`` drops the affine parameters of the BNs *inside cell ops*
@@ -130,8 +136,26 @@ class FactorizedReduce(nn.Module):
         return self.bn(torch.cat([self.conv_1(x), self.conv_2(x[:, :, 1:, 1:])], dim=1))
 
 
+class Zero(nn.Module):
+    """DARTS's ``none`` op: zeros of the output shape (every ``stride``-th pixel of the input, times 0)."""
+
+    def __init__(self, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.stride == 1:
+            return x.mul(0.0)
+        return x[:, :, :: self.stride, :: self.stride].mul(0.0)
+
+    def extra_repr(self) -> str:
+        return f"stride={self.stride}"
+
+
 def make_op(name: str, c: int, stride: int, affine: bool = True, pool_bn: bool = False) -> nn.Module:
     """The module for op ``name`` on a ``c``-channel edge with this stride (``pool_bn``: see the module docstring)."""
+    if name == "none":
+        return Zero(stride)
     if name in ("max_pool_3x3", "avg_pool_3x3"):
         pool = (nn.MaxPool2d(3, stride=stride, padding=1) if name == "max_pool_3x3"
                 else nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False))
@@ -365,7 +389,7 @@ def count_darts_params(
         if name.startswith("dil_conv_"):
             k = int(name[-1])
             return c * k * k + c * c + bn_ops * c
-        return 0  # pooling
+        return 0  # pooling and 'none' (DARTS's Zero op)
 
     total = 3 * 3 * C * 9 + 2 * 3 * C  # stem conv + BN
     c_prev_prev, c_prev, c_curr = 3 * C, 3 * C, C
@@ -401,6 +425,7 @@ __all__ = [
     "FactorizedReduce",
     "ReLUConvBN",
     "SepConv",
+    "Zero",
     "build_darts_network",
     "count_darts_params",
     "drop_path",

@@ -117,6 +117,16 @@ def naslib_sample_truth(space: str, dataset: str, target: str = "test", data_dir
                 except ArchError:  # not even a valid arch string: certainly not in the file
                     key = None
             if key not in acc_of_id:
+                if space_obj.name == "darts":  # name the NB301 rule a full-DARTS-space genotype breaks
+                    from gradsign.spaces.darts import nb301_violation
+
+                    try:
+                        why = nb301_violation(a)
+                    except ArchError:
+                        why = None
+                    if why is not None:
+                        raise ConfigError(f"no ground truth for darts arch {a!r}: it is outside the NAS-Bench-301 "
+                                          f"space of {Path(frame.attrs['source']).name} ({why})")
                 raise ConfigError(f"no ground truth for {space} arch {a!r} in {frame.attrs['source']}")
             out[i] = acc_of_id[key]
         return out
