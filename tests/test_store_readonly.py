@@ -211,3 +211,12 @@ def test_connect_read_only_does_not_create(tmp_path):
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         conn.execute("DELETE FROM scores")
     conn.close()
+
+
+def test_store_info_without_a_default_store_says_so_and_creates_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("GRADSIGN_STORE", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    code, _, err = run(["store", "info"], capsys)
+    assert code == 2 and "no results store at the default location" in err and "--store" in err
+    assert _tree(tmp_path) == []

@@ -17,9 +17,13 @@ store_app = typer.Typer(help="Inspect, export and import the results store.", no
 def _open(store: Path | None, *, read_only: bool):
     """The store (default location unless --store); ``read_only`` for commands that only read it,
     which then never create folders or an empty database for a mistyped path."""
+    from gradsign.errors import StoreError
     from gradsign.storage import ResultsStore
     from gradsign.workflows.scoring import default_store_path
 
+    if store is None and read_only and not default_store_path().exists():
+        raise StoreError(f"no results store at the default location {default_store_path()} (nothing stored yet? "
+                         "pass --store FILE or set $GRADSIGN_STORE)")
     return ResultsStore(store if store is not None else default_store_path(), read_only=read_only)
 
 
