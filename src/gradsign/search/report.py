@@ -1,8 +1,16 @@
 """Summaries, trajectory aggregation, tables and plots of search results.
 
-Confidence intervals are Student-t intervals of the mean over runs
-(``mean +- t_{0.975, n-1} * std / sqrt(n)``): runs are independent by
+Final-accuracy summaries and tables use Student-t intervals of the mean over
+runs (``mean +- t_{0.975, n-1} * std / sqrt(n)``): runs are independent by
 construction, and with 100+ runs the t and bootstrap intervals agree.
+
+Trajectory bands (:func:`aggregate_trajectories`, :func:`plot_trajectories`)
+use a percentile bootstrap of the mean over runs instead: late in a search
+most runs hold the same best cells, the distribution is skewed against its
+maximum, and a symmetric t band there crosses the best accuracy any run
+reached (and, near 100%, 100%). Every bootstrap mean is a weighted average of
+the runs' values, so the band stays inside ``[min, max]`` of the runs at each
+point — never above the best value reached, never outside ``[0, 100]``.
 """
 
 from __future__ import annotations
@@ -80,6 +88,8 @@ def aggregate_trajectories(
     num_points: int = 121,
     x: str = "spent",
     confidence: float = 0.95,
+    n_bootstrap: int = 1000,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Incumbent accuracy of all runs on a common grid: mean, std, CI, n per point.
 
@@ -90,6 +100,12 @@ def aggregate_trajectories(
     of its incumbent after the last training with ``x <= g``; runs with no
     training yet are left out (``n`` says how many contribute). The default
     grid spans 0 .. the budget (or the largest ``x`` reached).
+
+    ``ci_low`` / ``ci_high``: percentile bootstrap of the mean (``n_bootstrap``
+    resamples of whole runs, drawn from ``seed``), inside ``[min, max]`` of the
+    runs at every point; NaN where fewer than 2 runs contribute. The result
+    also names the method (``ci_method``) and the budget (``budget``: kind and
+    amount, for the axis unit).
     """
     runs = results.runs
     xs = [_run_x(r, x) for r in runs]
@@ -114,13 +130,58 @@ def aggregate_trajectories(
         mean = np.where(n > 0, np.nansum(vals, axis=0) / np.maximum(n, 1), np.nan)
         dev = np.where(np.isfinite(vals), vals - mean[None, :], 0.0)
         std = np.where(n > 1, np.sqrt((dev**2).sum(axis=0) / np.maximum(n - 1, 1)), np.nan)
-        tcrit = np.where(n > 1, stats.t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1)), np.nan)
-        half = tcrit * std / np.sqrt(np.maximum(n, 1))
+    lo, hi = bootstrap_mean_band(vals, confidence=confidence, n_bootstrap=n_bootstrap, seed=seed)
     return {
         "label": results.label, "x": x, "grid": g.tolist(), "mean": mean.tolist(), "std": std.tolist(),
-        "ci_low": (mean - half).tolist(), "ci_high": (mean + half).tolist(), "n": n.tolist(),
+        "ci_low": lo.tolist(), "ci_high": hi.tolist(), "n": n.tolist(),
         "runs": len(runs), "confidence": confidence,
+        "ci_method": f"percentile bootstrap of the mean over runs ({int(n_bootstrap)} resamples)",
+        "budget": dict(results.budget),
     }
+
+
+def bootstrap_mean_band(
+    values: Any, *, confidence: float = 0.95, n_bootstrap: int = 1000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile-bootstrap interval of the column means of ``values`` (runs x points; NaN = no value).
+
+    Whole runs (rows) are resampled with replacement, ``n_bootstrap`` times; at
+    each point the resample's mean is over its rows that have a value there.
+    The interval is the ``(1 - confidence) / 2`` and ``(1 + confidence) / 2``
+    percentiles of those means: a weighted average of observed values, so it
+    lies in ``[min, max]`` of the column (clipped to it, which only removes
+    float rounding). NaN where fewer than 2 rows have a value.
+    """
+    if not 0 < confidence < 1:
+        raise ConfigError(f"confidence must be in (0, 1), got {confidence}")
+    if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 1:
+        raise ConfigError(f"n_bootstrap must be a positive int, got {n_bootstrap!r}")
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 2:
+        raise ConfigError(f"values must be a 2-d array (runs x points), got shape {v.shape}")
+    have = np.isfinite(v)
+    n = have.sum(axis=0)
+    lo = np.full(v.shape[1], np.nan)
+    hi = np.full(v.shape[1], np.nan)
+    cols = n >= 2
+    if v.shape[0] == 0 or not cols.any():
+        return lo, hi
+    rng = np.random.default_rng(seed)
+    rows = v.shape[0]
+    # counts[b, r]: how often run r is drawn in resample b (a multinomial draw of `rows` runs)
+    counts = rng.multinomial(rows, np.full(rows, 1.0 / rows), size=int(n_bootstrap)).astype(np.float64)
+    filled = np.where(have, v, 0.0)[:, cols]
+    weight = counts @ have[:, cols].astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(weight > 0, (counts @ filled) / weight, np.nan)
+    alpha = 100.0 * (1.0 - confidence) / 2.0
+    with np.errstate(invalid="ignore"):
+        q_lo, q_hi = np.nanpercentile(means, [alpha, 100.0 - alpha], axis=0)
+    vmin = np.nanmin(np.where(have, v, np.nan)[:, cols], axis=0)
+    vmax = np.nanmax(np.where(have, v, np.nan)[:, cols], axis=0)
+    lo[cols] = np.clip(q_lo, vmin, vmax)
+    hi[cols] = np.clip(q_hi, vmin, vmax)
+    return lo, hi
 
 
 def results_table(results: Sequence["SearchResults"], confidence: float = 0.95) -> list[dict[str, Any]]:
@@ -181,6 +242,58 @@ def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+#: Line styles and markers cycled over the curves of one plot, so curves that overlap stay distinguishable.
+_LINE_STYLES = ("-", "--", "-.", ":")
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def _budget_kind(agg: Mapping[str, Any]) -> str | None:
+    budget = agg.get("budget")
+    return budget.get("kind") if isinstance(budget, Mapping) else None
+
+
+def trajectory_xlabel(x: str, budget_kind: str | None = None) -> str:
+    """The x-axis label of a trajectory plot, with its unit.
+
+    ``x="spent"``: the budget's unit, simulated seconds (NB201's training time
+    of each trained cell, plus proxy seconds where they were charged) or
+    trainings; ``"evaluations"``: cells trained; ``"seconds"``: simulated
+    training + measured proxy seconds, charged or not.
+    """
+    if x == "spent":
+        if budget_kind == "seconds":
+            return "budget spent (simulated s: training time + charged proxy time)"
+        if budget_kind == "evaluations":
+            return "budget spent (cells trained)"
+        return "budget spent (budget units)"
+    if x == "evaluations":
+        return "cells trained (count)"
+    if x == "seconds":
+        return "simulated training + measured proxy time (s)"
+    return x
+
+
+def coinciding_curves(curves: Mapping[str, Mapping[str, Any]], atol: float = 1e-9) -> list[tuple[str, str]]:
+    """``(label, earlier label)`` for every curve whose mean equals an earlier curve's on the same grid.
+
+    ``curves``: label -> :func:`aggregate_trajectories` dict. Equal means
+    ``|difference| <= atol`` at every grid point (NaN where both are NaN):
+    drawn, one line would hide the other.
+    """
+    out: list[tuple[str, str]] = []
+    seen: list[tuple[str, np.ndarray, np.ndarray]] = []
+    for label, agg in curves.items():
+        g = np.asarray(agg["grid"], dtype=np.float64)
+        m = np.asarray(agg["mean"], dtype=np.float64)
+        for other, og, om in seen:
+            if og.shape == g.shape and np.array_equal(og, g) and np.allclose(om, m, rtol=0.0, atol=atol, equal_nan=True):
+                out.append((label, other))
+                break
+        else:
+            seen.append((label, g, m))
+    return out
+
+
 def plot_trajectories(
     curves: Mapping[str, Any] | Sequence["SearchResults"],
     path: str | Path,
@@ -197,6 +310,14 @@ def plot_trajectories(
     ``curves``: SearchResults (labelled by their ``label``), or a mapping label ->
     SearchResults or an :func:`aggregate_trajectories` dict. ``reference``
     draws a horizontal line (e.g. the best accuracy in the space).
+
+    Bands are :func:`aggregate_trajectories`' percentile-bootstrap intervals of
+    the mean (inside the runs' range: never above 100%). Each curve has its
+    own line style and markers (markers staggered along x), and a curve whose
+    mean equals an earlier one's (:func:`coinciding_curves`) is labelled
+    ``= <that curve>`` in the legend, so no curve hides silently behind
+    another. The x axis names its unit (:func:`trajectory_xlabel`); curves
+    with different budget kinds cannot share one ``x="spent"`` axis.
     """
     import matplotlib
 
@@ -209,15 +330,30 @@ def plot_trajectories(
         items = [(res.label, res) for res in curves]
     if not items:
         raise ConfigError("nothing to plot: no search results given")
+    aggs: dict[str, Mapping[str, Any]] = {}
+    for label, item in items:
+        k = 2
+        base, label = label, str(label)
+        while label in aggs:  # two settings with one label: keep both, numbered
+            label, k = f"{base} #{k}", k + 1
+        aggs[label] = item if isinstance(item, Mapping) else aggregate_trajectories(item, x=x, num_points=num_points)
+    kinds = {k for k in (_budget_kind(a) for a in aggs.values()) if k is not None}
+    if x == "spent" and len(kinds) > 1:
+        raise ConfigError(f"cannot plot budgets of different kinds ({', '.join(sorted(kinds))}) on one 'spent' axis; "
+                          "use x='evaluations' or x='seconds'")
+    same_as = dict(coinciding_curves(aggs))
     fig, ax = plt.subplots(figsize=(7.0, 4.5), dpi=120)
     tail_lo, tail_hi = [], []
-    for label, item in items:
-        agg = item if isinstance(item, Mapping) else aggregate_trajectories(item, x=x, num_points=num_points)
+    n_curves = len(aggs)
+    for i, (label, agg) in enumerate(aggs.items()):
         g = np.asarray(agg["grid"], dtype=np.float64)
         m = np.asarray(agg["mean"], dtype=np.float64)
         lo = np.asarray(agg["ci_low"], dtype=np.float64)
         hi = np.asarray(agg["ci_high"], dtype=np.float64)
-        (line,) = ax.plot(g, m, label=f"{label} (n={agg['runs']})", lw=1.6)
+        step = max(1, len(g) // 8)
+        text = f"{label} (n={agg['runs']})" + (f" = {same_as[label]}" if label in same_as else "")
+        (line,) = ax.plot(g, m, label=text, lw=1.6, ls=_LINE_STYLES[i % len(_LINE_STYLES)],
+                          marker=_MARKERS[i % len(_MARKERS)], ms=4, markevery=(i * step // n_curves, step))
         ax.fill_between(g, lo, hi, color=line.get_color(), alpha=0.18, lw=0)
         # the first trainings are far below the rest; scale the axis to the last 90% of x
         tail = g >= g[0] + 0.1 * (g[-1] - g[0])
@@ -230,15 +366,18 @@ def plot_trajectories(
     if ylim is None and tail_lo:
         span = max(max(tail_hi) - min(tail_lo), 1e-6)
         ylim = (min(tail_lo) - 0.1 * span, max(tail_hi) + 0.1 * span)
-    xlabels = {"spent": "budget spent", "evaluations": "cells trained", "seconds": "simulated training + proxy seconds"}
-    ax.set_xlabel(xlabels.get(x, x))
+    ax.set_xlabel(trajectory_xlabel(x, next(iter(kinds)) if len(kinds) == 1 else None))
     ax.set_ylabel(ylabel)
     if ylim is not None:
         ax.set_ylim(*ylim)
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    confidence = next(iter(aggs.values())).get("confidence", 0.95)
+    note = f"bands: {100 * confidence:.0f}% percentile-bootstrap CI of the mean"
+    if same_as:
+        note += "\n'= X': mean identical to curve X (drawn on top of it)"
+    ax.legend(fontsize=8, loc="lower right", title=note, title_fontsize=7)
     fig.tight_layout()
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
@@ -252,8 +391,11 @@ __all__ = [
     "TRANSFER_COLUMNS",
     "format_transfer_table",
     "aggregate_trajectories",
+    "bootstrap_mean_band",
+    "coinciding_curves",
     "format_table",
     "plot_trajectories",
     "results_table",
     "summarize",
+    "trajectory_xlabel",
 ]
