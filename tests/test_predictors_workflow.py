@@ -284,7 +284,7 @@ def test_build_problem_auto_falls_back_to_naslib_without_a_store(data_dir, tmp_p
     from gradsign.workflows.predictors import build_problem
 
     p = build_problem("nb201", "cifar100", zc_source="auto", store=tmp_path / "absent.sqlite", data_dir=data_dir)
-    assert "NASLib" in p.features.zc.source and any("store unusable" in n for n in p.notes)
+    assert "NASLib" in p.features.zc.source and any("store is unusable" in n for n in p.notes)
     assert len(p.features.zc.archs) == 725 and p.features.has("lowfidelity")
     a = p.features.zc.archs[:3]
     assert np.isfinite(p.accuracy(a)).all() and p.target.startswith("NAS-Bench-201 cifar100 test")

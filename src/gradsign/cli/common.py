@@ -59,3 +59,38 @@ DataDirOption = Annotated[
         show_default=False,
     ),
 ]
+
+ThreadsOption = Annotated[
+    Optional[int],
+    typer.Option(
+        "--threads",
+        help="torch intra-op threads per scoring process (default 1: the same scores on every backend and "
+        "no oversubscription; another count changes the last bits and is recorded in the store key).",
+        show_default=False,
+    ),
+]
+DeviceOption = Annotated[
+    str,
+    typer.Option("--device", help="Torch device to compute on: cpu, cuda, cuda:N or mps (where torch has it)."),
+]
+
+
+# What an interruption (Ctrl-C, SIGTERM) leaves behind, said by main() when it happens.
+# Each computing command sets it once it knows: it must be true in every mode.
+_INTERRUPT_NOTE = ["nothing was computed yet"]
+
+
+def set_interrupt_note(note: str) -> None:
+    """What is kept if the command is interrupted from now on (one clause, no trailing period)."""
+    _INTERRUPT_NOTE[0] = note
+
+
+def interrupt_message() -> str:
+    return f"interrupted: {_INTERRUPT_NOTE[0]}."
+
+
+def store_interrupt_note(store) -> str:
+    """The note for a command that commits each finished result to ``store`` (None: no store)."""
+    if store is None:
+        return "nothing is kept (--no-store): a rerun computes everything again"
+    return f"finished results are kept in the store {store.path}; rerun the same command to resume"

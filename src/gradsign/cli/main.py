@@ -15,7 +15,7 @@ from gradsign import __version__
 from gradsign.cli import data_cmd, proxies_cmd, scoring_cmds, search_cmd, store_cmd
 from gradsign.cli import predictors_cmd
 from gradsign.cli import rank_cmd
-from gradsign.cli.common import err_console
+from gradsign.cli.common import err_console, interrupt_message
 from gradsign.errors import GradsignError
 
 app = typer.Typer(
@@ -50,23 +50,37 @@ app.add_typer(predictors_cmd.app, name="predictors")
 app.command("rank")(rank_cmd.rank)
 
 
-_INTERRUPTED_MSG = "interrupted: finished results are kept in the store; rerun the same command to resume."
-
-
 def _interrupt(signum, frame):  # noqa: ARG001
-    # Said here because Typer turns KeyboardInterrupt into a silent exit 130.
-    err_console.print(_INTERRUPTED_MSG, highlight=False)
+    # Said here because Typer turns KeyboardInterrupt into a silent exit 130. What is
+    # kept depends on the command and its mode; each command says (set_interrupt_note).
+    err_console.print(interrupt_message(), highlight=False, soft_wrap=True)
     raise KeyboardInterrupt
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ARG001
+    """Warnings as one line a user can read (no source file or code line), each text once per run."""
+    text = " ".join(str(message).split())
+    if text in _SHOWN_WARNINGS:
+        return
+    _SHOWN_WARNINGS.add(text)
+    label = "warning" if issubclass(category, UserWarning) else f"warning ({category.__name__})"
+    err_console.print(f"{label}: {escape(text)}", highlight=False, soft_wrap=True)
+
+
+_SHOWN_WARNINGS: set[str] = set()
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; library errors become `error: ...` on stderr and exit status 2.
 
-    SIGTERM (a batch system or `kill`) is handled like Ctrl-C: the store already holds
-    every finished cell, worker processes are stopped, and the exit status is 130.
+    SIGTERM (a batch system or `kill`) is handled like Ctrl-C: worker processes are
+    stopped, the message says what was kept (the store holds every finished cell when
+    there is one; `rank` writes the finished models), and the exit status is 130.
     """
     import signal
+    import warnings
 
+    warnings.showwarning = _one_line_warning
     try:
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
             signal.signal(signal.SIGTERM, _interrupt)
@@ -82,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        err_console.print(_INTERRUPTED_MSG, highlight=False)
+        err_console.print(interrupt_message(), highlight=False, soft_wrap=True)
         sys.exit(130)
 
 

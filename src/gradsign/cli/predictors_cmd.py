@@ -65,7 +65,7 @@ def evaluate(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the splits and predictors (and of the stored scores' setting).")] = 0,
     no_lowfidelity: Annotated[bool, typer.Option("--no-lowfidelity", help="Do not use the 12-epoch accuracy (NB201).")] = False,
     bootstrap: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples for the CIs.")] = 2000,
-    threads: Annotated[int, typer.Option("--threads", help="Threads for BLAS/torch in fits (predictors use one by default).")] = 1,
+    threads: Annotated[int, typer.Option("--threads", help="Threads for BLAS/torch in fits (default 1: the same numbers on every machine).")] = 1,
     output: Annotated[Optional[Path], typer.Option("--output", help="Directory for trials.csv, summary.csv, summary.json and the plot.")] = None,
     data_dir: DataDirOption = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress.")] = True,
@@ -73,12 +73,6 @@ def evaluate(
     """Fit each predictor on random training sets, rank disjoint test sets; correlations with 95% CIs."""
     from gradsign.workflows.predictors import run_predictor_evaluation
 
-    if trials < 1:
-        raise ConfigError(f"--trials must be at least 1, got {trials}")
-    if test_size < 2:
-        raise ConfigError(f"--test-size must be at least 2, got {test_size}")
-    if bootstrap < 100:
-        raise ConfigError(f"--bootstrap must be at least 100, got {bootstrap}")
     ev = run_predictor_evaluation(
         space, dataset, predictors=predictors, train_sizes=_int_list(train_sizes, "--train-sizes"),
         test_size=test_size, trials=trials, seed=seed, zc_source=zc_source,
@@ -87,6 +81,10 @@ def evaluate(
         threads=threads, data_dir=data_dir, output=output, progress=progress,
     )
     print_summary(ev)
+    fallback = ev.meta.get("output_fallback")
+    if fallback:
+        err_console.print(f"could not write {fallback['problem']}; the outputs were written to "
+                          f"{fallback['written_to']} instead", highlight=False, markup=False, soft_wrap=True)
     for f in ev.files:
         err_console.print(f"wrote {f}", highlight=False, markup=False, emoji=False)
 

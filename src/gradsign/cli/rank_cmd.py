@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from gradsign.cli.common import DataDirOption, console, err_console
+from gradsign.cli.common import DataDirOption, DeviceOption, ThreadsOption, console, err_console, set_interrupt_note
 from gradsign.cli.scoring_cmds import OutputFormat
 from gradsign.errors import ConfigError
 
@@ -44,7 +44,10 @@ def rank(
     engine: Annotated[str, typer.Option("--engine", help="GradSign engine: auto, fast or reference.")] = "auto",
     chunk_size: Annotated[Optional[int], typer.Option("--chunk-size", help="GradSign fast engine: samples per "
                           "batched pass; lower it for models with huge layers (memory ~ chunk x largest layer).")] = None,
-    device: Annotated[str, typer.Option("--device", help="Torch device to score on, e.g. cpu or cuda.")] = "cpu",
+    device: DeviceOption = "cpu",
+    threads: ThreadsOption = None,
+    logits: Annotated[Optional[str], typer.Option("--logits", help="For models whose forward returns a tuple, "
+                      "list or dict: which element is the logits (an index such as 0, or a key such as logits).")] = None,
     sort_by: Annotated[Optional[str], typer.Option("--sort-by", help="Order rows by this proxy's rank "
                                                    "(default: the first proxy); 'none' keeps the given order.")] = None,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
@@ -62,9 +65,14 @@ def rank(
     import torch
 
     from gradsign.data.images import dataset_info, load_image_set
+    from gradsign.outputs import check_output_file, fallback_path
     from gradsign.proxies import parse_proxy_list
-    from gradsign.workflows.rank import load_model, rank_models, validate_spec
+    from gradsign.runtime import check_threads, resolve_device
+    from gradsign.workflows.rank import RankInterrupted, load_model, rank_models, validate_spec
 
+    if output is not None:
+        check_output_file(output)
+    threads = check_threads(threads)
     names = parse_proxy_list(proxies)
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
@@ -76,12 +84,8 @@ def rank(
         raise ConfigError(f"unknown engine {engine!r}; valid: auto, fast, reference")
     if sort_by not in (None, "none") and sort_by not in names:
         raise ConfigError(f"--sort-by {sort_by!r}: not among --proxies ({', '.join(names)})")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise ConfigError(f"--device {device!r}: not a torch device (e.g. cpu, cuda, cuda:1)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device}: CUDA is not available in this torch ({torch.__version__})")
+    dev = resolve_device(device)
+    select = None if logits is None else (int(logits) if logits.strip().lstrip("-").isdigit() else logits.strip())
     # Every spec is checked before anything slow starts: a typo in the last model fails now.
     specs = [validate_spec(m) for m in models]
     if len({s.text for s in specs}) != len(specs):
@@ -89,7 +93,13 @@ def rank(
 
     info = dataset_info(dataset)
     images = load_image_set(info.name, split, data_dir=data_dir)
-    inputs, targets = images.sample_batch(batch_size, seed=seed, sampling=sampling)
+    if sampling == "grasp":
+        from gradsign.workflows.scoring import grasp_samples_per_class
+
+        inputs, targets = images.sample_batch(batch_size, seed=seed, sampling=sampling,
+                                              samples_per_class=grasp_samples_per_class(info.name, batch_size))
+    else:
+        inputs, targets = images.sample_batch(batch_size, seed=seed, sampling=sampling)
     if chunk_size is not None and chunk_size < 1:
         raise ConfigError(f"--chunk-size must be at least 1, got {chunk_size}")
     gradsign_options = {**({"engine": engine} if engine != "auto" else {}),
@@ -111,33 +121,61 @@ def rank(
         if progress:
             err_console.print(f"[{i}/{n}] {name}: {seconds:.2f} s", highlight=False)
 
-    result = rank_models({s.text: make(s) for s in specs}, inputs, targets, names,
-                         seed=seed, options=options, device=dev, on_model=report)
-    frame = result.frame if sort_by == "none" else result.sorted(sort_by)
-    data = images.describe() + f"; batch {len(targets)}, seed {seed}, sampling {sampling}"
-    if input_shape != info.input_size:
-        data += f"; resized to {input_shape[-2]}x{input_shape[-1]} (bilinear)"
+    # Interrupted, the models finished so far are written: to --output, else to a file named now.
+    keep = output if output is not None else fallback_path(f"rank-partial.{fmt.value if fmt.value != 'table' else 'txt'}")
+    set_interrupt_note(f"the models finished so far are written to {keep} (nothing if none finished)")
+    try:
+        result = rank_models({s.text: make(s) for s in specs}, inputs, targets, names, seed=seed, options=options,
+                             device=dev, on_model=report, logits=select, threads=threads)
+    except RankInterrupted as stop:
+        if stop.partial is not None:
+            text = _format(stop.partial, stop.partial.frame, fmt, info, batch_size, seed, images, sampling,
+                           input_shape, dev, torch, show=False,
+                           extra={"partial": {"finished": stop.done, "of": stop.total}})
+            header = f"# PARTIAL: interrupted after {stop.done} of {stop.total} models\n" if fmt is not OutputFormat.json else ""
+            from gradsign.outputs import write_text_safely
 
-    if fmt is OutputFormat.csv:
-        text = frame.to_csv(index=False, float_format="%.10g")
-    elif fmt is OutputFormat.json:
-        doc = {"dataset": info.name, "data": data, "input_shape": list(input_shape), "batch_size": batch_size,
-               "seed": seed, "device": str(dev),
-               "torch": torch.__version__, **result.to_dict()}
-        order = list(frame["model"])
-        doc["models"] = sorted(doc["models"], key=lambda r: order.index(r["model"]))
-        text = json.dumps(doc, indent=2) + "\n"
-    else:
-        text = _render_table(frame, result, info.name, batch_size, seed, data, dev, output is None)
+            where, problem = write_text_safely(keep, header + text)
+            err_console.print(f"wrote {stop.done} of {stop.total} finished models to {where}"
+                              + (f" (could not write {problem})" if problem else ""), highlight=False, markup=False)
+        raise KeyboardInterrupt from None
+    frame = result.frame if sort_by == "none" else result.sorted(sort_by)
+    text = _format(result, frame, fmt, info, batch_size, seed, images, sampling, input_shape, dev, torch,
+                   show=output is None)
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text)
-        err_console.print(f"wrote {output}", highlight=False)
+        from gradsign.outputs import write_text_safely
+
+        where, problem = write_text_safely(output, text)
+        if problem is None:
+            err_console.print(f"wrote {where}", highlight=False, markup=False)
+        else:
+            err_console.print(f"could not write {problem}; the result was written to {where} instead",
+                              highlight=False, markup=False, soft_wrap=True)
     elif fmt is not OutputFormat.table:
         typer.echo(text, nl=False)
     failed = {m: sorted(e) for m, e in result.errors.items()}
     if failed:
         err_console.print(f"[yellow]failed[/]: {failed} (NaN in the table; see the error column)", highlight=False)
+
+
+def _format(result, frame, fmt, info, batch_size, seed, images, sampling, input_shape, dev, torch, show: bool,
+            extra: dict | None = None) -> str:
+    """The result as text in ``fmt`` (the table is also shown when ``show``)."""
+    data = images.describe() + f"; batch {batch_size}, seed {seed}, sampling {sampling}"
+    if input_shape != info.input_size:
+        data += f"; resized to {input_shape[-2]}x{input_shape[-1]} (bilinear)"
+    if fmt is OutputFormat.csv:
+        return frame.to_csv(index=False, float_format="%.10g")
+    if fmt is OutputFormat.json:
+        from gradsign.outputs import dumps_json
+
+        doc = {"dataset": info.name, "data": data, "input_shape": list(input_shape), "batch_size": batch_size,
+               "seed": seed, "device": str(dev),
+               "torch": torch.__version__, **(extra or {}), **result.to_dict()}
+        order = list(frame["model"])
+        doc["models"] = sorted(doc["models"], key=lambda r: order.index(r["model"]))
+        return dumps_json(doc)
+    return _render_table(frame, result, info.name, batch_size, seed, data, dev, show)
 
 
 def _cell(column: str, v) -> str:

@@ -11,8 +11,9 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from gradsign.cli.common import DataDirOption, console, err_console
-from gradsign.errors import ConfigError
+from gradsign.cli.common import (DataDirOption, DeviceOption, ThreadsOption, console, err_console,
+                                 set_interrupt_note, store_interrupt_note)
+from gradsign.errors import ConfigError, GradsignError
 
 
 class OutputFormat(str, Enum):
@@ -50,13 +51,17 @@ def _backend(backend: str, workers: int | None, address: str | None = None):
     return get_backend(backend, workers, **kwargs)
 
 
-def _setup(space, dataset, proxies, batch_size, seed, sampling, data_dir, engine, samples_per_class=1):
+def _setup(space, dataset, proxies, batch_size, seed, sampling, data_dir, engine, samples_per_class=1, *,
+           threads=None, device="cpu"):
     from gradsign.proxies import parse_proxy_list
-    from gradsign.workflows.scoring import ScoringSetup
+    from gradsign.runtime import check_threads
+    from gradsign.workflows.scoring import ScoringSetup, grasp_samples_per_class
 
     names = tuple(parse_proxy_list(proxies))
     if sampling not in ("random", "grasp"):
         raise ConfigError(f"unknown sampling {sampling!r}; valid: random, grasp")
+    if sampling == "grasp":
+        samples_per_class = grasp_samples_per_class(dataset, batch_size)
     options = {}
     if engine != "auto":
         if engine not in ("fast", "reference"):
@@ -67,7 +72,7 @@ def _setup(space, dataset, proxies, batch_size, seed, sampling, data_dir, engine
     options = {k: v for k, v in options.items() if v}
     return ScoringSetup(space=space, dataset=dataset, proxies=names, batch_size=batch_size, seed=seed,
                         sampling=sampling, samples_per_class=samples_per_class, proxy_options=options,
-                        data_dir=data_dir)
+                        data_dir=data_dir, threads=check_threads(threads), device=device)
 
 
 def _store(store: Path | None, no_store: bool, read_only: bool = False):
@@ -77,6 +82,18 @@ def _store(store: Path | None, no_store: bool, read_only: bool = False):
     if no_store:
         return None
     return ResultsStore(store if store is not None else default_store_path(), read_only=read_only)
+
+
+def _write_output(output: Path, text: str) -> None:
+    """Write a command's result file; if that fails at the end, to a fallback file the message names."""
+    from gradsign.outputs import write_text_safely
+
+    where, problem = write_text_safely(output, text)
+    if problem is None:
+        err_console.print(f"wrote {where}", highlight=False, markup=False)
+    else:
+        err_console.print(f"could not write {problem}; the result was written to {where} instead",
+                          highlight=False, markup=False, soft_wrap=True)
 
 
 def _fmt(v: float) -> str:
@@ -108,12 +125,18 @@ def score(
     address: AddressOption = None,
     data_dir: DataDirOption = None,
     progress: ProgressOption = True,
+    threads: ThreadsOption = None,
+    device: DeviceOption = "cpu",
+    skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="With --archs-file: score the valid lines and list the refused ones (default: stop at the first).")] = False,
 ) -> None:
     """Score architectures with zero-cost proxies (stored scores are reused)."""
+    from gradsign.outputs import check_output_file
     from gradsign.spaces import get_space
     from gradsign.workflows.evaluate import draw_archs
-    from gradsign.workflows.scoring import Scorer
+    from gradsign.workflows.scoring import Scorer, read_archs_file
 
+    if output is not None:
+        check_output_file(output)
     sp = get_space(space)
     chosen: list = []
     for a in arch or []:
@@ -121,36 +144,31 @@ def score(
     for i in index or []:
         chosen.append(sp.arch_at(i))
     if archs_file is not None:
-        if not archs_file.is_file():
-            raise ConfigError(f"--archs-file {archs_file}: no such file")
-        from gradsign.errors import GradsignError
-
-        text = archs_file.read_text()
-        # A space with multi-line file forms (darts: JSON documents, genotypes.py) splits the text into
-        # (line number or "record i", arch text) items; None: one arch per line.
-        split = getattr(sp, "split_archs_text", None)
-        items = split(text) if split is not None else None
-        if items is None:
-            items = [(n, ln.strip()) for n, ln in enumerate(text.splitlines(), 1)
-                     if ln.strip() and not ln.strip().startswith("#")]
-        for lineno, line in items:
-            try:
-                chosen.append(sp.parse(line))
-            except GradsignError as exc:
-                raise ConfigError(f"{archs_file}:{lineno}: {exc}") from None
+        parsed, skipped = read_archs_file(sp, archs_file, skip_invalid=skip_invalid)
+        chosen.extend(parsed)
+        for lineno, why in skipped:
+            err_console.print(f"skipped {archs_file}:{lineno}: {why}", highlight=False, markup=False, soft_wrap=True)
+        if skipped:
+            err_console.print(f"--skip-invalid: {len(skipped)} line(s) of {archs_file} skipped, {len(parsed)} arch(s) read",
+                              highlight=False, markup=False)
+    elif skip_invalid:
+        raise ConfigError("--skip-invalid applies to --archs-file")
     if sample is not None:
-        chosen.extend(draw_archs(sp, sample, seed))
+        chosen.extend(draw_archs(sp, sample, seed, note=lambda m: err_console.print(f"note: {m}", highlight=False)))
     if not chosen:
         raise ConfigError("no architecture given: use --arch, --index, --archs-file or --sample")
 
-    setup = _setup(space, dataset, proxies, batch_size, seed, sampling, data_dir, engine)
-    scorer = Scorer(setup, _store(store, no_store))
+    setup = _setup(space, dataset, proxies, batch_size, seed, sampling, data_dir, engine,
+                   threads=threads, device=device)
+    scorer_store = _store(store, no_store)
+    set_interrupt_note(store_interrupt_note(scorer_store))
+    scorer = Scorer(setup, scorer_store)
     table = scorer.score_archs(chosen, progress=progress and len(chosen) > 1,
                                backend=_backend(backend, workers, address))
     frame = table.frame()
     try:
         frame.insert(0, "index", [sp.index_of(sp.parse(a)) for a in table.archs])
-    except ConfigError:
+    except GradsignError:
         pass
 
     if fmt is OutputFormat.csv:
@@ -170,9 +188,7 @@ def score(
             console.print(f"data: {table.data_description}", highlight=False)
         text = frame.to_string(index=False) + "\n"
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text)
-        err_console.print(f"wrote {output}")
+        _write_output(output, text)
     elif fmt is not OutputFormat.table:
         typer.echo(text, nl=False)
     bad = {p: n for p in setup.proxies if (n := table.n_failed(p))}
@@ -201,18 +217,26 @@ def evaluate(
     stored_only: Annotated[bool, typer.Option("--stored-only", help="Report from the store only: the drawn cells already fully scored, computing nothing (an interim report while the run is unfinished).")] = False,
     data_dir: DataDirOption = None,
     progress: ProgressOption = True,
+    threads: ThreadsOption = None,
+    device: DeviceOption = "cpu",
 ) -> None:
     """Correlate proxy scores with trained accuracy on a benchmark, with bootstrap CIs."""
     from gradsign.workflows.evaluate import run_evaluate
 
     n = None if sample.strip().lower() == "all" else _positive_int(sample, "--sample")
-    if repeats < 1:
-        raise ConfigError(f"--repeats must be at least 1, got {repeats}")
-    setup = _setup(space, dataset, proxies, batch_size, seed, sampling, data_dir, engine)
-    result = run_evaluate(setup, sample=n, target=target, repeats=repeats, store=_store(store, no_store, read_only=stored_only),
+    setup = _setup(space, dataset, proxies, batch_size, seed, sampling, data_dir, engine,
+                   threads=threads, device=device)
+    result_store = _store(store, no_store, read_only=stored_only)
+    set_interrupt_note("nothing is computed with --stored-only" if stored_only else store_interrupt_note(result_store))
+    result = run_evaluate(setup, sample=n, target=target, repeats=repeats, store=result_store,
                           output=output, n_bootstrap=bootstrap, progress=progress,
-                          backend=_backend(backend, workers, address), stored_only=stored_only)
+                          backend=_backend(backend, workers, address), stored_only=stored_only,
+                          note=lambda m: err_console.print(f"note: {m}", highlight=False, markup=False))
     print_evaluate_summary(result.summary)
+    fallback = result.summary.get("output_fallback")
+    if fallback:
+        err_console.print(f"could not write {fallback['problem']}; the outputs were written to "
+                          f"{fallback['written_to']} instead", highlight=False, markup=False, soft_wrap=True)
     for f in result.files:
         err_console.print(f"wrote {f}", highlight=False)
 

@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from gradsign.cli.common import DataDirOption, console, err_console
+from gradsign.cli.common import (DataDirOption, DeviceOption, ThreadsOption, console, err_console,
+                                 set_interrupt_note)
 from gradsign.cli.scoring_cmds import (AddressOption, BackendOption, BatchOption, EngineOption, NoStoreOption,
                                        ProgressOption, StoreOption, WorkersOption, _backend, _setup, _store)
 
@@ -36,6 +37,8 @@ def search(
     output: Annotated[Optional[Path], typer.Option("--output", help="Directory for runs, summary.json and trajectory.png.")] = None,
     data_dir: DataDirOption = None,
     progress: ProgressOption = True,
+    threads: ThreadsOption = None,
+    device: DeviceOption = "cpu",
 ) -> None:
     """Run R simulated searches (proxy time charged, and not) and report final test accuracy."""
     from gradsign.errors import ConfigError
@@ -46,10 +49,18 @@ def search(
     if get_space(space).name != "nb201":
         raise ConfigError(f"search runs on nb201 only (tabular ground truth with training times); got {space!r}")
     algo = {"rs": "random"}.get(algo, algo)
-    setup = _setup(space, dataset, proxy, batch_size, seed, "random", data_dir, engine) if proxy else None
+    setup = _setup(space, dataset, proxy, batch_size, seed, "random", data_dir, engine,
+                   threads=threads, device=device) if proxy else None
+    proxy_store = _store(store, no_store) if proxy else None
+    if proxy_store is not None:
+        set_interrupt_note(f"the proxy scores computed so far are kept in the store {proxy_store.path} (a rerun "
+                           "reuses them); the searches themselves are not saved and rerun from the start")
+    else:
+        set_interrupt_note("nothing is kept: the searches are not saved" +
+                           (" and --no-store keeps no proxy scores" if proxy else ""))
     report = run_search_workflow(
         algo=algo, dataset=dataset, proxy=proxy, candidates=candidates, budget=budget, runs=runs, seed=seed,
-        setup=setup, store=_store(store, no_store) if proxy else None, output=output, warmup_pool=warmup_pool,
+        setup=setup, store=proxy_store, output=output, warmup_pool=warmup_pool,
         precompute=precompute, progress=progress, data_dir=data_dir,
         predictor=predictor, zc_source=zc_source, zc_seconds=zc_seconds, store_path=store, batch_size=batch_size,
         backend=_backend(backend, workers, address),
@@ -67,5 +78,9 @@ def search(
         console.print(f"proxy cells: {s['proxy_cells_from_store']} from the store, "
                       f"{s['proxy_cells_scored_this_invocation']} scored now, "
                       f"{s['proxy_nonfinite_cells_seen']} non-finite (ranked last)", highlight=False)
+    fallback = report.summary.get("output_fallback")
+    if fallback:
+        err_console.print(f"could not write {fallback['problem']}; the outputs were written to "
+                          f"{fallback['written_to']} instead", highlight=False, markup=False, soft_wrap=True)
     for f in report.files:
         err_console.print(f"wrote {f}", highlight=False)

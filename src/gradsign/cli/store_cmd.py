@@ -53,9 +53,16 @@ def export(
 ) -> None:
     """Write stored scores (optionally filtered) to a portable CSV."""
     where = {k: v for k, v in (("space", space), ("dataset", dataset), ("proxy", proxy)) if v is not None}
+    from gradsign.outputs import check_output_file
+
     s = _open(store, read_only=True)  # before creating anything for the output
-    output.parent.mkdir(parents=True, exist_ok=True)
-    n = s.export_csv(output, where)
+    check_output_file(output)  # a read-only folder or a file as parent: one line, nothing written
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        n = s.export_csv(output, where)
+    except OSError as exc:  # the store is untouched: the export can simply be rerun elsewhere
+        raise ConfigError(f"--output {output}: {exc.strerror or exc}; the store is unchanged, export again "
+                          "to another path") from None
     err_console.print(f"wrote {n} rows to {output}", highlight=False)
 
 

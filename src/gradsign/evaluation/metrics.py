@@ -9,11 +9,14 @@ same inputs and seed give the same interval.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Callable
 
 import numpy as np
 from scipy import stats
+
+from gradsign.errors import ConfigError
 
 
 def _finite_pairs(scores, accuracies) -> tuple[np.ndarray, np.ndarray, int]:
@@ -59,6 +62,27 @@ def top_k_precision(scores, accuracies, fraction: float = 0.1) -> float:
     return len(top_pred & top_true) / k
 
 
+def nan_mean_std(values, axis=None) -> tuple:
+    """``(np.nanmean, np.nanstd)`` of ``values``, NaN where nothing is finite, without numpy's
+    "Mean of empty slice" / "Degrees of freedom <= 0" warnings (an all-NaN input is a result, not an alarm)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(values, axis=axis), np.nanstd(values, axis=axis)
+
+
+#: Below this, the 2.5% / 97.5% percentiles of the resamples are just their extremes.
+#: (Reports use 1,000-2,000; small counts are for quick tests.)
+MIN_BOOTSTRAP = 20
+
+
+def check_resamples(n_resamples: int, option: str = "--bootstrap") -> int:
+    """``n_resamples`` if it is an int >= :data:`MIN_BOOTSTRAP`, else a one-line ConfigError."""
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < MIN_BOOTSTRAP:
+        raise ConfigError(f"{option} must be an integer of at least {MIN_BOOTSTRAP} bootstrap resamples, "
+                          f"got {n_resamples!r}")
+    return int(n_resamples)
+
+
 def bootstrap_ci(
     statistic: Callable[[np.ndarray, np.ndarray], float],
     scores,
@@ -68,20 +92,29 @@ def bootstrap_ci(
     confidence: float = 0.95,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """Paired percentile bootstrap interval of ``statistic(scores, accuracies)``."""
+    """Paired percentile bootstrap interval of ``statistic(scores, accuracies)``.
+
+    NaN bounds when fewer than 5 finite pairs remain, either side is constant,
+    or the resamples are degenerate (scipy's DegenerateDataWarning is absorbed:
+    the NaN interval is the report).
+    """
+    check_resamples(n_resamples)
     s, a, _ = _finite_pairs(scores, accuracies)
     if len(s) < 5 or np.ptp(s) == 0 or np.ptp(a) == 0:
         return (float("nan"), float("nan"))
-    res = stats.bootstrap(
-        (s, a),
-        statistic,
-        paired=True,
-        vectorized=False,
-        n_resamples=n_resamples,
-        confidence_level=confidence,
-        method="percentile",
-        rng=np.random.default_rng(seed),
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", getattr(stats, "DegenerateDataWarning", RuntimeWarning))
+        warnings.filterwarnings("ignore", message=".*(constant|degenerate).*")
+        res = stats.bootstrap(
+            (s, a),
+            statistic,
+            paired=True,
+            vectorized=False,
+            n_resamples=n_resamples,
+            confidence_level=confidence,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        )
     lo, hi = res.confidence_interval
     return (float(lo), float(hi))
 
@@ -151,5 +184,5 @@ def kendall_protocol(
         raise ValueError(f"sample size {sample_size} exceeds the {len(s)} scored architectures")
     rng = np.random.default_rng(seed)
     taus = [kendall(s[idx], a[idx]) for idx in (rng.choice(len(s), sample_size, replace=False) for _ in range(repeats))]
-    taus = np.asarray(taus)
-    return float(np.nanmean(taus)), float(np.nanstd(taus))
+    mean, std = nan_mean_std(np.asarray(taus))
+    return float(mean), float(std)

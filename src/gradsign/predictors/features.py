@@ -25,6 +25,7 @@ by :func:`gradsign.workflows.predictors.zerocost_from_store`.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -417,7 +418,9 @@ def naslib_sample(space: str, dataset: str = "cifar10", data_dir: str | Path | N
             fin = v[:, j][np.isfinite(v[:, j])]
             merged[j] = fin.mean() if len(fin) else (v[0, j] if not np.isnan(v[:, j]).all() else np.nan)
         rows_v.append(merged)
-        rows_s.append(np.nanmean(secs[members], axis=0) if np.isfinite(secs[members]).any() else secs[members[0]])
+        with warnings.catch_warnings():  # a proxy column with no recorded seconds is NaN, not an alarm
+            warnings.simplefilter("ignore", RuntimeWarning)
+            rows_s.append(np.nanmean(secs[members], axis=0) if np.isfinite(secs[members]).any() else secs[members[0]])
         acc[rep] = float(accs[members].mean())
     source = f"NASLib reference scores {Path(frame.attrs['source']).name} ({name}, {frame.attrs['dataset']})"
     data_free = {"flops", "params"}

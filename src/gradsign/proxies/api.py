@@ -86,6 +86,7 @@ def score(
     input_shape: Sequence[int] | None = None,
     options: Mapping[str, Mapping[str, Any]] | None = None,
     timings: dict[str, float] | None = None,
+    logits: int | str | Callable[[Any], torch.Tensor] | None = None,
 ) -> dict[str, float]:
     """Score ``model`` on one minibatch with each of ``proxies``; returns ``{name: score}`` in request order.
 
@@ -115,6 +116,14 @@ def score(
             records for the others), and the seconds of proxies that share a pass
             add up to more than the call took. These are the seconds a search
             charges per proxy score.
+        logits: which part of the model's output is the logits, for models whose
+            ``forward`` returns a tuple, list or dict: an index (``0``), a key
+            (``"logits"``) or a function of the output. None (default): the output
+            must be a tensor. (Guessing is unsafe: NB201's official network returns
+            ``(features, logits)``, others ``(logits, aux)``.)
+
+    Inputs whose floating dtype differs from the model's (float64 images for a
+    float32 model) are cast to the model's dtype; integer inputs are refused.
 
     Returns:
         ``{proxy: float}``; NaN/inf results are kept (count them with
@@ -128,6 +137,9 @@ def score(
         raise ConfigError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     names = _resolve_names(proxies)
     _check_batch(names, inputs, targets, input_shape)
+    inputs = _match_dtype(model, inputs)
+    if logits is not None:
+        model = SelectLogits(model, logits)
     options = dict(options or {})
     unknown = sorted(set(options) - set(names))
     if unknown:
@@ -178,6 +190,61 @@ def score(
     return results
 
 
+class SelectLogits(nn.Module):
+    """Wraps a model whose ``forward`` returns a tuple / list / dict, returning only its logits.
+
+    A tensor output is passed through unchanged, so one setting serves a mix of models.
+
+    ``select``: an index, a key, or a function of the output. The wrapped model
+    is a submodule, so every proxy sees its layers, parameters and buffers.
+    """
+
+    def __init__(self, model: nn.Module, select: int | str | Callable[[Any], torch.Tensor]) -> None:
+        super().__init__()
+        if not (callable(select) or isinstance(select, (int, str))) or isinstance(select, bool):
+            raise ConfigError(f"logits must be an index, a key or a function of the output, got {select!r}")
+        self.model = model
+        self.select = select
+
+    def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        out = self.model(*args, **kwargs)
+        if isinstance(out, torch.Tensor):  # already the logits (one setting serves a mix of models)
+            return out
+        sel = self.select
+        try:
+            value = sel(out) if callable(sel) else out[sel]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise ConfigError(f"logits={sel!r}: cannot be taken from the model's {_describe_output(out)} "
+                              f"({type(exc).__name__}: {_first_line(str(exc))})") from None
+        if not isinstance(value, torch.Tensor):
+            raise ConfigError(f"logits={sel!r} selects a {type(value).__name__} from the model's "
+                              f"{_describe_output(out)}, not a tensor")
+        return value
+
+
+def _describe_output(out: Any) -> str:
+    if isinstance(out, torch.Tensor):
+        return f"tensor output of shape {tuple(out.shape)}"
+    if isinstance(out, dict):
+        return f"dict output with keys {list(out)[:8]}"
+    if isinstance(out, (tuple, list)):
+        return f"{type(out).__name__} output of {len(out)} elements"
+    return f"{type(out).__name__} output"
+
+
+def _match_dtype(model: nn.Module, inputs: Any) -> Any:
+    """``inputs`` cast to the model's floating dtype when both are floating and differ."""
+    if not isinstance(inputs, torch.Tensor):
+        return inputs
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+    if dtype is None or inputs.dtype == dtype:
+        return inputs
+    if not inputs.is_floating_point():
+        raise ConfigError(f"inputs are {str(inputs.dtype).replace('torch.', '')}, the model computes in "
+                          f"{str(dtype).replace('torch.', '')}: convert the images to floating point first")
+    return inputs.to(dtype)
+
+
 def _as_float(name: str, value: Any) -> float:
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
@@ -225,4 +292,4 @@ def describe_proxies() -> list[dict[str, Any]]:
     ]
 
 
-__all__ = ["ProxyError", "count_nonfinite", "describe_proxies", "score"]
+__all__ = ["ProxyError", "SelectLogits", "count_nonfinite", "describe_proxies", "score"]

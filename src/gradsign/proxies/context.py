@@ -60,8 +60,8 @@ def logits_of(output: Any) -> torch.Tensor:
     if isinstance(output, torch.Tensor):
         return output
     raise TypeError(
-        f"model returned {type(output).__name__}, expected a logits tensor; "
-        "wrap the model so that forward() returns only the logits"
+        f"model returned {type(output).__name__}, expected a logits tensor; say which element is the logits "
+        "(score(..., logits=0 or 'logits'); CLI: rank --logits KEY)"
     )
 
 

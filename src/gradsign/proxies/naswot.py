@@ -51,6 +51,19 @@ def hamming_kernel(codes: torch.Tensor) -> torch.Tensor:
     return 2.0 * both_on - ones[:, None] - ones[None, :] + float(d)
 
 
+def _no_relu_message(net: nn.Module) -> str:
+    """Why naswot cannot score ``net``: it needs ReLU-family modules; name the activations it has instead."""
+    from collections import Counter
+
+    acts = Counter(type(m).__name__ for m in net.modules()
+                   if type(m).__module__.startswith("torch.nn.modules.activation"))
+    have = ", ".join(f"{name} x{n}" for name, n in acts.most_common(4))
+    return ("naswot needs ReLU-family activation modules (nn.ReLU, ReLU6, LeakyReLU, RReLU, PReLU): its binary "
+            "codes are which ReLU units are on; this model has "
+            + (f"none, its activation modules are {have}" if have else
+               "no activation modules (activations called as functions, e.g. F.relu, cannot be seen)"))
+
+
 @register_proxy(
     "naswot",
     description="NASWOT v2: log|det K|, K = Hamming-similarity kernel of the samples' ReLU on/off codes (one batch)",
@@ -88,9 +101,7 @@ def naswot(ctx: ProxyContext) -> float:
     handles = [m.register_forward_hook(add_codes) for m in net.modules() if isinstance(m, RELU_TYPES)]
     try:
         if not handles:
-            raise ValueError(
-                "naswot needs ReLU activation modules (nn.ReLU, ReLU6, LeakyReLU, RReLU, PReLU); this model has "
-                "none (activations called as functions, e.g. F.relu, cannot be hooked)")
+            raise ValueError(_no_relu_message(net))
         with torch.no_grad():
             net(ctx.inputs)
     finally:

@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from gradsign.errors import ConfigError
 from gradsign.evaluation import kendall, summarize_correlation
+from gradsign.evaluation.metrics import check_resamples, nan_mean_std
+from gradsign.outputs import check_output_dir, dumps_json, write_with_fallback
 from gradsign.evaluation.literature import LITERATURE_SOURCE, literature_spearman
 from gradsign.proxies import get_proxy
 from gradsign.storage import ResultsStore
@@ -33,27 +35,50 @@ class EvaluateResult:
     files: list[Path] = field(default_factory=list)
 
 
-def draw_archs(space, n: int | None, seed: int, pool: list[str] | None = None) -> list:
-    """``n`` distinct archs (seeded); all of them, in index order, when ``n`` is None or covers the space.
+def nested_choice(population: int, n: int, seed: int) -> np.ndarray:
+    """``n`` distinct indices below ``population``, drawn so that draws are NESTED.
 
-    With a ``pool`` (the archs a benchmark has ground truth for), draw from it instead.
+    For the same seed, the set drawn for ``n`` is contained in the set drawn for
+    any larger ``n`` (so growing ``--sample`` reuses every cell already scored).
+    NumPy's ``Generator.choice(replace=False)`` is nested already where it uses a
+    partial Fisher-Yates shuffle (``population <= 10000`` or ``n > population // 50``)
+    and not where it uses Floyd's algorithm (small draws from big populations).
+    This draws at least the smallest nested size and keeps the first ``n``: large
+    draws are bit-identical to ``choice`` (the committed 500- and 1,000-cell runs
+    of record keep their cells), small ones are a uniform subset of a nested draw.
     """
+    floor = 0 if population <= 10000 else population // 50 + 1
+    m = min(population, max(n, floor))
+    return np.random.default_rng(seed).choice(population, size=m, replace=False)[:n]
+
+
+def draw_archs(space, n: int | None, seed: int, pool: list[str] | None = None,
+               note: Callable[[str], None] | None = None) -> list:
+    """``n`` distinct archs (seeded, nested in ``n``); all of them, in index order, when ``n`` is None or covers the space.
+
+    With a ``pool`` (the archs a benchmark has ground truth for), draw from it
+    instead. ``note`` is told when ``n`` is more than there is (everything is taken).
+    """
+    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
+        raise ConfigError(f"--sample must be a positive integer, got {n!r}")
     if pool is not None:
         if n is None or n >= len(pool):
+            if n is not None and n > len(pool) and note is not None:
+                note(f"--sample {n} is more than the {len(pool):,} archs with ground truth; all {len(pool):,} are used")
             return [space.parse(a) for a in pool]
-        if n < 1:
-            raise ConfigError(f"--sample must be positive, got {n}")
-        picks = np.random.default_rng(seed).choice(len(pool), size=n, replace=False)
+        picks = nested_choice(len(pool), int(n), seed)
         return [space.parse(pool[i]) for i in sorted(picks)]
     total = space.num_archs
     if n is None:
         if total is None:
             raise ConfigError(f"search space {space.name!r} cannot be enumerated; give --sample N")
         return list(space)
-    if n < 1:
-        raise ConfigError(f"--sample must be positive, got {n}")
     if total is not None and n >= total:
+        if n > total and note is not None:
+            note(f"--sample {n} is more than the {total:,} archs of {space.name}; all {total:,} are used")
         return list(space)
+    if total is not None:
+        return [space.arch_at(int(i)) for i in nested_choice(total, int(n), seed)]
     return space.sample(n, seed)
 
 
@@ -69,16 +94,30 @@ def run_evaluate(
     progress: bool = True,
     backend: Any = None,
     stored_only: bool = False,
+    note: Callable[[str], None] | None = None,
 ) -> EvaluateResult:
+    """Score ``sample`` drawn cells (None: all) and correlate every proxy with ``target`` accuracy.
+
+    Everything that can be checked is checked before any scoring: the bootstrap
+    count, ``repeats``, the output directory (writable, created). If writing
+    the outputs still fails at the end, they go to a fallback directory named
+    in ``summary["output_fallback"]``; the scores are in the store either way.
+    ``note`` receives one-line remarks for the user (e.g. a clamped sample).
+    """
+    check_resamples(n_bootstrap)
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ConfigError(f"--repeats must be a positive integer, got {repeats!r}")
+    if stored_only and store is None:
+        raise ConfigError("--stored-only needs a results store")
+    if output is not None:
+        check_output_dir(output)
     truth = ground_truth(setup.space, setup.dataset, target, setup.data_dir)
     scorer = Scorer(setup, store)
     space = scorer.space
-    archs = draw_archs(space, sample, setup.seed, truth.archs)
+    archs = draw_archs(space, sample, setup.seed, truth.archs, note=note)
     if stored_only:
         # Interim report of a long run: keep the drawn cells that already have every
         # requested proxy in the store, compute nothing, and say how many were kept.
-        if store is None:
-            raise ConfigError("--stored-only needs a results store")
         strs = [space.to_string(a) for a in archs]
         have = set(strs)
         for key in scorer.read_keys.values():
@@ -128,7 +167,7 @@ def run_evaluate(
         for p in setup.proxies:
             arr = np.asarray(taus[p])
             proxies[p]["kendall_repeats"] = {"repeats": repeats, "sample_size": n,
-                                             "mean": float(np.nanmean(arr)), "std": float(np.nanstd(arr))}
+                                             "mean": float(nan_mean_std(arr)[0]), "std": float(nan_mean_std(arr)[1])}
 
     summary = {
         "space": space.name,
@@ -148,7 +187,10 @@ def run_evaluate(
     }
     result = EvaluateResult(summary, table.archs, acc, table.scores)
     if output is not None:
-        result.files = write_outputs(result, space, Path(output))
+        files, problem = write_with_fallback(lambda d: write_outputs(result, space, d), output)
+        result.files = files
+        if problem is not None:
+            summary["output_fallback"] = {"problem": problem, "written_to": str(files[0].parent)}
     return result
 
 
@@ -159,7 +201,7 @@ def write_outputs(result: EvaluateResult, space, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     files = []
     path = out / "summary.json"
-    path.write_text(json.dumps(result.summary, indent=2, allow_nan=True) + "\n")
+    path.write_text(dumps_json(result.summary))
     files.append(path)
 
     frame = pd.DataFrame({"arch": result.archs, "accuracy": result.accuracy})

@@ -58,8 +58,9 @@ Sources of zero-cost features (``zc_source``):
 * ``nb201-table``: the NB201 table's reference NASWOT score and parameter
   count, for all cells.
 * ``none``: no zero-cost features (model-based and low-fidelity predictors only).
-* ``auto``: ``store`` on NB201 when the store holds scores for the setting,
-  else ``naslib``.
+* ``auto``: ``store`` on NB201 when the store holds every requested proxy for at
+  least as many cells as NASLib's reference scores cover (725), else ``naslib``;
+  a note says which was used and why.
 
 Sources can be joined with ``+`` (``store+nb201-table``): the pool is then the
 cells present in all of them. A name two sources share gets ``@<source>`` on
@@ -308,12 +309,23 @@ def build_problem(
         if src == "auto":
             src = "naslib"
             if name == "nb201":
+                # The store serves the request only if it covers at least the cells NASLib's reference
+                # scores do: a store holding a few scores of an unrelated run must not shrink the pool.
+                reference = (naslib or naslib_sample(name, ds, data_dir)).zerocost
                 try:
-                    tables.append(from_store())
-                    labels.append("store")
-                    continue
-                except (DataError, StoreError) as exc:
-                    notes.append(f"zero-cost source auto: store unusable ({exc}); using NASLib's reference scores")
+                    stored = from_store()
+                except (DataError, StoreError, ConfigError) as exc:
+                    notes.append(f"zero-cost source auto: NASLib's reference scores ({len(reference.archs)} cells); "
+                                 f"the store is unusable here ({exc})")
+                else:
+                    usable = len(set(stored.archs) & set(universe))
+                    if usable >= len(reference.archs):
+                        notes.append(f"zero-cost source auto: the store ({usable} cells with every proxy)")
+                        tables.append(stored)
+                        labels.append("store")
+                        continue
+                    notes.append(f"zero-cost source auto: NASLib's reference scores ({len(reference.archs)} cells); "
+                                 f"the store has only {usable} cells with every proxy for this setting")
         if src == "store":
             tables.append(from_store())
         elif src == "naslib":
@@ -628,6 +640,8 @@ def headline(summary: pd.DataFrame, size: int = 100) -> dict[str, Any] | None:
 
 def write_outputs(ev: PredictorEvaluation, out: Path) -> list[Path]:
     """``trials.csv``, ``summary.csv``, ``summary.json``, ``summary.md`` and ``correlation_vs_train_size.png``."""
+    from gradsign.outputs import dumps_json
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = []
@@ -642,7 +656,7 @@ def write_outputs(ev: PredictorEvaluation, out: Path) -> list[Path]:
     files.append(path)
     path = out / "summary.json"
     payload = {**ev.meta, "results": json.loads(ev.summary.to_json(orient="records", double_precision=6))}
-    path.write_text(json.dumps(payload, indent=2, allow_nan=True) + "\n")
+    path.write_text(dumps_json(payload))
     files.append(path)
     path = out / "summary.md"
     path.write_text(summary_markdown(ev))
@@ -756,14 +770,33 @@ def run_predictor_evaluation(
     output: str | Path | None = None,
     progress: bool = False,
 ) -> PredictorEvaluation:
-    """Build the problem from the benchmarks (and the store), run the protocol, write outputs."""
+    """Build the problem from the benchmarks (and the store), run the protocol, write outputs.
+
+    Arguments are checked and the output directory made writable before any fitting;
+    outputs that cannot be written at the end go to a fallback directory named in
+    ``meta["output_fallback"]``.
+    """
+    from gradsign.evaluation.metrics import check_resamples
+    from gradsign.outputs import check_output_dir, write_with_fallback
+    from gradsign.runtime import check_threads
+
+    check_resamples(n_bootstrap)
+    check_threads(threads)
+    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+        raise ConfigError(f"--trials must be a positive integer, got {trials!r}")
+    if isinstance(test_size, bool) or not isinstance(test_size, int) or test_size < 2:
+        raise ConfigError(f"--test-size must be an integer of at least 2, got {test_size!r}")
+    if output is not None:
+        check_output_dir(output)
     problem = build_problem(space, dataset, zc_source=zc_source, zc_proxies=zc_proxies, store=store,
                             batch_size=batch_size, seed=seed, lowfidelity=lowfidelity, data_dir=data_dir)
     ev = evaluate_predictors(problem, predictors, train_sizes=train_sizes, test_size=test_size, trials=trials,
                              seed=seed, n_bootstrap=n_bootstrap, threads=threads, progress=progress)
     ev.meta["zc_source"] = zc_source
     if output is not None:
-        ev.files = write_outputs(ev, Path(output))
+        ev.files, problem_text = write_with_fallback(lambda d: write_outputs(ev, d), Path(output))
+        if problem_text is not None:
+            ev.meta["output_fallback"] = {"problem": problem_text, "written_to": str(ev.files[0].parent)}
     return ev
 
 

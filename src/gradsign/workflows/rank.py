@@ -56,6 +56,7 @@ from gradsign.errors import ConfigError, GradsignError
 __all__ = [
     "LoadedModel",
     "ModelSpec",
+    "RankInterrupted",
     "RankResult",
     "adapt_head",
     "install_hint",
@@ -516,6 +517,8 @@ def rank_models(
     options: Mapping[str, Mapping[str, Any]] | None = None,
     device: str | torch.device | None = None,
     on_model: Callable[[int, int, str, float], None] | None = None,
+    logits: int | str | Callable[[Any], torch.Tensor] | None = None,
+    threads: int | None = None,
 ) -> RankResult:
     """Score every model on the same minibatch with ``proxies`` and rank them by each proxy.
 
@@ -535,6 +538,9 @@ def rank_models(
         loss_fn, options: as for :func:`gradsign.score`.
         device: move each model there before scoring (default: where it is).
         on_model: called as ``on_model(i, n, name, seconds)`` after each model, for progress.
+        logits: for models returning a tuple / list / dict, which element is the
+            logits (index, key or function); see :func:`gradsign.score`.
+        threads: torch intra-op threads while scoring (default 1; see :mod:`gradsign.runtime`).
 
     Returns:
         a :class:`RankResult`. A model that fails on a proxy has NaN there and the
@@ -542,8 +548,10 @@ def rank_models(
 
     Raises:
         ConfigError: unknown proxy or option, no model, or a bad minibatch.
+        RankInterrupted: on KeyboardInterrupt; its ``partial`` holds the models finished before it.
     """
     from gradsign.proxies.api import score
+    from gradsign.runtime import check_threads, resolve_device, torch_threads
     from gradsign.proxies.registry import get_proxy, parse_proxy_list
 
     names = parse_proxy_list(proxies) if isinstance(proxies, str) else parse_proxy_list(",".join(proxies))
@@ -559,6 +567,9 @@ def rank_models(
         raise ConfigError(f"options given for proxies not requested: {', '.join(unknown)}")
     all_names = list(dict.fromkeys([*INFO_PROXIES, *names]))
     input_shape = tuple(inputs.shape[1:])
+    threads = check_threads(threads)
+    if device is not None:
+        device = resolve_device(device)
     _warm_up_flop_counter()
 
     rows: list[dict[str, Any]] = []
@@ -567,41 +578,67 @@ def rank_models(
     all_errors: dict[str, dict[str, str]] = {}
     n = len(models)
     # The seeding below must not leak into the caller's global RNG stream.
-    with torch.random.fork_rng(devices=[]):
-        for i, (name, item) in enumerate(models.items(), 1):
-            name = str(name)
-            errors: dict[str, str] = {}
-            notes: list[str] = []
-            timings: dict[str, float] = {}
-            scores: dict[str, float] = {}
-            start = time.perf_counter()
-            model = None
-            try:
-                model, notes = _materialize(item, seed, num_classes, input_shape, name, device)
-            except Exception as exc:
-                errors["load"] = _message(exc)
-            timings["load"] = time.perf_counter() - start
-            score_start = time.perf_counter()
-            if model is not None:
-                scores = _score_each(score, model, inputs, targets, all_names, seed, loss_fn, options,
-                                     timings, errors)
-            seconds = time.perf_counter() - score_start
-            row: dict[str, Any] = {"model": name}
-            for p in all_names:
-                row[p] = scores.get(p, float("nan"))
-            row["seconds"] = seconds
-            row["notes"] = "; ".join(notes)
-            row["error"] = "; ".join(f"{k}: {v}" for k, v in errors.items())
-            rows.append(row)
-            timing_rows[name] = timings
-            all_notes[name] = notes
-            if errors:
-                all_errors[name] = errors
-            # Free the model before the next one is built: big timm models add up.
-            del model
-            gc.collect()
-            if on_model is not None:
-                on_model(i, n, name, seconds)
+    try:
+        with torch.random.fork_rng(devices=[]), torch_threads(threads):
+            for i, (name, item) in enumerate(models.items(), 1):
+                name = str(name)
+                row, timings, notes, errors = _rank_one(score, name, item, inputs, targets, all_names, seed,
+                                                        num_classes, input_shape, device, loss_fn, options, logits)
+                rows.append(row)
+                timing_rows[name] = timings
+                all_notes[name] = notes
+                if errors:
+                    all_errors[name] = errors
+                if on_model is not None:
+                    on_model(i, n, name, row["seconds"])
+    except KeyboardInterrupt:
+        partial = _assemble(rows, names, all_names, timing_rows, all_notes, all_errors) if rows else None
+        raise RankInterrupted(partial, len(rows), n) from None
+    return _assemble(rows, names, all_names, timing_rows, all_notes, all_errors)
+
+
+def _rank_one(score, name, item, inputs, targets, all_names, seed, num_classes, input_shape, device, loss_fn,
+              options, logits) -> tuple[dict[str, Any], dict[str, float], list[str], dict[str, str]]:
+    """Build (or take) one model and score it: its table row, per-proxy seconds, notes and errors."""
+    errors: dict[str, str] = {}
+    notes: list[str] = []
+    timings: dict[str, float] = {}
+    scores: dict[str, float] = {}
+    start = time.perf_counter()
+    model = None
+    try:
+        model, notes = _materialize(item, seed, num_classes, input_shape, name, device, logits)
+    except Exception as exc:
+        errors["load"] = _message(exc)
+    timings["load"] = time.perf_counter() - start
+    score_start = time.perf_counter()
+    if model is not None:
+        scores = _score_each(score, model, inputs, targets, all_names, seed, loss_fn, options,
+                             timings, errors)
+    seconds = time.perf_counter() - score_start
+    row: dict[str, Any] = {"model": name}
+    for p in all_names:
+        row[p] = scores.get(p, float("nan"))
+    row["seconds"] = seconds
+    row["notes"] = "; ".join(notes)
+    row["error"] = "; ".join(f"{k}: {v}" for k, v in errors.items())
+    # Free the model before the next one is built: big timm models add up.
+    del model
+    gc.collect()
+    return row, timings, notes, errors
+
+
+class RankInterrupted(KeyboardInterrupt):
+    """:func:`rank_models` was interrupted; ``partial`` ranks the ``done`` of ``total`` models finished (or is None)."""
+
+    def __init__(self, partial: "RankResult | None", done: int, total: int) -> None:
+        super().__init__(f"interrupted after {done} of {total} models")
+        self.partial, self.done, self.total = partial, done, total
+
+
+def _assemble(rows, names, all_names, timing_rows, all_notes, all_errors) -> RankResult:
+    """The :class:`RankResult` of the rows scored so far."""
+    from gradsign.proxies.registry import get_proxy
 
     frame = pd.DataFrame(rows)
     directions = {p: get_proxy(p).higher_is_better for p in names}
@@ -628,8 +665,12 @@ def _warm_up_flop_counter() -> None:
 
 
 def _materialize(item: ModelLike, seed: int, num_classes: int | None, input_shape: tuple[int, ...],
-                 name: str, device: str | torch.device | None) -> tuple[nn.Module, list[str]]:
+                 name: str, device: str | torch.device | None,
+                 logits: Any = None) -> tuple[nn.Module, list[str]]:
     """The module and notes of one ``models`` value: built if callable, head adapted and moved to ``device``.
+
+    With ``logits`` (index, key or function), the module is wrapped so that it
+    returns only the logits (:class:`gradsign.proxies.api.SelectLogits`), before the head is checked.
 
     A module the caller passed in is copied before anything changes it (``Module.to``
     and a head swap work in place); one built here is changed directly.
@@ -648,6 +689,12 @@ def _materialize(item: ModelLike, seed: int, num_classes: int | None, input_shap
         raise ConfigError(f"model {name!r} is a {type(model).__name__}, not a torch.nn.Module")
     if device is not None and any(t.device != torch.device(device) for t in model.parameters()):
         model = (model if owned else copy.deepcopy(model)).to(device)
+        owned = True
+    if logits is not None:
+        from gradsign.proxies.api import SelectLogits
+
+        # The wrapper holds the module itself: a head swap below still works on a copy.
+        model = SelectLogits(model if owned else copy.deepcopy(model), logits)
         owned = True
     if num_classes is not None:
         candidate = model if owned else copy.deepcopy(model)

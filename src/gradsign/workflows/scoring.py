@@ -24,6 +24,7 @@ import torch
 
 from gradsign.errors import ConfigError, DataError
 from gradsign.proxies import get_proxy
+from gradsign.runtime import DEFAULT_THREADS, check_threads, numerics_tag, resolve_device, torch_threads
 from gradsign.spaces import get_space
 from gradsign.storage import ResultsStore, ScoreKey
 from gradsign.storage.store import status_of
@@ -31,6 +32,16 @@ from gradsign.workflows.progress import progress_bar
 
 #: How networks are initialized: PyTorch's default init, after torch.manual_seed(seed).
 INIT_SCHEME = "pytorch-default"
+
+
+def init_key(numerics: str) -> str:
+    """The store key's ``init`` field: the init scheme, then ``@<numerics>`` unless CPU with one thread.
+
+    Scores computed on another device or with several CPU threads differ in the
+    last bits; tagging the key keeps them apart without touching the keys of
+    every score computed (and committed) before the tag existed.
+    """
+    return INIT_SCHEME if not numerics else f"{INIT_SCHEME}@{numerics}"
 
 
 @dataclass(frozen=True)
@@ -49,14 +60,25 @@ class ScoringSetup:
     proxy_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     data_dir: Path | None = None
     device: str = "cpu"
+    #: torch intra-op threads while scoring (see gradsign.runtime: one thread makes the
+    #: numbers independent of the backend; any other count is part of the store key)
+    threads: int = DEFAULT_THREADS
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
-            raise ConfigError(f"batch size must be positive, got {self.batch_size}")
-        if self.seed < 0:
-            raise ConfigError(f"seed must be non-negative, got {self.seed}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ConfigError(f"batch size must be a positive integer, got {self.batch_size!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+        check_threads(self.threads)
+        # Canonical device text ("cuda" stays "cuda", "cuda:1" stays "cuda:1"); refused here if unusable.
+        object.__setattr__(self, "device", str(resolve_device(self.device)))
         for name in self.proxies:
             get_proxy(name)  # validates the name
+
+    @property
+    def numerics(self) -> str:
+        """What the scores depend on besides the definition (see gradsign.runtime.numerics_tag)."""
+        return numerics_tag(self.device, self.threads)
 
 
 @dataclass
@@ -166,7 +188,7 @@ class Scorer:
         return ScoreKey(
             space=self.space.name, dataset=self.dataset, proxy=proxy, proxy_version=spec.version,
             options=ScoreKey.canonical_options(dict(s.proxy_options.get(proxy, {}))),
-            batch_size=s.batch_size, seed=s.seed, sampling=self._sampling_key, init=INIT_SCHEME,
+            batch_size=s.batch_size, seed=s.seed, sampling=self._sampling_key, init=init_key(s.numerics),
         )
 
     @property
@@ -185,12 +207,13 @@ class Scorer:
         """Compute ``proxies`` for one arch (no store): returns (scores, seconds)."""
         from gradsign.proxies.api import score
 
-        net = self.build_network(arch)
-        inputs, targets = self.minibatch
-        options = {p: dict(self.setup.proxy_options[p]) for p in proxies if p in self.setup.proxy_options}
-        seconds: dict[str, float] = {}
-        values = score(net, inputs, targets, list(proxies), seed=self.setup.seed, options=options,
-                       input_shape=self._input_shape, timings=seconds)
+        with torch_threads(self.setup.threads):
+            net = self.build_network(arch)
+            inputs, targets = self.minibatch
+            options = {p: dict(self.setup.proxy_options[p]) for p in proxies if p in self.setup.proxy_options}
+            seconds: dict[str, float] = {}
+            values = score(net, inputs, targets, list(proxies), seed=self.setup.seed, options=options,
+                           input_shape=self._input_shape, timings=seconds)
         return values, seconds
 
     def score_archs(self, archs: Iterable[Any], *, progress: bool = True, description: str = "scoring",
@@ -297,3 +320,62 @@ def default_store_path() -> Path:
     if env:
         return Path(env)
     return Path(platformdirs.user_data_dir("gradsign")) / "results.sqlite"
+
+
+def read_archs_file(space: Any, path: str | Path, *, skip_invalid: bool = False) -> tuple[list[Any], list[tuple[int, str]]]:
+    """The archs of a text file, one per line (blank lines and ``#`` comments ignored).
+
+    A line the space refuses raises an error naming ``path:line``; with
+    ``skip_invalid`` it is skipped instead and returned in the second list as
+    ``(line number, reason)``.
+    """
+    from gradsign.errors import GradsignError
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"--archs-file {p}: no such file")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--archs-file {p}: cannot be read as UTF-8 text ({exc})") from None
+    archs: list[Any] = []
+    skipped: list[tuple[int, str]] = []
+    # A space with multi-line file forms (darts: JSON documents, genotypes.py) splits the text into
+    # (line number or "record i", arch text) items; None: one arch per line.
+    split = getattr(space, "split_archs_text", None)
+    items = split(text) if split is not None else None
+    if items is None:
+        items = [(n, ln.strip()) for n, ln in enumerate(text.splitlines(), 1)
+                 if ln.strip() and not ln.strip().startswith("#")]
+    for lineno, line in items:
+        try:
+            archs.append(space.parse(line))
+        except (GradsignError, ValueError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if not skip_invalid:
+                raise ConfigError(f"{p}:{lineno}: {reason} (use --skip-invalid to score the other lines)") from None
+            skipped.append((lineno, reason))
+    if not archs and skipped:
+        raise ConfigError(f"--archs-file {p}: none of its {len(skipped)} arch line(s) is valid "
+                          f"(line {skipped[0][0]}: {skipped[0][1]})")
+    return archs, skipped
+
+
+def grasp_samples_per_class(dataset: str, batch_size: int) -> int:
+    """Images per class for ``--sampling grasp`` with ``batch_size`` images in all.
+
+    grasp sampling takes the same number of images from every class, so the
+    batch size must be a multiple of the class count; anything else is refused
+    rather than silently rounded (the batch size is part of the store key).
+    """
+    from gradsign.data.images import dataset_info
+
+    info = dataset_info(dataset)
+    k, rest = divmod(int(batch_size), info.num_classes)
+    if k < 1 or rest:
+        lower = max(1, k) * info.num_classes
+        raise ConfigError(
+            f"--sampling grasp takes the same number of images from each of the {info.num_classes} classes of "
+            f"{info.name}: --batch-size must be a multiple of {info.num_classes} (got {batch_size}; "
+            f"e.g. {lower} = {max(1, k)} per class)")
+    return k

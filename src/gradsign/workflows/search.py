@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from gradsign.errors import ConfigError
+from gradsign.outputs import check_output_dir, dumps_json, write_with_fallback
 from gradsign.proxies import get_proxy
 from gradsign.storage import ResultsStore
 from gradsign.workflows.scoring import Scorer, ScoringSetup
@@ -162,8 +163,10 @@ def run_search_workflow(
     from gradsign.benchmarks import NB201Table
     from gradsign.search import get_search, nb201_oracle, search_name, plot_trajectories, results_table, run_searches
 
-    if runs < 1:
-        raise ConfigError(f"--runs must be at least 1, got {runs}")
+    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
+        raise ConfigError(f"--runs must be a positive integer, got {runs!r}")
+    if output is not None:
+        check_output_dir(output)  # before minutes of searching, not after
     table = NB201Table.load(data_dir)
     oracle = nb201_oracle(table, dataset)
     provider = None
@@ -209,17 +212,23 @@ def run_search_workflow(
         summary["proxy_nonfinite_cells_seen"] = len(provider.nonfinite)
     report = SearchReport(results, summary)
     if output is not None:
-        output = Path(output)
-        output.mkdir(parents=True, exist_ok=True)
-        for res in results:
-            name = res.label.replace(" ", "_").replace("/", "-").replace(",", "")
-            report.files.append(res.to_json(output / f"runs_{name}.json"))
-        path = output / "summary.json"
-        path.write_text(json.dumps(summary, indent=2, default=_jsonable) + "\n")
-        report.files.append(path)
         best = float(np.nanmax(oracle.test))
-        report.files.append(plot_trajectories(results, output / "trajectory.png", x="spent", reference=best,
-                                              title=f"{algo} on NB201 {dataset}: mean incumbent test accuracy"))
+
+        def write(directory: Path) -> list[Path]:
+            files = []
+            for res in results:
+                name = res.label.replace(" ", "_").replace("/", "-").replace(",", "")
+                files.append(res.to_json(directory / f"runs_{name}.json"))
+            path = directory / "summary.json"
+            path.write_text(dumps_json(summary, default=_jsonable))
+            files.append(path)
+            files.append(plot_trajectories(results, directory / "trajectory.png", x="spent", reference=best,
+                                           title=f"{algo} on NB201 {dataset}: mean incumbent test accuracy"))
+            return files
+
+        report.files, problem = write_with_fallback(write, Path(output))
+        if problem is not None:
+            summary["output_fallback"] = {"problem": problem, "written_to": str(report.files[0].parent)}
     return report
 
 
