@@ -210,3 +210,40 @@ def test_cuda_matches_cpu():  # pragma: no cover - needs a GPU
     ref = gradsign_sign_sums(model.cuda(), x.cuda(), y.cuda(), engine="reference")
     assert gpu.engine_used == "fast"
     assert gpu.score == cpu.score == ref.score
+
+
+def test_linear_sign_sum_equals_the_sum_of_per_sample_signs():
+    from gradsign.proxies.engine.fast import _linear_sample_grads, linear_sign_sum
+
+    g = torch.Generator().manual_seed(9)
+    m = nn.Linear(7, 5)
+    for dtype in (torch.float32, torch.float64):
+        x = torch.randn(11, 7, generator=g, dtype=dtype)
+        gy = torch.randn(11, 5, generator=g, dtype=dtype)
+        x[3, 2] = 0.0  # zero inputs and output gradients give sign 0
+        gy[4, 1] = 0.0
+        explicit = torch.sign(_linear_sample_grads(m, x, gy)).sum(0).view(5, 7).float()
+        assert torch.equal(linear_sign_sum(x, gy), explicit)
+    x = torch.randn(4, 7, generator=g)
+    gy = torch.randn(4, 5, generator=g)
+    tiny, huge = x.clone(), x.clone()
+    tiny[0, 0] = 1e-30  # a product could underflow to 0: the gradients must be formed
+    huge[0, 0] = 1e30  # ... or overflow to inf
+    gy_small = gy * 1e-15
+    assert linear_sign_sum(tiny, gy_small) is None and linear_sign_sum(huge, gy * 1e15) is None
+    nan = x.clone()
+    nan[1, 1] = float("nan")
+    assert linear_sign_sum(nan, gy) is None
+
+
+def test_huge_linear_head_uses_the_sign_matmul_with_the_same_score():
+    torch.manual_seed(10)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(4 * 8 * 8, 64), nn.ReLU(), nn.Linear(64, 5))
+    x, y = _batch(9, dtype=torch.float32)
+    r = gradsign_sign_sums(model, x, y, engine="reference", keep_sign_sums=True)
+    f = gradsign_sign_sums(model, x, y, engine="fast", keep_sign_sums=True)
+    n = gradsign_sign_sums(model, x, y, engine="fast", keep_sign_sums=True, near_zero_rtol=1e-6)  # explicit path
+    assert f.score == r.score == n.score
+    for k in r.sign_sums:
+        assert torch.equal(f.sign_sums[k], r.sign_sums[k]) and torch.equal(n.sign_sums[k], r.sign_sums[k]), k

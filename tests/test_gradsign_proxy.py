@@ -14,7 +14,7 @@ from torch import nn
 from gradsign.errors import ConfigError
 from gradsign.proxies import engine as engine_mod
 from gradsign.proxies import get_proxy
-from gradsign.proxies.api import score
+from gradsign.proxies.api import count_nonfinite, score
 from gradsign.proxies.engine import GradSignFallbackWarning, gradsign_sign_sums
 
 
@@ -137,20 +137,37 @@ class _Scaled(nn.Module):
         return x * self.scale
 
 
-def test_unsupported_layer_falls_back_once_with_the_same_number():
+def test_unsupported_layer_goes_to_func_with_the_same_number():
     torch.manual_seed(1)
     model = nn.Sequential(nn.Conv2d(3, 5, 3), _Scaled(5), nn.ReLU(), nn.Flatten(), nn.Linear(5 * 6 * 6, 4)).double()
     x, y = _batch()
     x = x.double()
     ref = gradsign_sign_sums(model, x, y, engine="reference")
-    with pytest.warns(GradSignFallbackWarning, match="_Scaled"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GradSignFallbackWarning)  # func is a batched engine: no warning
         auto = gradsign_sign_sums(model, x, y)
-    assert auto.engine_used == "reference" and auto.score == ref.score and "_Scaled" in auto.fallback_reason
+    assert auto.engine_used == "func" and auto.score == ref.score
+    assert auto.fallback_reason.startswith("fast: ") and "_Scaled" in auto.fallback_reason
+    with pytest.raises(ConfigError, match="engine 'fast' cannot score this model"):
+        gradsign_sign_sums(model, x, y, engine="fast")
+
+
+def test_model_neither_batched_engine_takes_falls_back_to_the_loop_once():
+    model = _net().double()
+    model[2].register_forward_hook(lambda mod, args, out: out * 1.0)  # user hooks: both engines refuse
+    x, y = _batch()
+    x = x.double()
+    ref = gradsign_sign_sums(model, x, y, engine="reference")
+    with pytest.warns(GradSignFallbackWarning, match="fast: module '2' .*hooks.*; func: module '2'"):
+        auto = gradsign_sign_sums(model, x, y)
+    assert auto.engine_used == "reference" and auto.score == ref.score
+    assert auto.fallback_reason.startswith("fast: ") and "; func: " in auto.fallback_reason
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a second call does not warn again
         gradsign_sign_sums(model, x, y)
-    with pytest.raises(ConfigError, match="engine 'fast' cannot score this model"):
-        gradsign_sign_sums(model, x, y, engine="fast")
+    for engine in ("fast", "func"):
+        with pytest.raises(ConfigError, match=f"engine '{engine}' cannot score this model"):
+            gradsign_sign_sums(model, x, y, engine=engine)
 
 
 class _Mixer(nn.Module):
@@ -166,12 +183,15 @@ class _Mixer(nn.Module):
 
 
 def test_runtime_check_catches_a_module_that_mixes_samples():
-    model = _Mixer()
+    model = _Mixer().double()
     x, y = _batch()
+    x = x.double()
     ref = gradsign_sign_sums(model, x, y, engine="reference")
-    with pytest.warns(GradSignFallbackWarning, match="mixes samples"):
-        auto = gradsign_sign_sums(model, x, y)
-    assert auto.engine_used == "reference" and auto.score == ref.score
+    auto = gradsign_sign_sums(model, x, y)  # func runs every sample as a batch of one, as the loop does
+    assert auto.engine_used == "func" and auto.score == ref.score
+    assert "mixes samples" in auto.fallback_reason
+    with pytest.raises(ConfigError, match="mixes samples"):
+        gradsign_sign_sums(model, x, y, engine="fast")
 
 
 def test_unknown_loss_falls_back_and_cross_entropy_options_are_exact():
@@ -179,24 +199,113 @@ def test_unknown_loss_falls_back_and_cross_entropy_options_are_exact():
     x, y = _batch()
     x = x.double()
     ref = gradsign_sign_sums(model, x, y, engine="reference")
-    with pytest.warns(GradSignFallbackWarning, match="loss"):
-        other = gradsign_sign_sums(model, x, y, loss_fn=lambda out, t: F.cross_entropy(out, t) * 2.0)
-    assert other.engine_used == "reference" and other.score == ref.score
+    other = gradsign_sign_sums(model, x, y, loss_fn=lambda out, t: F.cross_entropy(out, t) * 2.0)
+    assert other.engine_used == "func" and other.score == ref.score and "loss" in other.fallback_reason
+    with pytest.raises(ConfigError, match="engine 'fast' cannot score.*loss"):
+        gradsign_sign_sums(model, x, y, loss_fn=lambda out, t: F.cross_entropy(out, t) * 2.0, engine="fast")
     weighted = nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0, 0.5, 3.0], dtype=torch.float64), label_smoothing=0.1)
     a = gradsign_sign_sums(model, x, y, loss_fn=weighted, engine="fast")
     b = gradsign_sign_sums(model, x, y, loss_fn=weighted, engine="reference")
-    assert a.score == b.score
+    c = gradsign_sign_sums(model, x, y, loss_fn=weighted, engine="func")
+    assert a.score == b.score == c.score
 
 
-def test_nan_gradients_are_left_out_like_nansum():
+class _InfLoss(nn.Module):
+    """Finite weights and gradients, but class 0's logit is -inf: a sample labelled 0 has loss inf."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = _net()
+        self.register_buffer("mask", torch.tensor([float("-inf"), 0.0, 0.0, 0.0]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x) + self.mask.to(x.dtype)
+
+
+def _broken_models() -> dict[str, tuple[nn.Module, torch.Tensor, torch.Tensor]]:
+    """Three ways a network is broken: inf weights, NaN inputs, an infinite loss."""
+    x, y = _batch()
+    x, y = x.double(), y.clone()
+    inf_w = _net().double()
+    with torch.no_grad():
+        inf_w[3].weight.fill_(float("inf"))
+    nan_x = x.clone()
+    nan_x[2, :, 0, 0] = float("nan")
+    y_inf = y.clone()
+    y_inf[1] = 0
+    return {
+        "inf_weights": (inf_w, x, y),
+        "nan_inputs": (_net().double(), nan_x, y),
+        "inf_loss": (_InfLoss().double(), x, y_inf),
+    }
+
+
+@pytest.mark.parametrize("case", ["inf_weights", "nan_inputs", "inf_loss"])
+def test_a_non_finite_loss_or_gradient_makes_gradsign_nan(case):
+    model, x, y = _broken_models()[case]
+    for engine in ("reference", "fast", "func", "auto"):
+        res = gradsign_sign_sums(model, x, y, engine=engine, keep_sign_sums=True)
+        assert res.engine_used == ("fast" if engine == "auto" else engine)
+        assert np.isnan(res.score) and np.isnan(res.mean_score), engine
+        if case == "inf_loss":
+            assert res.n_nan_weights == 0  # finite gradients; the loss alone makes it NaN
+        else:
+            assert 0 < res.n_nan_weights <= res.n_weights
+    out = score(model, x, y, ["gradsign", "gradsign_mean"])
+    assert np.isnan(out["gradsign"]) and np.isnan(out["gradsign_mean"])
+    assert count_nonfinite(out) == {"gradsign": 1, "gradsign_mean": 1}
+
+
+def test_engines_agree_on_which_weights_are_non_finite():
+    model, x, y = _broken_models()["nan_inputs"]
+    counts = {e: gradsign_sign_sums(model, x, y, engine=e).n_nan_weights for e in ("reference", "fast", "func")}
+    assert len(set(counts.values())) == 1, counts
+
+
+def test_finite_models_keep_their_numbers():
+    # The NaN rule only adds NaN: a finite network's score is the authors' nansum, unchanged.
     model = _net().double()
     x, y = _batch()
     x = x.double()
-    x[2, :, 0, 0] = float("nan")
-    for engine in ("reference", "fast"):
+    total, mean = _authors_loop(model, x, y)
+    for engine in ("reference", "fast", "func"):
         res = gradsign_sign_sums(model, x, y, engine=engine)
-        assert res.n_nan_weights == res.n_weights
-        assert res.score == 0.0 and np.isnan(res.mean_score)
+        assert res.n_nan_weights == 0 and res.score == total
+        assert res.mean_score == pytest.approx(mean, rel=1e-12)
+
+
+def test_rank_never_ranks_a_nan_model():
+    rank = pytest.importorskip("gradsign.workflows.rank")
+    model, x, y = _broken_models()["inf_weights"]
+    x, model = x.float(), model.float()
+    models = {"good_a": _net(1), "broken": model, "good_b": _net(2)}
+    res = rank.rank_models(models, x, y, ["gradsign", "gradsign_mean"], num_classes=4, seed=0)
+    frame = res.frame.set_index("model")
+    assert np.isnan(frame.loc["broken", "gradsign"]) and np.isnan(frame.loc["broken", "gradsign_mean"])
+    assert frame["rank_gradsign"].isna().tolist() == [False, True, False]  # NaN: no rank
+    assert sorted(frame["rank_gradsign"].dropna().tolist()) == [1, 2]
+    assert res.sorted("gradsign")["model"].iloc[-1] == "broken"  # listed last
+    assert count_nonfinite(frame[["gradsign", "gradsign_mean"]].to_dict(orient="records")) == {
+        "gradsign": 1, "gradsign_mean": 1}
+    assert "gradsign engine: fast" in res.notes["good_a"] and "gradsign engine: fast" in res.notes["broken"]
+
+
+def test_which_engine_ran_is_reported():
+    from gradsign.proxies.gradsign import engine_notes, recording_engines
+
+    torch.manual_seed(1)
+    scaled = nn.Sequential(nn.Conv2d(3, 5, 3), _Scaled(5), nn.ReLU(), nn.Flatten(), nn.Linear(5 * 6 * 6, 4))
+    x, y = _batch()
+    with recording_engines() as seen:
+        score(scaled, x, y, ["gradsign", "gradsign_mean"])  # one shared computation
+        score(_net(), x, y, ["gradsign"])
+    assert [r.engine_used for r in seen] == ["func", "fast"]
+    notes = engine_notes(seen)
+    assert notes[0].startswith("gradsign engine: func (fast: layer '1' of unknown type _Scaled")
+    assert notes[1] == "gradsign engine: fast"
+    rank = pytest.importorskip("gradsign.workflows.rank")
+    res = rank.rank_models({"scaled": scaled}, x, y, ["gradsign"], seed=0)
+    assert any(n.startswith("gradsign engine: func") for n in res.notes["scaled"])
 
 
 def test_bad_options_are_config_errors():
@@ -291,12 +400,32 @@ class _BatchOnlyFails(nn.Module):
         return self.body(x)
 
 
-def test_an_error_in_the_batched_pass_falls_back_to_the_loop():
-    model = _BatchOnlyFails()
+def test_an_error_in_the_batched_pass_falls_back_to_the_next_engine():
+    model = _BatchOnlyFails().double()
     x, y = _batch()
-    with pytest.warns(GradSignFallbackWarning, match="RuntimeError in the batched pass: boom"):
-        res = gradsign_sign_sums(model, x, y)
-    assert res.engine_used == "reference"
+    x = x.double()
+    res = gradsign_sign_sums(model, x, y)  # func runs batches of one: no error there
+    assert res.engine_used == "func" and "RuntimeError in the batched pass: boom" in res.fallback_reason
     assert res.score == gradsign_sign_sums(model.body, x, y, engine="reference").score
     with pytest.raises(RuntimeError, match="boom"):
         gradsign_sign_sums(model, x, y, engine="fast")
+
+
+class _Noisy(nn.Module):
+    """Draws random numbers in forward (not a Dropout module): vmap refuses it, the loop runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = _net()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x + torch.randn_like(x))  # large: the fast engine's logits check must see it
+
+
+def test_random_forward_falls_back_to_the_loop():
+    torch.manual_seed(0)
+    model = _Noisy()
+    x, y = _batch()
+    with pytest.warns(GradSignFallbackWarning, match="func: RuntimeError in the vmapped pass"):
+        res = gradsign_sign_sums(model, x, y, verify=True)
+    assert res.engine_used == "reference"

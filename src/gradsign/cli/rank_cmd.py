@@ -41,8 +41,8 @@ def rank(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the minibatch, of every model's initialization "
                                       "and of the proxies.")] = 0,
     sampling: Annotated[str, typer.Option("--sampling", help="Minibatch sampling: random, or grasp (k images per class).")] = "random",
-    engine: Annotated[str, typer.Option("--engine", help="GradSign engine: auto, fast or reference.")] = "auto",
-    chunk_size: Annotated[Optional[int], typer.Option("--chunk-size", help="GradSign fast engine: samples per "
+    engine: Annotated[str, typer.Option("--engine", help="GradSign engine: auto, fast, func or reference.")] = "auto",
+    chunk_size: Annotated[Optional[int], typer.Option("--chunk-size", help="GradSign fast/func engine: samples per "
                           "batched pass; lower it for models with huge layers (memory ~ chunk x largest layer).")] = None,
     device: DeviceOption = "cpu",
     threads: ThreadsOption = None,
@@ -80,8 +80,10 @@ def rank(
         raise ConfigError(f"--image-size must be between 8 and 1024, got {image_size}")
     if sampling not in ("random", "grasp"):
         raise ConfigError(f"unknown sampling {sampling!r}; valid: random, grasp")
-    if engine not in ("auto", "fast", "reference"):
-        raise ConfigError(f"unknown engine {engine!r}; valid: auto, fast, reference")
+    from gradsign.proxies.engine import ENGINES
+
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
     if sort_by not in (None, "none") and sort_by not in names:
         raise ConfigError(f"--sort-by {sort_by!r}: not among --proxies ({', '.join(names)})")
     dev = resolve_device(device)

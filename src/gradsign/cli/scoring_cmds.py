@@ -33,7 +33,7 @@ StoreOption = Annotated[
     typer.Option("--store", help="SQLite results store (default: $GRADSIGN_STORE or the user data dir)."),
 ]
 NoStoreOption = Annotated[bool, typer.Option("--no-store", help="Compute everything; read and write no store.")]
-EngineOption = Annotated[str, typer.Option("--engine", help="GradSign engine: auto, fast or reference.")]
+EngineOption = Annotated[str, typer.Option("--engine", help="GradSign engine: auto, fast, func or reference.")]
 ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar with ETA.")]
 BackendOption = Annotated[str, typer.Option("--backend", help="Where cells are scored: inprocess, process (a local pool) or ray.")]
 WorkersOption = Annotated[Optional[int], typer.Option("--workers", help="Worker processes for --backend process/ray (default: CPU count).")]
@@ -64,8 +64,10 @@ def _setup(space, dataset, proxies, batch_size, seed, sampling, data_dir, engine
         samples_per_class = grasp_samples_per_class(dataset, batch_size)
     options = {}
     if engine != "auto":
-        if engine not in ("fast", "reference"):
-            raise ConfigError(f"unknown engine {engine!r}; valid: auto, fast, reference")
+        from gradsign.proxies.engine import ENGINES
+
+        if engine not in ENGINES:
+            raise ConfigError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
     for n in names:
         if n.startswith("gradsign"):
             options[n] = {"engine": engine} if engine != "auto" else {}

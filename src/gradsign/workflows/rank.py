@@ -613,8 +613,12 @@ def _rank_one(score, name, item, inputs, targets, all_names, seed, num_classes, 
     timings["load"] = time.perf_counter() - start
     score_start = time.perf_counter()
     if model is not None:
-        scores = _score_each(score, model, inputs, targets, all_names, seed, loss_fn, options,
-                             timings, errors)
+        from gradsign.proxies.gradsign import engine_notes, recording_engines
+
+        with recording_engines() as engines:  # which GradSign engine ran, and why, goes into the notes
+            scores = _score_each(score, model, inputs, targets, all_names, seed, loss_fn, options,
+                                 timings, errors)
+        notes = [*notes, *engine_notes(engines)]
     seconds = time.perf_counter() - score_start
     row: dict[str, Any] = {"model": name}
     for p in all_names:

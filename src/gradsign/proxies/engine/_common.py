@@ -46,18 +46,36 @@ def weight_of(module: nn.Module) -> torch.Tensor | None:
     return w if isinstance(w, torch.Tensor) else None
 
 
-def private_copy(model: nn.Module) -> nn.Module:
-    """A deep copy in the scoring mode: train mode everywhere, Dropout off.
+#: Stochastic-depth / drop-block modules of the model libraries ``gradsign rank`` builds
+#: (``(top-level package, class name)``; matched on the class and its bases, so no
+#: import of torchvision or timm is needed). Switched off like Dropout: see private_copy.
+STOCHASTIC_REGULARISERS: frozenset[tuple[str, str]] = frozenset({
+    ("torchvision", "StochasticDepth"), ("torchvision", "DropBlock2d"), ("torchvision", "DropBlock3d"),
+    ("timm", "DropPath"), ("timm", "DropBlock2d"),
+})
 
-    Dropout is switched off (eval) on purpose: in train mode it draws a random
-    mask per call, which makes the score a random variable that depends on how
-    the batch is split into forward passes. The authors' code leaves it on
-    (their NB201 / NDS networks have none). See docs/gradsign.md.
+
+def is_stochastic_regulariser(m: nn.Module) -> bool:
+    """Dropout, or a known stochastic-depth / drop-block module (a random mask per call in train mode)."""
+    if isinstance(m, _DropoutNd):
+        return True
+    return any((c.__module__.split(".")[0], c.__name__) in STOCHASTIC_REGULARISERS for c in type(m).__mro__)
+
+
+def private_copy(model: nn.Module) -> nn.Module:
+    """A deep copy in the scoring mode: train mode everywhere, Dropout and stochastic depth off.
+
+    Dropout (and torchvision's ``StochasticDepth`` / timm's ``DropPath``, dropout
+    of whole residual branches) is switched off (eval) on purpose: in train mode
+    it draws a random mask per call, which makes the score a random variable that
+    depends on how the batch is split into forward passes, and no two engines
+    could agree on it. The authors' code leaves it on (their NB201 / NDS networks
+    have none). See docs/gradsign.md.
     """
     net = copy.deepcopy(model)
     net.train()
     for m in net.modules():
-        if isinstance(m, _DropoutNd):
+        if is_stochastic_regulariser(m):
             m.eval()
     for p in net.parameters():
         p.grad = None
@@ -75,7 +93,9 @@ def check_batchnorm_input(name: str, module: nn.Module, x: torch.Tensor) -> None
         raise ConfigError(
             f"gradsign: {type(module).__name__} layer {name!r} sees one value per channel for a single "
             f"sample (input shape {tuple(x.shape)}); batch-of-1 BatchNorm statistics are undefined, "
-            "so this network cannot be scored with gradsign"
+            "so this network cannot be scored with gradsign at this input size"
+            + ("; it shrinks the input to 1x1 here: give it larger images (rank --image-size 64 or more)"
+               if x.dim() == 4 else "")
         )
 
 
@@ -101,17 +121,18 @@ class LossUnsupported(Exception):
     """The fast engine cannot prove that the batched loss splits into per-sample losses."""
 
 
-def per_sample_loss_sum(loss_fn: LossFn | None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """``f(out, targets) = sum_i loss(out[i:i+1], targets[i:i+1])`` for the losses the fast
+def per_sample_losses(loss_fn: LossFn | None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """``f(out, targets)[i] = loss(out[i:i+1], targets[i:i+1])`` for the losses the fast
     engine knows: ``None`` / ``F.cross_entropy`` / ``nn.CrossEntropyLoss`` (any reduction,
     class weights, label smoothing). Anything else raises :class:`LossUnsupported`.
 
-    With per-sample losses summed, the gradient w.r.t. each sample's activations is
-    exactly that sample's own gradient (the samples are independent once every
-    BatchNorm uses per-sample statistics).
+    The fast engine backpropagates their sum: the gradient w.r.t. each sample's
+    activations is then exactly that sample's own gradient (the samples are
+    independent once every BatchNorm uses per-sample statistics). The vector
+    itself tells whether any sample's loss is non-finite.
     """
     if loss_fn is None or loss_fn is F.cross_entropy:
-        return lambda out, t: F.cross_entropy(out, t, reduction="sum")
+        return lambda out, t: F.cross_entropy(out, t, reduction="none")
     if type(loss_fn) is nn.CrossEntropyLoss:
         weight = loss_fn.weight
         if weight is not None and not bool((weight > 0).all()):
@@ -130,7 +151,7 @@ def per_sample_loss_sum(loss_fn: LossFn | None) -> Callable[[torch.Tensor, torch
             )
             if divide and index_targets:
                 per = per / weight[t]  # the batch-of-1 weighted mean divides by the sample's own weight
-            return per.sum()
+            return per
 
         return ce
     raise LossUnsupported(f"loss {getattr(loss_fn, '__name__', type(loss_fn).__name__)}")
@@ -142,7 +163,9 @@ def per_sample_loss_sum(loss_fn: LossFn | None) -> Callable[[torch.Tensor, torch
 @dataclass
 class SignSums:
     """Running reduction: per layer, ``sum_i sign(g_ik)`` (float32: exact integers up to
-    2**24 samples) and a mask of weights that got a NaN gradient for some sample."""
+    2**24 samples) and a mask of weights whose gradient was non-finite (NaN or
+    +-inf) for some sample; ``bad_loss``: some sample's loss was non-finite (a
+    0-dim bool tensor on the loss's device, so CUDA runs need no host sync)."""
 
     names: list[str]
     shapes: dict[str, torch.Size]
@@ -150,6 +173,7 @@ class SignSums:
     nan: dict[str, torch.Tensor] = field(default_factory=dict)
     n_near_zero: int | None = None
     n_samples: int = 0
+    bad_loss: torch.Tensor | None = None
 
     @classmethod
     def empty(cls, layers: list[tuple[str, nn.Module]]) -> "SignSums":
@@ -175,27 +199,25 @@ def near_zero_count(g: torch.Tensor, rtol: float) -> torch.Tensor:
 def finish(state: SignSums) -> tuple[float, float, int, int]:
     """``(score, mean_score, n_weights, n_nan_weights)`` from the sign sums.
 
-    Weights whose gradient was NaN for some sample are left out of both the sum
-    and the mean's denominator (the authors' ``np.nansum`` / ``np.nanmean``).
+    A non-finite per-sample loss or gradient entry makes both scores NaN. The
+    authors' ``np.nansum`` / ``np.nanmean`` drop NaN columns silently, which gave a
+    model with inf weights or NaN inputs a score of 0.0 that then got ranked; a
+    broken network now reads as NaN, counted like every other proxy's failures
+    (deliberate difference, docs/gradsign.md). ``n_nan_weights`` still counts the
+    weights whose gradient was non-finite for some sample.
     """
     score = 0.0
     n_weights = 0
     n_nan = 0
     for name in state.names:
         s = state.sums[name]
-        bad = state.nan[name]
         n_weights += s.numel()
-        nb = int(bad.sum())
-        n_nan += nb
-        a = s.abs()
-        if nb:
-            a = a.masked_fill(bad, 0.0)
-        score += float(a.sum(dtype=torch.float64))
-    valid = n_weights - n_nan
-    if n_weights == 0:
-        mean = 0.0  # no Conv2d/Linear layer at all: nothing to disagree on
-    else:
-        mean = score / valid if valid > 0 else float("nan")  # np.nanmean of all-NaN is NaN
+        n_nan += int(state.nan[name].sum())
+        score += float(s.abs().sum(dtype=torch.float64))
+    bad_loss = state.bad_loss is not None and bool(state.bad_loss)
+    if n_nan or bad_loss:
+        return float("nan"), float("nan"), n_weights, n_nan
+    mean = score / n_weights if n_weights else 0.0  # no Conv2d/Linear layer at all: nothing to disagree on
     return score, mean, n_weights, n_nan
 
 
@@ -229,16 +251,31 @@ class SignSumReducer:
         if self.rtol is not None:
             self._near_zero.append(near_zero_count(g, self.rtol))
         if g.is_cuda:
-            # No host sync on the GPU: the exact NaN mask, always.
-            self._add_mask(name, torch.isnan(g).any(dim=0), layout)
+            # No host sync on the GPU: the exact non-finite mask, always.
+            self._add_mask(name, (~torch.isfinite(g)).any(dim=0), layout)
         elif not bool(torch.isfinite(g.sum())):
             # CPU: one cheap full reduction; a finite total means every entry is finite
             # (an overflowing total only sends us down the exact path).
-            self._add_mask(name, torch.isnan(g).any(dim=0), layout)
-        # torch.sign(NaN) is 0, so NaN entries add nothing; the mask drops those weights.
+            self._add_mask(name, (~torch.isfinite(g)).any(dim=0), layout)
+        # torch.sign(NaN) is 0; any masked weight makes the score NaN (finish).
         signs = g.sign_() if g.is_contiguous() else torch.sign(g)
         total = signs.sum(dim=0, dtype=torch.float32)
         self.state.sums[name] += _as_weight(total, layout, shape)
+
+    @property
+    def add_sign_sum(self):
+        """``add_sign_sum(name, total)``: add a finished ``sum_i sign(g_ik)`` of a block
+        (weight-shaped float32, every gradient entry proven finite). Only offered when
+        no near-zero count is asked for: that needs the gradients themselves."""
+        return self._add_sign_sum if self.rtol is None else None
+
+    def _add_sign_sum(self, name: str, total: torch.Tensor) -> None:
+        self.state.sums[name] += total.view(self.state.shapes[name])
+
+    def add_losses(self, losses: torch.Tensor) -> None:
+        """Record per-sample losses (any shape): one non-finite loss makes the score NaN."""
+        bad = (~torch.isfinite(losses.detach())).any()
+        self.state.bad_loss = bad if self.state.bad_loss is None else (self.state.bad_loss | bad)
 
     def _add_mask(self, name: str, mask: torch.Tensor, layout) -> None:
         self.state.nan[name] |= _as_weight(mask, layout, self.state.shapes[name])

@@ -106,6 +106,9 @@ class _Collect:
         self.grads[name][offset : offset + b] = to_weight_layout(g, layout, self.shapes[name]).reshape(b, -1)
         self.signs.add(name, g.detach().clone(), offset, layout)
 
+    def add_losses(self, losses: torch.Tensor) -> None:
+        self.signs.add_losses(losses)
+
 
 class _Compare:
     def __init__(
@@ -160,6 +163,9 @@ class _Compare:
     def add(self, name: str, g: torch.Tensor, offset: int, layout=None) -> None:
         self.compare(name, to_weight_layout(g, layout, self.shapes[name]), offset)
         self.signs.add(name, g, offset, layout)
+
+    def add_losses(self, losses: torch.Tensor) -> None:
+        self.signs.add_losses(losses)
 
     def finish_unseen(self) -> None:
         """Samples of layers the fast engine never produced: their gradient is zero there."""

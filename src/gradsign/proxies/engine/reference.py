@@ -71,6 +71,7 @@ def run_reference(
                 stacklevel=3,
             )
     handles = [m.register_forward_pre_hook(_bn_guard(name)) for name, m in batchnorm_layers(net)]
+    record = getattr(reducer, "add_losses", None)  # a non-finite loss makes the score NaN
     try:
         for i in range(inputs.shape[0]):
             if on_sample is not None:
@@ -81,6 +82,8 @@ def run_reference(
                     w.grad = None
             out = logits_of(net(inputs[i : i + 1]))
             loss = loss_one(out, targets[i : i + 1])
+            if record is not None:
+                record(loss.detach())
             if loss.requires_grad:
                 loss.backward()
             for name, m in layers:
