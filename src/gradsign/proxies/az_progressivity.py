@@ -1,0 +1,31 @@
+"""az_progressivity: AZ-NAS's progressivity score (see :mod:`gradsign.proxies._az_nas` for the shared pass)."""
+
+from __future__ import annotations
+
+from gradsign.proxies._az_nas import az_nas_score
+from gradsign.proxies.context import ProxyContext
+from gradsign.proxies.registry import register_proxy
+
+
+@register_proxy(
+    "az_progressivity",
+    description="AZ-NAS progressivity: smallest increase of the block covariance entropy from one block to the next (random input, Kaiming fan-in init)",
+    needs_data=False,
+    needs_labels=False,
+    higher_is_better=True,
+    version="1",
+    reference="Lee & Ham, AZ-NAS: Assembling Zero-Cost Proxies for Network Architecture Search, CVPR 2024; "
+    "cvlab-yonsei/AZ-NAS NB201/ZeroShotProxy/compute_az_nas_score.py",
+)
+def az_progressivity(ctx: ProxyContext, *, batch_size: int | None = None) -> float:
+    """AZ-NAS's progressivity, from the forward+backward shared with the other AZ-NAS scores of this context.
+
+    Data-free: a Gaussian batch of the minibatch's size (``batch_size``; 64 when
+    scoring data-free) through a private copy re-initialised Kaiming normal
+    (fan-in), in train mode. Random draws come from torch's generator, so
+    ``gradsign.score(..., seed=S)`` makes the score reproducible.
+    """
+    return az_nas_score(ctx, "progressivity", batch_size)
+
+
+__all__ = ["az_progressivity"]

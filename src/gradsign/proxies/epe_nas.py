@@ -1,0 +1,105 @@
+"""epe_nas: EPE-NAS, per-class correlation of the input Jacobians (NASLib's implementation)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from gradsign.proxies.context import ProxyContext, logits_of
+from gradsign.proxies.registry import register_proxy
+
+_K = 1e-5
+
+
+def epe_nas_score(jacobians: np.ndarray, labels: np.ndarray, n_classes: int) -> float:
+    """NASLib's ``eval_score_perclass``: per class ``s_c = sum log(|corrcoef(J_c)| + 1e-5)``, then combined.
+
+    ``jacobians``: ``(N, D)``, one flattened input gradient per sample;
+    ``labels``: ``(N,)`` class indices; ``n_classes``: the width of the logits.
+
+    * ``n_classes <= 100``: ``score = sum_c |s_c|``.
+    * ``n_classes > 100``: each ``s_c`` is divided by the class's number of
+      samples, and ``score = sum_c sum_c' |s_c - s_c'| / (number of classes)``.
+
+    Classes are taken in the order they first appear. Exactly as NASLib:
+    a class with one sample has ``corrcoef = 1`` and ``s_c = log(1 + 1e-5)``,
+    except above 100 classes, where NASLib's ``len()`` of that 0-d matrix
+    raises inside its ``try`` and the class is left out; a sample whose
+    Jacobian is constant makes ``corrcoef`` NaN and the score NaN.
+    """
+    jac = np.asarray(jacobians, dtype=np.float64)
+    labels = np.asarray(labels).reshape(-1)
+    per_class: dict[object, list[int]] = {}
+    for i, label in enumerate(labels.tolist()):
+        per_class.setdefault(label, []).append(i)
+    scores: dict[object, float] = {}
+    with np.errstate(all="ignore"):
+        for c, rows in per_class.items():
+            if len(rows) == 1:
+                if n_classes > 100:
+                    continue  # NASLib: len() of a 0-d array raises, the class is skipped
+                corrs = np.array(1.0)
+            else:
+                corrs = np.corrcoef(jac[rows])
+            s = float(np.sum(np.log(np.abs(corrs) + _K)))
+            if n_classes > 100:
+                s /= len(corrs)
+            scores[c] = s
+    values = np.array(list(scores.values()), dtype=np.float64)
+    if n_classes <= 100:
+        return float(np.sum(np.abs(values)))
+    if len(values) == 0:
+        return 0.0
+    return float(np.sum(np.abs(values[:, None] - values[None, :])) / len(values))
+
+
+@register_proxy(
+    "epe_nas",
+    description="EPE-NAS: per-class correlation of the samples' input gradients, sum over classes of "
+    "|sum log(|corr| + 1e-5)| (NASLib's version)",
+    needs_data=True,
+    needs_labels=True,
+    higher_is_better=True,
+    version="1",
+    reference="Lopes et al., EPE-NAS: Efficient Performance Estimation Without Training for Neural Architecture "
+    "Search, ICANN 2021; NASLib naslib/predictors/utils/pruners/measures/epe_nas.py",
+)
+def epe_nas(ctx: ProxyContext) -> float:
+    """:func:`epe_nas_score` of ``J = d sum(logits) / d inputs`` (train-mode network, so BN couples the samples).
+
+    The Jacobian is jacob_cov's: when jacob_cov takes it from the shared batch
+    pass (jacob_cov and a batch-pass proxy asked together), epe_nas reads the
+    same tensor; otherwise it takes its own forward and input-only backward.
+    """
+    if ctx.jacobian_in_batch_pass:
+        jac = ctx.batch_pass(for_input_jacobian=True).input_jacobian
+        n_classes = _logit_width(ctx)
+    else:
+        net = ctx.fresh_model()
+        x = ctx.inputs.detach().clone().requires_grad_(True)
+        # Fed through a clone (a non-leaf): a model that edits its input in place would fail on the leaf.
+        out = logits_of(net(x.clone()))
+        n_classes = int(out.shape[-1])
+        (jac,) = torch.autograd.grad(out.sum(), x, allow_unused=True)
+        if jac is None:
+            jac = torch.zeros_like(x)
+    labels = ctx.targets
+    if labels.dim() == 2:  # one-hot / soft targets, as NASLib's TransNAS-Bench hack
+        labels = labels.argmax(dim=1)
+    return epe_nas_score(jac.reshape(jac.shape[0], -1).detach().cpu().double().numpy(),
+                         labels.detach().cpu().numpy(), n_classes)
+
+
+def _logit_width(ctx: ProxyContext) -> int:
+    """The number of logits, from the batch pass's network on one sample (eval mode, no gradients)."""
+    net = ctx.batch_pass(for_input_jacobian=True).net
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            return int(logits_of(net(ctx.inputs[:1])).shape[-1])
+    finally:
+        net.train(was_training)
+
+
+__all__ = ["epe_nas", "epe_nas_score"]
