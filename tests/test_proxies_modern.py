@@ -269,9 +269,12 @@ def test_az_nas_identity_cell_and_data_free_default_batch():
     r = gradsign.score(net, None, None, AZ, seed=0, input_shape=(3, 16, 16))
     assert r["az_trainability"] == -math.inf  # a cell that passes its input through unchanged
     assert math.isfinite(r["az_expressivity"]) and math.isfinite(r["az_progressivity"])
-    # Data-free default batch is 64; with a minibatch, its size.
-    x, _ = batch(64)
+    # Data-free: a random batch of 64 whatever the minibatch (its size included).
+    x, _ = batch(8)
     assert gradsign.score(net, x, None, AZ, seed=0) == r
+    r16 = gradsign.score(net, None, None, AZ, seed=0, input_shape=(3, 16, 16),
+                         options={a: {"batch_size": 16} for a in AZ})
+    assert r16["az_expressivity"] != r["az_expressivity"]
 
 
 def test_az_nas_three_scores_share_one_forward_and_are_deterministic():

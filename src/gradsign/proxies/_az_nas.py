@@ -9,7 +9,9 @@ one random Gaussian batch, after re-initialising it:
   parameters: weight 1, bias 0 (the reference's ``init_model(model,
   'kaiming_norm_fanin')``); the network in **train mode** (batch-statistics BN).
 * **input**: ``torch.randn(batch, *input_shape)``; batch 64 (the loader batch
-  size of the reference's NB201 notebook), the minibatch's size when one is given.
+  size of the reference's NB201 notebook; option ``batch_size``), whatever the
+  minibatch: the scores are data-free and depend on no property of it (the
+  results store reuses a data-free score across minibatches).
 * **expressivity** of a block: the entropy ``-sum p log(p + 1e-8)`` of the
   eigenvalues of the channel covariance of its output, normalised to sum to 1
   (``p = s / sum(s)``; the covariance over every sample and position,
@@ -45,7 +47,7 @@ from gradsign.proxies.context import ProxyContext
 
 #: Keys of the shared result.
 SCORES = ("expressivity", "progressivity", "trainability")
-#: AZ-NAS's default batch when no minibatch tells the size (its NB201 notebook: batch 64).
+#: AZ-NAS's random batch (its NB201 notebook: the loader's batch size, 64).
 DEFAULT_BATCH = 64
 
 
@@ -118,7 +120,7 @@ def az_nas_pass(ctx: ProxyContext, batch_size: int) -> dict[str, float]:
     shape = ctx.require_input_shape("az_nas")
     net = ctx.fresh_model()
     kaiming_fan_in_init_(net)
-    dtype = ctx.inputs.dtype if ctx.inputs is not None else torch.float32
+    dtype = next((p.dtype for p in net.parameters() if p.is_floating_point()), torch.float32)
     # requires_grad on the input: every block output is then in the graph, even a
     # parameter-free first block's (nothing is differentiated with respect to x).
     x = torch.randn((batch_size, *shape), device=ctx.device, dtype=dtype).requires_grad_(True)
@@ -146,13 +148,9 @@ def az_nas_pass(ctx: ProxyContext, batch_size: int) -> dict[str, float]:
     }
 
 
-def az_nas_score(ctx: ProxyContext, which: str, batch_size: int | None) -> float:
+def az_nas_score(ctx: ProxyContext, which: str, batch_size: int = DEFAULT_BATCH) -> float:
     """One of :data:`SCORES`, from the pass shared by the three AZ-NAS proxies of this context."""
-    if batch_size is None:
-        batch_size = ctx.inputs.shape[0] if ctx.inputs is not None else DEFAULT_BATCH
-        if batch_size < 2:
-            raise ConfigError(f"az_{which} needs a batch of at least 2 samples (train-mode BN), got {batch_size}")
-    elif isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
         raise ConfigError(f"az_{which} option batch_size must be an int >= 2, got {batch_size!r}")
     # One pass per batch size: the three scores asked together cost one forward and one backward.
     done = ctx.shared(f"az_nas_pass:{batch_size}", lambda c: az_nas_pass(c, batch_size))

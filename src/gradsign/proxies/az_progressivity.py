@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gradsign.proxies._az_nas import az_nas_score
+from gradsign.proxies._az_nas import DEFAULT_BATCH, az_nas_score
 from gradsign.proxies.context import ProxyContext
 from gradsign.proxies.registry import register_proxy
 
@@ -17,12 +17,12 @@ from gradsign.proxies.registry import register_proxy
     reference="Lee & Ham, AZ-NAS: Assembling Zero-Cost Proxies for Network Architecture Search, CVPR 2024; "
     "cvlab-yonsei/AZ-NAS NB201/ZeroShotProxy/compute_az_nas_score.py",
 )
-def az_progressivity(ctx: ProxyContext, *, batch_size: int | None = None) -> float:
+def az_progressivity(ctx: ProxyContext, *, batch_size: int = DEFAULT_BATCH) -> float:
     """AZ-NAS's progressivity, from the forward+backward shared with the other AZ-NAS scores of this context.
 
-    Data-free: a Gaussian batch of the minibatch's size (``batch_size``; 64 when
-    scoring data-free) through a private copy re-initialised Kaiming normal
-    (fan-in), in train mode. Random draws come from torch's generator, so
+    Data-free: a Gaussian batch of 64 samples (option ``batch_size``) of the input
+    shape, whatever the minibatch, through a private copy re-initialised Kaiming
+    normal (fan-in), in train mode. Random draws come from torch's generator, so
     ``gradsign.score(..., seed=S)`` makes the score reproducible.
     """
     return az_nas_score(ctx, "progressivity", batch_size)
