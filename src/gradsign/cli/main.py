@@ -80,12 +80,17 @@ def main(argv: list[str] | None = None) -> None:
     import signal
     import warnings
 
+    from gradsign.cli.common import set_interrupt_note
+
+    set_interrupt_note("nothing was computed yet")  # each computing command says what it keeps
+    _SHOWN_WARNINGS.clear()
+    saved = {"showwarning": warnings.showwarning}
     warnings.showwarning = _one_line_warning
     try:
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, _interrupt)
+            saved[signal.SIGTERM] = signal.signal(signal.SIGTERM, _interrupt)
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            signal.signal(signal.SIGINT, _interrupt)
+            saved[signal.SIGINT] = signal.signal(signal.SIGINT, _interrupt)
     except ValueError:  # not the main thread (embedded use): keep the host's handlers
         pass
     try:
@@ -98,6 +103,10 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         err_console.print(interrupt_message(), highlight=False, soft_wrap=True)
         sys.exit(130)
+    finally:  # an embedding program (or a test session) gets its own handlers back
+        warnings.showwarning = saved.pop("showwarning")
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
 
 
 if __name__ == "__main__":  # pragma: no cover

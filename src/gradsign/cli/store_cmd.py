@@ -53,6 +53,7 @@ def export(
 ) -> None:
     """Write stored scores (optionally filtered) to a portable CSV."""
     where = {k: v for k, v in (("space", space), ("dataset", dataset), ("proxy", proxy)) if v is not None}
+    from gradsign.errors import ConfigError
     from gradsign.outputs import check_output_file
 
     s = _open(store, read_only=True)  # before creating anything for the output

@@ -40,15 +40,20 @@ def nested_choice(population: int, n: int, seed: int) -> np.ndarray:
 
     For the same seed, the set drawn for ``n`` is contained in the set drawn for
     any larger ``n`` (so growing ``--sample`` reuses every cell already scored).
-    NumPy's ``Generator.choice(replace=False)`` is nested already where it uses a
-    partial Fisher-Yates shuffle (``population <= 10000`` or ``n > population // 50``)
-    and not where it uses Floyd's algorithm (small draws from big populations).
-    This draws at least the smallest nested size and keeps the first ``n``: large
-    draws are bit-identical to ``choice`` (the committed 500- and 1,000-cell runs
-    of record keep their cells), small ones are a uniform subset of a nested draw.
+    NumPy's ``Generator.choice(replace=False)`` is nested where it uses a partial
+    Fisher-Yates shuffle of the tail (``population > 10000`` and ``n > population // 50``)
+    and not where it uses Floyd's algorithm (every other case). So:
+
+    * ``population > 10000``: draw at least ``population // 50 + 1`` with ``choice``
+      and keep the first ``n``. Draws of more than ``population // 50`` are
+      bit-identical to ``choice`` (the committed 500- and 1,000-cell NB201 runs of
+      record keep their cells); smaller ones are a uniform subset of a nested draw.
+    * ``population <= 10000``: the first ``n`` of one seeded permutation. (No committed
+      run drew a proper subset of such a pool: NB101's 292 and DARTS's 725 cells are used whole.)
     """
-    floor = 0 if population <= 10000 else population // 50 + 1
-    m = min(population, max(n, floor))
+    if population <= 10000:
+        return np.random.default_rng(seed).permutation(population)[:n]
+    m = min(population, max(n, population // 50 + 1))
     return np.random.default_rng(seed).choice(population, size=m, replace=False)[:n]
 
 
