@@ -348,7 +348,8 @@ def test_parametrized_weight_goes_to_the_loop():
     model = conv_acts()
     parametrizations.weight_norm(model[0])
     x, y = _batch(3, (3, 8, 8), dtype=torch.float32)
-    with pytest.warns(GradSignFallbackWarning, match="func: layer '0' has no plain weight Parameter"):
+    with pytest.warns(GradSignFallbackWarning, match="func: layer '0' has no plain weight Parameter"), \
+            pytest.warns(UserWarning, match="no weight Parameter .* contributes zeros"):
         res = gradsign_sign_sums(model, x, y)
     assert res.engine_used == "reference"
 
