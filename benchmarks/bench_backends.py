@@ -18,6 +18,7 @@ minibatch in each worker) is timed separately from scoring and included in
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -72,13 +73,12 @@ def main() -> None:
     rows = []
     default_threads = torch.get_num_threads()
     for name, workers, threads in configs:
-        if threads is not None:
-            torch.set_num_threads(threads)
-        try:
-            backend = get_backend(name, workers)
-            first, total, results = _run(backend, scorer, tasks)
-        finally:
-            torch.set_num_threads(default_threads)
+        # In-process scoring runs with the setup's thread count (gradsign.runtime); the
+        # workers of the other backends score with the scorer they rebuild (one thread).
+        run_scorer = (Scorer(dataclasses.replace(setup, threads=threads or default_threads))
+                      if name == "inprocess" else scorer)
+        backend = get_backend(name, workers)
+        first, total, results = _run(backend, run_scorer, tasks)
         label = f"{name} x{workers}" + (f" ({threads} thread)" if threads else "")
         errors = sum(r.error is not None for r in results.values())
         if name == "inprocess" and threads == 1:

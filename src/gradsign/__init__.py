@@ -20,6 +20,7 @@ _LAZY = {
     "score": "gradsign.proxies.api",
     "describe_proxies": "gradsign.proxies.api",
     "count_nonfinite": "gradsign.proxies.api",
+    "ensemble_scores": "gradsign.proxies.api",
     "rank_models": "gradsign.workflows.rank",
 }
 

@@ -268,7 +268,7 @@ def print_evaluate_summary(s: dict) -> None:
             f"{p['kendall']:.3f} [{p['kendall_ci'][0]:.3f}, {p['kendall_ci'][1]:.3f}]",
             f"{p['top10_precision']:.2f}",
             f"{p['literature_spearman']:.2f}" if p["literature_spearman"] is not None else "-",
-            str(p["n_nan"]),
+            str(p["n_nan"]) if "n_member_nonfinite" not in p else f"{p['n_member_nonfinite']}*",
             str(p["n_failed"]),
             f"{p['seconds_per_arch']:.3f}" if p["seconds_per_arch"] is not None else "-",
         ]
@@ -277,6 +277,9 @@ def print_evaluate_summary(s: dict) -> None:
             row.append(f"{r['mean']:.3f} ± {r['std']:.3f} (R={r['repeats']})" if r else "-")
         t.add_row(*row)
     console.print(t)
+    if any("n_member_nonfinite" in p for p in s["proxies"].values()):
+        console.print("* ensembles (a+b: sum of log(rank/N) of the members over these cells; meanrank(a+b): mean "
+                      "rank/N): cells where a member's score is NaN/inf, ranked last by that member", highlight=False)
     nc = s.get("noise_ceiling")
     if nc:
         console.print(f"noise ceiling ({nc['what']}): Spearman {nc['spearman']:.3f}, Kendall {nc['kendall']:.3f} "

@@ -15,7 +15,7 @@ from gradsign.proxies.registry import (
     register_proxy,
 )
 
-_API = ("ProxyError", "count_nonfinite", "describe_proxies", "score")
+_API = ("ProxyError", "count_nonfinite", "describe_proxies", "ensemble_scores", "score")
 
 __all__ = ["ProxySpec", "available_proxies", "get_proxy", "parse_proxy_list", "register_proxy", *_API]
 

@@ -136,6 +136,11 @@ def score(
     if not isinstance(model, nn.Module):
         raise ConfigError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     names = _resolve_names(proxies)
+    ensembles = [n for n in names if getattr(get_proxy(n), "is_ensemble", False)]
+    if ensembles:
+        raise ConfigError(
+            f"{ensembles[0]!r} is an ensemble: it ranks candidates scored together, not one model; score its "
+            "members here and combine them with gradsign.ensemble_scores(...), or use gradsign.rank_models(...)")
     _check_batch(names, inputs, targets, input_shape)
     inputs = _match_dtype(model, inputs)
     if logits is not None:
@@ -256,6 +261,20 @@ def _as_float(name: str, value: Any) -> float:
         raise ProxyError(f"proxy {name!r} returned {type(value).__name__}, not a number") from None
 
 
+def ensemble_scores(ensemble: str, member_scores: Mapping[str, Sequence[float]]) -> tuple[Any, int]:
+    """The ensemble ``ensemble`` (``"gradsign+jacob_cov"``, ``"meanrank(a+b)"``) over N candidates.
+
+    ``member_scores``: ``{member: its scores of the N candidates}``, e.g. from N
+    :func:`score` calls. Returns ``(values, n_nonfinite)``: a float64 array of N
+    aggregates (higher is better) and how many candidates had a non-finite member
+    score (ranked last by that member). See :mod:`gradsign.proxies.ensemble`.
+    """
+    spec = get_proxy(ensemble)
+    if not getattr(spec, "is_ensemble", False):
+        raise ConfigError(f"{ensemble!r} is a single proxy, not an ensemble (join names with '+')")
+    return spec.aggregate(member_scores)
+
+
 def count_nonfinite(results: Mapping[str, float] | Iterable[Mapping[str, float]]) -> dict[str, int]:
     """How many NaN/inf scores each proxy has, over one ``score()`` result or many.
 
@@ -292,4 +311,4 @@ def describe_proxies() -> list[dict[str, Any]]:
     ]
 
 
-__all__ = ["ProxyError", "SelectLogits", "count_nonfinite", "describe_proxies", "score"]
+__all__ = ["ProxyError", "SelectLogits", "count_nonfinite", "describe_proxies", "ensemble_scores", "score"]

@@ -75,18 +75,26 @@ def _discover() -> None:
     import gradsign.proxies as pkg
 
     for info in pkgutil.iter_modules(pkg.__path__):
-        if info.ispkg or info.name.startswith("_") or info.name in {"registry", "context", "api"}:
+        if info.ispkg or info.name.startswith("_") or info.name in {"registry", "context", "api", "ensemble"}:
             continue
         importlib.import_module(f"{pkg.__name__}.{info.name}")
     _DISCOVERED = True
 
 
 def get_proxy(name: str) -> ProxySpec:
+    """The registered proxy ``name``; an ensemble name (``a+b``, ``meanrank(a+b)``) gives its
+    :class:`~gradsign.proxies.ensemble.EnsembleSpec`, which has the same descriptive attributes."""
     _discover()
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ConfigError(f"unknown proxy {name!r}; available: {', '.join(sorted(_REGISTRY))}") from None
+        pass
+    from gradsign.proxies.ensemble import is_ensemble_name, parse_ensemble
+
+    if isinstance(name, str) and is_ensemble_name(name):
+        return parse_ensemble(name)  # type: ignore[return-value]
+    raise ConfigError(f"unknown proxy {name!r}; available: {', '.join(sorted(_REGISTRY))} "
+                      "(or an ensemble such as gradsign+jacob_cov)")
 
 
 def available_proxies() -> list[ProxySpec]:
@@ -95,7 +103,10 @@ def available_proxies() -> list[ProxySpec]:
 
 
 def parse_proxy_list(text: str) -> list[str]:
-    """``"a,b"`` or ``"all"`` -> validated list of names (order kept, duplicates dropped)."""
+    """``"a,b"`` or ``"all"`` -> validated list of names (order kept, duplicates dropped).
+
+    An item may be an ensemble, ``a+b`` or ``meanrank(a+b)`` (see :mod:`gradsign.proxies.ensemble`).
+    """
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise ConfigError("no proxy given; see `gradsign proxies` for the list")
@@ -103,6 +114,5 @@ def parse_proxy_list(text: str) -> list[str]:
         return [p.name for p in available_proxies()]
     seen: dict[str, None] = {}
     for n in names:
-        get_proxy(n)
-        seen.setdefault(n, None)
+        seen.setdefault(get_proxy(n).name, None)  # ensembles by their canonical name
     return list(seen)

@@ -111,6 +111,12 @@ class ProxyProvider(Protocol):
     ``arch``; higher must mean "predicted better" (negate lower-is-better
     proxies). ``seconds(arch)``: what computing that score cost, measured, in
     seconds. A provider may also have a ``name`` attribute (used in results).
+
+    An *ensemble* provider (``a+b``, see :mod:`gradsign.proxies.ensemble`) instead has
+    ``member_scores(arch)`` (one value per member, higher = better, -inf where
+    undefined) and ``aggregate(rows)`` (rows = cells compared together): its value
+    for a cell depends on the cells it is compared with, so the search context
+    ranks each group (the K candidates, the warm-up pool) together.
     """
 
     def score(self, arch: int) -> float: ...
@@ -235,6 +241,7 @@ class SearchContext:
         self.proxy_scored = 0  # distinct cells scored (each is computed, and paid, once per run)
         self.proxy_queries = 0  # score look-ups including repeats
         self._proxy_cache: dict[int, float] = {}
+        self._member_cache: dict[int, np.ndarray] = {}  # ensemble providers: member scores per cell
         self._features_paid: set[int] = set()  # cells whose zero-cost features were paid (pay_proxy_seconds)
         # incumbent: best observed signal at the highest fidelity seen so far
         self.incumbent = -1
@@ -343,7 +350,33 @@ class SearchContext:
         self.proxy_seconds += seconds
 
     def proxy_scores(self, indices: Iterable[int]) -> np.ndarray:
-        return np.array([self.proxy_score(int(i)) for i in indices], dtype=np.float64)
+        """Scores of ``indices``, comparable among themselves (higher = predicted better).
+
+        A provider with an ``aggregate`` method is an ensemble: its score of a cell
+        depends on the cells compared with it, so each cell's member scores are
+        fetched (and paid) once per run, and the group is ranked together.
+        """
+        idx = [int(i) for i in indices]
+        aggregate = getattr(self.proxy, "aggregate", None)
+        if aggregate is None:
+            return np.array([self.proxy_score(i) for i in idx], dtype=np.float64)
+        rows = np.array([self._member_scores(i) for i in idx], dtype=np.float64)
+        return np.asarray(aggregate(rows), dtype=np.float64)
+
+    def _member_scores(self, index: int) -> np.ndarray:
+        """An ensemble provider's member scores of one cell; the first time a run asks, their seconds are paid."""
+        self.proxy_queries += 1
+        cached = self._member_cache.get(index)
+        if cached is not None:
+            return cached
+        assert self.proxy is not None
+        self._pay_proxy(float(self.proxy.seconds(index)), f"proxy {provider_name(self.proxy)!r}", index)
+        value = np.asarray(self.proxy.member_scores(index), dtype=np.float64)
+        if np.isnan(value).any():
+            raise DataError(f"proxy {provider_name(self.proxy)!r} returned NaN for cell {index}")
+        self._member_cache[index] = value
+        self.proxy_scored += 1
+        return value
 
     def pick(self, candidates: Sequence[int] | np.ndarray) -> int:
         """The candidate with the highest proxy score (the first one on ties).

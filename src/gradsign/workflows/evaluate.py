@@ -155,8 +155,14 @@ def run_evaluate(
             "failures_by_reason": table.failure_reasons(name),
             "higher_is_better": spec.higher_is_better,
             # Published figures are for the whole NB201 space; other spaces get none.
-            "literature_spearman": literature_spearman(name, scorer.dataset) if space.name == "nb201" else None,
+            "literature_spearman": (literature_spearman(name, scorer.dataset)
+                                    if space.name == "nb201" and not getattr(spec, "is_ensemble", False) else None),
         }
+        if getattr(spec, "is_ensemble", False):
+            proxies[name]["members"] = list(spec.members)
+            proxies[name]["aggregation"] = spec.aggregation
+            # cells some member could not score (ranked last by that member), never dropped
+            proxies[name]["n_member_nonfinite"] = table.member_nonfinite.get(name, 0)
 
     if repeats > 1:
         n = len(table.archs)

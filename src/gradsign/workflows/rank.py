@@ -565,7 +565,10 @@ def rank_models(
     unknown = sorted(set(options) - set(names))
     if unknown:
         raise ConfigError(f"options given for proxies not requested: {', '.join(unknown)}")
-    all_names = list(dict.fromkeys([*INFO_PROXIES, *names]))
+    from gradsign.proxies.ensemble import split_members
+
+    singles, _ = split_members(names)  # an ensemble's members are scored; it is aggregated over the models
+    all_names = list(dict.fromkeys([*INFO_PROXIES, *singles]))
     input_shape = tuple(inputs.shape[1:])
     threads = check_threads(threads)
     if device is not None:
@@ -645,12 +648,16 @@ def _assemble(rows, names, all_names, timing_rows, all_notes, all_errors) -> Ran
     from gradsign.proxies.registry import get_proxy
 
     frame = pd.DataFrame(rows)
+    for p in names:
+        spec = get_proxy(p)
+        if getattr(spec, "is_ensemble", False):  # over the models ranked together (see proxies.ensemble)
+            frame[p], _ = spec.aggregate({m: frame[m].to_numpy(dtype=float) for m in spec.members})
     directions = {p: get_proxy(p).higher_is_better for p in names}
     for p in names:
         # method="min": tied scores share the best rank; NaN (failed) gets no rank.
         frame[f"rank_{p}"] = frame[p].rank(ascending=not directions[p], method="min").astype("Int64")
-    columns = ["model", *INFO_PROXIES, *[p for p in names if p not in INFO_PROXIES],
-               *[f"rank_{p}" for p in names], "seconds", "notes", "error"]
+    shown = [p for p in dict.fromkeys([*all_names, *names]) if p not in INFO_PROXIES]
+    columns = ["model", *INFO_PROXIES, *shown, *[f"rank_{p}" for p in names], "seconds", "notes", "error"]
     frame = frame[columns]
     timing_frame = pd.DataFrame.from_dict(timing_rows, orient="index").reindex(columns=["load", *all_names])
     timing_frame.index.name = "model"

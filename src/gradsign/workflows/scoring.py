@@ -24,6 +24,7 @@ import torch
 
 from gradsign.errors import ConfigError, DataError
 from gradsign.proxies import get_proxy
+from gradsign.proxies.ensemble import split_members
 from gradsign.runtime import DEFAULT_THREADS, check_threads, numerics_tag, resolve_device, torch_threads
 from gradsign.spaces import get_space
 from gradsign.storage import ResultsStore, ScoreKey
@@ -92,6 +93,8 @@ class ScoreTable:
     errors: dict[str, dict[str, str]]  # proxy -> {arch: error message}
     n_computed: int  # (arch, proxy) pairs computed in this run (the rest came from the store)
     data_description: str
+    #: ensemble -> archs with a non-finite member score (ranked last by that member)
+    member_nonfinite: dict[str, int] = field(default_factory=dict)
 
     def frame(self) -> pd.DataFrame:
         df = pd.DataFrame({"arch": self.archs})
@@ -119,7 +122,10 @@ class Scorer:
         self.store = store
         self.max_attempts = max_attempts
         self.space = get_space(setup.space)
-        self.specs = [get_proxy(n) for n in setup.proxies]
+        # Ensembles are computed from their members' scores over the archs scored together:
+        # the members are what is computed and stored.
+        singles, self.ensembles = split_members(setup.proxies)
+        self.specs = [get_proxy(n) for n in singles]
         self._batch: tuple[torch.Tensor | None, torch.Tensor | None] | None = None
         self._data_description = "no data (data-free proxies only)"
         self._sampling_key = self._describe_sampling(source="none", split="none")
@@ -289,7 +295,15 @@ class Scorer:
                     if rec.status == "error":
                         errs[a] = (rec.error or "").splitlines()[0]
             scores[n], secs[n], status[n], errors[n] = vals, sec, st, errs
-        return ScoreTable(arch_strs, scores, secs, status, errors, n_computed, self._data_description)
+        member_nonfinite: dict[str, int] = {}
+        for e in self.ensembles:
+            # An ensemble's seconds are its members' (shared passes are charged to each member in full).
+            scores[e.name], member_nonfinite[e.name] = e.aggregate(scores)
+            secs[e.name] = np.sum([secs[m] for m in e.members], axis=0)
+            status[e.name] = [status_of(float(v)) for v in scores[e.name]]
+            errors[e.name] = {}
+        return ScoreTable(arch_strs, scores, secs, status, errors, n_computed, self._data_description,
+                          member_nonfinite)
 
     def worker_factory(self) -> "functools.partial":
         """A picklable callable that rebuilds this scorer (without a store) in a worker process.

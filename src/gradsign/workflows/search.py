@@ -77,6 +77,73 @@ class StoreBackedProvider:
             self.__init__(self.scorer, self.name)
 
 
+class EnsembleStoreProvider:
+    """A search provider for an ensemble proxy (``a+b``): its members' scores from the results store.
+
+    Each cell's members are computed together the first time a run asks (then
+    stored); the search context ranks the cells it compares (the K candidates of
+    a step, the warm-up pool) with :meth:`aggregate`. A non-finite member score
+    ranks last for that member and is counted in :attr:`nonfinite`.
+    """
+
+    def __init__(self, scorer: Scorer, ensemble: str) -> None:
+        spec = get_proxy(ensemble)
+        self.scorer = scorer
+        self.spec = spec
+        self.name = spec.name
+        self.higher_is_better = True
+        self._space = scorer.space
+        self._directions = np.array([1.0 if get_proxy(m).higher_is_better else -1.0 for m in spec.members])
+        self._cache: dict[int, tuple[np.ndarray, float]] = {}
+        self.n_computed = 0
+        self.nonfinite: set[int] = set()
+        if scorer.store is not None:
+            per_member = []
+            for m in spec.members:
+                per_member.append({r.arch: r for r in scorer.store.iter_key(scorer.read_keys[m]) if r.status != "error"})
+            for arch in set.intersection(*(set(d) for d in per_member)):
+                recs = [d[arch] for d in per_member]
+                idx = self._space.index_of(self._space.parse(arch))
+                self._cache[idx] = (np.array([r.value for r in recs], dtype=np.float64),
+                                    float(sum(r.seconds or 0.0 for r in recs)))
+        self.n_preloaded = len(self._cache)
+
+    def _get(self, index: int) -> tuple[np.ndarray, float]:
+        if index not in self._cache:
+            table = self.scorer.score_archs([self._space.arch_at(index)], progress=False)
+            self.n_computed += table.n_computed
+            values = np.array([table.scores[m][0] for m in self.spec.members], dtype=np.float64)
+            secs = np.array([table.seconds[m][0] for m in self.spec.members], dtype=np.float64)
+            self._cache[index] = (values, float(np.nansum(secs)))
+        return self._cache[index]
+
+    def member_scores(self, arch: int) -> np.ndarray:
+        values, _ = self._get(int(arch))
+        if not np.isfinite(values).all():
+            self.nonfinite.add(int(arch))
+        return np.where(np.isfinite(values), values * self._directions, -np.inf)
+
+    def seconds(self, arch: int) -> float:
+        return self._get(int(arch))[1]
+
+    def score(self, arch: int) -> float:
+        raise ConfigError(f"ensemble {self.name!r} has no score of one cell alone: it ranks the cells compared together")
+
+    def aggregate(self, rows: np.ndarray) -> np.ndarray:
+        from gradsign.proxies.ensemble import rank_aggregate
+
+        values, _ = rank_aggregate(rows, [True] * len(self.spec.members), self.spec.aggregation)
+        return values
+
+    def precompute(self, progress: bool = True, backend: Any = None) -> None:
+        """Score every cell not yet scored with all members (resumable)."""
+        archs = [a for i, a in enumerate(self._space) if i not in self._cache]
+        if archs:
+            self.scorer.score_archs(archs, progress=progress, description=f"precomputing {self.name}",
+                                    backend=backend)
+            self.__init__(self.scorer, self.name)
+
+
 def gradsign_mean_from_gradsign(gradsign: StoreBackedProvider) -> Any:
     """``gradsign_mean`` for every NB201 cell, derived from stored ``gradsign`` scores.
 
@@ -191,7 +258,8 @@ def run_search_workflow(
         if setup is None:
             raise ConfigError("a proxy-assisted search needs a scoring setup")
         scorer = Scorer(setup, store)
-        provider = StoreBackedProvider(scorer, proxy)
+        provider = (EnsembleStoreProvider(scorer, proxy) if getattr(get_proxy(proxy), "is_ensemble", False)
+                    else StoreBackedProvider(scorer, proxy))
         if precompute:
             provider.precompute(progress, backend)
         common = dict(runs=runs, seed=seed, budget=budget, candidates=candidates, warmup_pool=warmup_pool)
