@@ -425,3 +425,21 @@ def test_auto_source_ignores_a_store_that_cannot_serve(data_dir, tmp_path, capsy
     p = build_problem("nb201", "cifar10", zc_source="auto", store=store, data_dir=data_dir)
     assert "NASLib" in p.features.zc.source and len(p.features.zc.archs) == 725
     assert any("the store has only 3 cells" in n for n in p.notes)
+
+
+def test_no_fallback_warning_when_the_model_itself_raises():
+    from gradsign.proxies.engine import GradSignFallbackWarning
+
+    class Broken(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 3)
+
+        def forward(self, x):
+            raise RuntimeError("boom in forward")
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(gradsign.proxies.api.ProxyError, match="boom in forward"):
+            gradsign.score(Broken(), torch.randn(4, 4), torch.tensor([0, 1, 2, 0]), ["gradsign"])
+    assert not [w for w in caught if issubclass(w.category, GradSignFallbackWarning)]

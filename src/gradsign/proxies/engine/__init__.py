@@ -90,7 +90,7 @@ def _warn_fallback(failures: list[tuple[str, FastUnsupported]]) -> None:
     _WARNED.add(key)
     why = "; ".join(f"{eng}: {exc.reason}" for eng, exc in failures)
     warnings.warn(
-        f"gradsign: batched engines not used ({why}); falling back to the per-sample reference loop "
+        f"gradsign: batched engines not used ({why}); the per-sample reference loop scored this model "
         "(same numbers, slower). This warning is shown once per layer type / reason.",
         GradSignFallbackWarning,
         stacklevel=3,
@@ -186,10 +186,12 @@ def gradsign_sign_sums(
             failures.append((which, FastUnsupported(f"{which}:error:{type(exc).__name__}",
                                                     f"{type(exc).__name__} in the {_PASS[which]}: {first}")))
     if state is None:
-        if failures:
-            _warn_fallback(failures)
         state = reference_sign_sums(model, inputs, targets, loss_fn, near_zero_rtol=near_zero_rtol)
         used = "reference"
+        # Only now: when the model itself is broken, the loop raises too, and a "falling
+        # back" warning before that error would blame the engines for it.
+        if failures:
+            _warn_fallback(failures)
     reason = "; ".join(f"{eng}: {exc.reason}" for eng, exc in failures) or None
     score, mean, n_weights, n_nan = finish(state)
     return GradSignResult(
