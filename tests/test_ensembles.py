@@ -149,3 +149,26 @@ def test_search_context_ranks_the_group_together():
     assert ctx.pick([1, 2, 3]) == 3
     ctx.proxy_scores([3, 1])
     assert provider.asked == [1, 2, 3] and ctx.proxy_seconds == 3.0  # cached: paid once per cell
+
+
+def test_zero_cost_table_gains_ensemble_columns():
+    from gradsign.predictors.features import ZeroCostTable
+
+    t = ZeroCostTable(["a", "b", "c"], ("synflow", "params"), np.array([[1.0, 3.0], [2.0, 2.0], [3.0, 1.0]]),
+                      np.ones((3, 2)), "toy", {"synflow": False, "params": False})
+    e = t.with_ensembles(["synflow+params", "params"])
+    assert e.names == ("synflow", "params", "synflow+params")
+    assert np.allclose(e.values[:, 2], np.log([1 / 3 * 1, 2 / 3 * 2 / 3, 1 * 1 / 3]))
+    assert np.allclose(e.seconds[:, 2], 2.0) and e.needs_data["synflow+params"] is False
+    with pytest.raises(ConfigError, match="snip not in toy"):
+        t.with_ensembles(["snip+params"])
+
+
+@pytest.mark.data
+def test_predictors_take_an_ensemble_as_a_zero_cost_feature(data_dir, capsys):
+    code, out, err = run(["predictors", "evaluate", "--zc-source", "nb201-table", "--zc-proxies",
+                          "naswot,params,naswot+params", "--predictors", "zc:naswot,zc:naswot+params",
+                          "--train-sizes", "0", "--trials", "2", "--test-size", "200", "--bootstrap", "100",
+                          "--no-progress", "--data-dir", str(data_dir)], capsys)
+    assert code == 0, err
+    assert "zc:naswot+params" in out

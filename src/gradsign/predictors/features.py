@@ -92,6 +92,33 @@ class ZeroCostTable:
                              None if self.seconds is None else self.seconds[:, cols], self.source,
                              {n: self.needs_data.get(n, True) for n in names})
 
+    def with_ensembles(self, names: Sequence[str]) -> "ZeroCostTable":
+        """The table plus one column per ensemble in ``names`` (``a+b``, ``meanrank(a+b)``) not yet in it.
+
+        The ensemble ranks the table's cells by each member (columns are already
+        higher-is-better) and aggregates the ranks (:mod:`gradsign.proxies.ensemble`):
+        label-free, over the whole table, so every train/test split sees the same
+        feature. Its seconds are its members' summed.
+        """
+        from gradsign.proxies.ensemble import is_ensemble_name, parse_ensemble, rank_aggregate
+
+        table = self
+        for name in names:
+            if name in table.names or not is_ensemble_name(name):
+                continue
+            spec = parse_ensemble(name)
+            lacking = [m for m in spec.members if m not in table.names]
+            if lacking:
+                raise ConfigError(f"ensemble {name!r}: {', '.join(lacking)} not in {table.source} "
+                                  f"(it has {', '.join(table.names)})")
+            cols = [table.names.index(m) for m in spec.members]
+            value, _ = rank_aggregate(table.values[:, cols], [True] * len(cols), spec.aggregation)
+            values = np.column_stack([table.values, value])
+            seconds = None if table.seconds is None else np.column_stack([table.seconds, table.seconds[:, cols].sum(axis=1)])
+            needs = {**table.needs_data, spec.name: any(table.needs_data.get(m, True) for m in spec.members)}
+            table = ZeroCostTable(list(table.archs), (*table.names, spec.name), values, seconds, table.source, needs)
+        return table
+
     def restrict(self, archs: Iterable[str]) -> "ZeroCostTable":
         """Only the rows of ``archs`` that the table has (order of ``archs``)."""
         keep = [a for a in archs if a in self._row]

@@ -213,6 +213,17 @@ def _join_with_origins(
     return joined, origin
 
 
+def _with_members(names: Sequence[str]) -> list[str]:
+    """``names`` with each ensemble replaced by its members (order kept, no duplicates)."""
+    from gradsign.proxies.ensemble import is_ensemble_name, parse_ensemble
+
+    out: dict[str, None] = {}
+    for n in names:
+        for m in (parse_ensemble(n).members if is_ensemble_name(n) else (n,)):
+            out.setdefault(m, None)
+    return list(out)
+
+
 def _zc_entries(zc_proxies: Sequence[str] | None, sources: Sequence[str]) -> list[tuple[str, str | None]] | None:
     """``--zc-proxies`` as (name, source or None): ``naswot@nb201-table`` names one source's column."""
     if zc_proxies is None:
@@ -299,7 +310,7 @@ def build_problem(
     entries = _zc_entries(zc_proxies, named_sources)
 
     def from_store() -> ZeroCostTable:
-        wanted = None if entries is None else [n for n, src in entries if src in (None, "store")]
+        wanted = None if entries is None else _with_members([n for n, src in entries if src in (None, "store")])
         if wanted == []:
             raise ConfigError("--zc-proxies names no proxy for the store; leave 'store' out of --zc-source")
         return zerocost_from_store(_store_path(store), name, ds, batch_size=batch_size, seed=seed,
@@ -339,6 +350,7 @@ def build_problem(
         labels.append(src)
     zc, origin = _join_with_origins(tables, labels) if tables else (None, {})
     if zc is not None and entries is not None:
+        zc = zc.with_ensembles([n for n, src in entries if src is None])  # ensembles of the joined columns
         resolved = []
         for n, src in entries:
             if src is not None and (src, n) not in origin:
