@@ -253,10 +253,12 @@ def _az_reference(net: nn.Module, batch_size: int, shape: tuple[int, ...]) -> di
             "az_trainability": float(np.mean(scores))}
 
 
-@pytest.mark.parametrize("arch", [ARCH, "|nor_conv_1x1~0|+|avg_pool_3x3~0|none~1|+|nor_conv_1x1~0|skip_connect~1|avg_pool_3x3~2|"])
+@pytest.mark.parametrize(
+    "arch", [ARCH, "|nor_conv_1x1~0|+|avg_pool_3x3~0|none~1|+|nor_conv_1x1~0|skip_connect~1|avg_pool_3x3~2|"])
 def test_az_nas_matches_the_authors_recipe_on_nb201(arch):
     net = small_nb201(arch)
-    ours = gradsign.score(net, None, None, AZ, seed=3, input_shape=(3, 16, 16), options={a: {"batch_size": 16} for a in AZ})
+    ours = gradsign.score(net, None, None, AZ, seed=3, input_shape=(3, 16, 16),
+                          options={a: {"batch_size": 16} for a in AZ})
     ref_net = small_nb201(arch)
     torch.manual_seed(3)
     ref = _az_reference(ref_net, 16, (3, 16, 16))

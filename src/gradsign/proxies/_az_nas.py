@@ -65,7 +65,10 @@ def kaiming_fan_in_init_(net: nn.Module) -> None:
 
 
 def channels_last_rows(feature: torch.Tensor) -> torch.Tensor:
-    """A block output as ``(rows, channels)``: ``(B, C, H, W) -> (B*H*W, C)``; ``(B, N, C) -> (B*N, C)``; ``(B, C)`` as is."""
+    """A block output as ``(rows, channels)``.
+
+    ``(B, C, H, W) -> (B*H*W, C)``; ``(B, N, C) -> (B*N, C)``; ``(B, C)`` as is.
+    """
     if feature.dim() == 4:
         return feature.permute(0, 2, 3, 1).reshape(-1, feature.shape[1])
     if feature.dim() in (2, 3):
@@ -88,7 +91,7 @@ def covariance_entropy(feature: torch.Tensor) -> float:
 
 
 def pair_trainability(g_out: torch.Tensor, g_in: torch.Tensor) -> float:
-    """``-s - 1/(s + 1e-6) + 2`` for the largest singular value ``s`` of ``g_in^T g_out / rows`` (see the module doc)."""
+    """``-s - 1/(s + 1e-6) + 2``, ``s`` the largest singular value of ``g_in^T g_out / rows`` (module doc)."""
     if g_out.shape == g_in.shape and bool(torch.equal(g_in, g_out)):
         return -math.inf
     if g_out.dim() == 4 and g_out.shape[2:] != g_in.shape[2:]:

@@ -9,7 +9,8 @@ from gradsign.proxies.registry import register_proxy
 
 @register_proxy(
     "az_expressivity",
-    description="AZ-NAS expressivity: sum over blocks of the entropy of the normalised eigenvalues of the channel covariance (random input, Kaiming fan-in init)",
+    description="AZ-NAS expressivity: sum over blocks of the entropy of the normalised eigenvalues of the "
+    "channel covariance (random input, Kaiming fan-in init)",
     needs_data=False,
     needs_labels=False,
     higher_is_better=True,

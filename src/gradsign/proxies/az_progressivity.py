@@ -9,7 +9,8 @@ from gradsign.proxies.registry import register_proxy
 
 @register_proxy(
     "az_progressivity",
-    description="AZ-NAS progressivity: smallest increase of the block covariance entropy from one block to the next (random input, Kaiming fan-in init)",
+    description="AZ-NAS progressivity: smallest increase of the block covariance entropy from one block to "
+    "the next (random input, Kaiming fan-in init)",
     needs_data=False,
     needs_labels=False,
     higher_is_better=True,

@@ -9,7 +9,8 @@ from gradsign.proxies.registry import register_proxy
 
 @register_proxy(
     "az_trainability",
-    description="AZ-NAS trainability: mean over consecutive blocks of -s - 1/s + 2, s the top singular value of the back-propagated random +-1 signal map",
+    description="AZ-NAS trainability: mean over consecutive blocks of -s - 1/s + 2, s the top singular value "
+    "of the back-propagated random +-1 signal map",
     needs_data=False,
     needs_labels=False,
     higher_is_better=True,
