@@ -172,3 +172,12 @@ def test_predictors_take_an_ensemble_as_a_zero_cost_feature(data_dir, capsys):
                           "--no-progress", "--data-dir", str(data_dir)], capsys)
     assert code == 0, err
     assert "zc:naswot+params" in out
+
+
+def test_az_nas_is_the_named_log_rank_product_of_its_four_scores(capsys):
+    spec = get_proxy("az_nas")
+    assert spec.name == "az_nas" and spec.aggregation == "logrank"
+    assert spec.members == ("az_expressivity", "az_progressivity", "az_trainability", "az_complexity")
+    assert parse_proxy_list("az_nas,gradsign") == ["az_nas", "gradsign"]
+    code, out, _ = run(["proxies"], capsys)
+    assert code == 0 and "az_nas" in out and "named ensembles" in out

@@ -30,6 +30,14 @@ from gradsign.errors import ConfigError
 
 AGGREGATIONS = ("logrank", "meanrank")
 
+#: Ensembles known by a name of their own (``gradsign proxies`` lists them).
+NAMED_ENSEMBLES: dict[str, tuple[str, str]] = {
+    # AZ-NAS's training-free score: the log-rank product of its four scores (Lee & Ham, CVPR 2024,
+    # cvlab-yonsei/AZ-NAS: the sum of log(rankdata(score) / N) over expressivity, progressivity,
+    # trainability and complexity).
+    "az_nas": ("az_expressivity+az_progressivity+az_trainability+az_complexity", "AZ-NAS (Lee & Ham, CVPR 2024)"),
+}
+
 _WRAPPED = re.compile(r"^(?P<agg>[a-z_]+)\((?P<body>[^()]*)\)$")
 
 
@@ -60,7 +68,8 @@ class EnsembleSpec:
 
     @property
     def reference(self) -> str:
-        return "rank aggregation of AZ-NAS (Lee & Ham, CVPR 2024)"
+        named = NAMED_ENSEMBLES.get(self.name)
+        return named[1] if named else "rank aggregation of AZ-NAS (Lee & Ham, CVPR 2024)"
 
     def aggregate(self, member_scores: Mapping[str, Sequence[float]]) -> tuple[np.ndarray, int]:
         """The ensemble's value for each candidate, and how many had a non-finite member score.
@@ -114,7 +123,8 @@ def rank_aggregate(matrix: np.ndarray, higher_is_better: Sequence[bool], aggrega
 
 
 def is_ensemble_name(text: str) -> bool:
-    return "+" in text or bool(_WRAPPED.match(text.strip()))
+    t = text.strip()
+    return "+" in t or t in NAMED_ENSEMBLES or bool(_WRAPPED.match(t))
 
 
 def parse_ensemble(text: str) -> EnsembleSpec:
@@ -125,6 +135,10 @@ def parse_ensemble(text: str) -> EnsembleSpec:
     from gradsign.proxies.registry import get_proxy
 
     raw = text.strip()
+    if raw in NAMED_ENSEMBLES:
+        spec = parse_ensemble(NAMED_ENSEMBLES[raw][0])
+        return EnsembleSpec(name=raw, members=spec.members, aggregation=spec.aggregation,
+                            needs_data=spec.needs_data, needs_labels=spec.needs_labels, version=spec.version)
     agg, body = "logrank", raw
     wrapped = _WRAPPED.match(raw)
     if wrapped:
@@ -169,5 +183,5 @@ def split_members(names: Sequence[str]) -> tuple[list[str], list[EnsembleSpec]]:
     return list(singles), ensembles
 
 
-__all__ = ["AGGREGATIONS", "EnsembleSpec", "is_ensemble_name", "normalised_ranks", "parse_ensemble",
+__all__ = ["AGGREGATIONS", "NAMED_ENSEMBLES", "EnsembleSpec", "is_ensemble_name", "normalised_ranks", "parse_ensemble",
            "rank_aggregate", "split_members"]
