@@ -22,10 +22,6 @@ import torch
 from torch import nn
 
 
-# Proxies that read the shared batch pass (ProxyContext.batch_pass). jacob_cov joins
-# that pass only when one of them is requested too: on its own, its label-free
-# pass is cheaper than the loss pass.
-BATCH_PASS_USERS = frozenset({"grad_norm", "snip", "plain", "grasp", "fisher"})
 
 
 def prunable_layers(model: nn.Module) -> Iterator[nn.Module]:
@@ -102,9 +98,11 @@ class ProxyContext:
         if input_shape is None and inputs is not None:
             input_shape = tuple(inputs.shape[1:])
         self.input_shape = tuple(input_shape) if input_shape is not None else None
-        # The proxies this context will be asked for: shared passes record what
-        # they need (see batch_pass) and nothing else.
+        # The proxies this context will be asked for, and the shared computations they
+        # declare (register_proxy(uses=...)): shared passes record what is needed and
+        # nothing else. No proxy is named here.
         self.requested = frozenset(requested)
+        self.needs = _declared_needs(self.requested)
         self._shared: dict[str, Any] = {}
         # Cost accounting (see proxy_seconds): seconds each shared result took to
         # compute, time spent computing shared results since the current proxy
@@ -187,12 +185,24 @@ class ProxyContext:
 
     @property
     def jacobian_in_batch_pass(self) -> bool:
-        """Whether jacob_cov takes its input gradient from :meth:`batch_pass`.
+        """Whether the input Jacobian is taken from :meth:`batch_pass`.
 
-        Only when the labelled loss pass runs anyway for another requested proxy;
-        on its own, jacob_cov's label-free pass is cheaper.
+        Only when a requested proxy needs the input Jacobian and the labelled loss
+        pass runs anyway for another one; otherwise one label-free pass is cheaper.
         """
-        return "jacob_cov" in self.requested and self.targets is not None and bool(self.requested & BATCH_PASS_USERS)
+        return "input_jacobian" in self.needs and "batch_pass" in self.needs and self.targets is not None
+
+    def input_jacobian(self) -> "InputJacobian":
+        """``d sum(logits) / d inputs`` for the batch (fresh network in train mode), computed once.
+
+        From the shared batch pass when it runs anyway (:attr:`jacobian_in_batch_pass`),
+        else from one label-free forward and input-only backward shared by every
+        proxy that asks (jacob_cov, epe_nas). Both routes give the same numbers.
+        """
+        if self.jacobian_in_batch_pass:
+            done = self.batch_pass(for_input_jacobian=True)
+            return InputJacobian(done.input_jacobian, done.n_logits)
+        return self.shared("input_jacobian", _label_free_jacobian)
 
     def batch_gradients(self) -> nn.Module:
         """A fresh network after one forward+backward of the loss on the whole batch.
@@ -210,18 +220,18 @@ class ProxyContext:
         :func:`~gradsign.proxies.api.score` call), so that proxies which need the
         same pass never pay for it twice:
 
-        * always: ``.weight.grad`` of every parameter the loss reaches (grad_norm,
-          snip, plain, grasp's first gradient);
-        * ``"fisher"`` requested: each Conv2d/Linear layer's per-channel activation
-          Fisher (:func:`channel_fisher`), from hooks on the layer outputs of this
-          same pass (fisher's own pass would be an identical forward+backward);
-        * ``"jacob_cov"`` requested: the gradient of ``sum(logits)`` with respect
-          to the input batch, by a second, input-only backward through the same
-          forward graph (jacob_cov's own pass would repeat the forward);
-        * ``"grasp"`` requested: the backward is taken with ``create_graph=True``
-          and the differentiable first-order weight gradients are kept for grasp's
-          Hessian-gradient product, so grasp needs no forward and no first-order
-          backward of its own.
+        * always: ``.weight.grad`` of every parameter the loss reaches (proxies
+          declaring ``batch_pass``: grad_norm, snip, plain, grasp's first gradient);
+        * a requested proxy declares ``fisher_taps``: each Conv2d/Linear layer's
+          per-channel activation Fisher (:func:`channel_fisher`), from hooks on the
+          layer outputs of this same pass (fisher's own pass would be identical);
+        * one declares ``input_jacobian`` (jacob_cov, epe_nas): the gradient of
+          ``sum(logits)`` with respect to the input batch, by a second, input-only
+          backward through the same forward graph (their own pass would repeat the forward);
+        * one declares ``graph_grads`` (grasp): the backward is taken with
+          ``create_graph=True`` and the differentiable first-order weight gradients
+          are kept for the Hessian-gradient product, so grasp needs no forward and
+          no first-order backward of its own.
 
         The recorded numbers are those of the separate passes: the same network
         copy, batch and loss, and the same kernels (checked bit for bit in
@@ -231,8 +241,8 @@ class ProxyContext:
             "batch_pass",
             lambda c: run_batch_pass(
                 c,
-                record_fisher="fisher" in c.requested,
-                keep_graph="grasp" in c.requested,
+                record_fisher="fisher_taps" in c.needs,
+                keep_graph="graph_grads" in c.needs,
                 input_jacobian=c.jacobian_in_batch_pass,
             ),
         )
@@ -261,6 +271,38 @@ def channel_fisher(act: torch.Tensor, grad: torch.Tensor, is_linear: bool) -> to
     return prod.pow(2).mean(0).mul(0.5)
 
 
+def _declared_needs(requested: frozenset[str]) -> frozenset[str]:
+    """The union of the shared passes the requested proxies declare (unknown names declare none)."""
+    from gradsign.proxies.registry import get_proxy
+
+    needs: set[str] = set()
+    for name in requested:
+        try:
+            needs |= getattr(get_proxy(name), "uses", frozenset())
+        except Exception:  # noqa: BLE001 - a name the registry does not know declares nothing
+            continue
+    return frozenset(needs)
+
+
+class InputJacobian:
+    """``d sum(logits) / d inputs`` of the batch (``jacobian``, shaped like the inputs) and the logit count."""
+
+    def __init__(self, jacobian: torch.Tensor, n_logits: int) -> None:
+        self.jacobian = jacobian
+        self.n_logits = n_logits
+
+
+def _label_free_jacobian(ctx: "ProxyContext") -> InputJacobian:
+    """One forward of a fresh network (train mode) and an input-only backward of ``sum(logits)``."""
+    net = ctx.fresh_model()
+    x = ctx.inputs.detach().clone().requires_grad_(True)
+    # Fed through a clone (a non-leaf): a model that edits its input in place
+    # (leading ReLU(inplace=True)) would otherwise fail on the leaf that requires grad.
+    out = logits_of(net(x.clone()))
+    (jac,) = torch.autograd.grad(out.sum(), x, allow_unused=True)
+    return InputJacobian(torch.zeros_like(x) if jac is None else jac.detach(), int(out.shape[-1]))
+
+
 class BatchPass:
     """What the shared batch pass leaves behind (see :meth:`ProxyContext.batch_pass`).
 
@@ -277,8 +319,9 @@ class BatchPass:
 
     def __init__(self, net: nn.Module, *, fisher: dict[nn.Module, torch.Tensor] | None,
                  graph_grads: list[torch.Tensor | None] | None, input_jacobian: torch.Tensor | None,
-                 seconds: dict[str, float]) -> None:
+                 seconds: dict[str, float], n_logits: int = 0) -> None:
         self.net = net
+        self.n_logits = n_logits  # width of the logits (the last dimension)
         self.seconds = seconds
         self.fisher = fisher
         self.input_jacobian = input_jacobian
@@ -364,4 +407,4 @@ def run_batch_pass(ctx: ProxyContext, *, record_fisher: bool, keep_graph: bool,
         jacobian = torch.zeros_like(x) if jacobian is None else jacobian.detach()
     seconds = {"forward": t1 - t0, "backward": t2 - t1, "jacobian": time.perf_counter() - t2}
     return BatchPass(net, fisher=fisher if record_fisher else None, graph_grads=graph_grads,
-                     input_jacobian=jacobian, seconds=seconds)
+                     input_jacobian=jacobian, seconds=seconds, n_logits=int(logits.shape[-1]))

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from gradsign.proxies.context import ProxyContext, logits_of
+from gradsign.proxies.context import ProxyContext
 from gradsign.proxies.registry import register_proxy
 
 _K = 1e-5
@@ -60,6 +59,7 @@ def epe_nas_score(jacobians: np.ndarray, labels: np.ndarray, n_classes: int) -> 
     needs_data=True,
     needs_labels=True,
     higher_is_better=True,
+    uses=("input_jacobian",),
     version="1",
     reference="Lopes et al., EPE-NAS: Efficient Performance Estimation Without Training for Neural Architecture "
     "Search, ICANN 2021; NASLib naslib/predictors/utils/pruners/measures/epe_nas.py",
@@ -67,39 +67,17 @@ def epe_nas_score(jacobians: np.ndarray, labels: np.ndarray, n_classes: int) -> 
 def epe_nas(ctx: ProxyContext) -> float:
     """:func:`epe_nas_score` of ``J = d sum(logits) / d inputs`` (train-mode network, so BN couples the samples).
 
-    The Jacobian is jacob_cov's: when jacob_cov takes it from the shared batch
-    pass (jacob_cov and a batch-pass proxy asked together), epe_nas reads the
-    same tensor; otherwise it takes its own forward and input-only backward.
+    The Jacobian is jacob_cov's (:meth:`ProxyContext.input_jacobian`): from the
+    shared batch pass when one runs anyway, else one label-free pass shared with
+    jacob_cov when both are asked for.
     """
-    if ctx.jacobian_in_batch_pass:
-        jac = ctx.batch_pass(for_input_jacobian=True).input_jacobian
-        n_classes = _logit_width(ctx)
-    else:
-        net = ctx.fresh_model()
-        x = ctx.inputs.detach().clone().requires_grad_(True)
-        # Fed through a clone (a non-leaf): a model that edits its input in place would fail on the leaf.
-        out = logits_of(net(x.clone()))
-        n_classes = int(out.shape[-1])
-        (jac,) = torch.autograd.grad(out.sum(), x, allow_unused=True)
-        if jac is None:
-            jac = torch.zeros_like(x)
+    shared = ctx.input_jacobian()
+    jac, n_classes = shared.jacobian, shared.n_logits
     labels = ctx.targets
     if labels.dim() == 2:  # one-hot / soft targets, as NASLib's TransNAS-Bench hack
         labels = labels.argmax(dim=1)
     return epe_nas_score(jac.reshape(jac.shape[0], -1).detach().cpu().double().numpy(),
                          labels.detach().cpu().numpy(), n_classes)
-
-
-def _logit_width(ctx: ProxyContext) -> int:
-    """The number of logits, from the batch pass's network on one sample (eval mode, no gradients)."""
-    net = ctx.batch_pass(for_input_jacobian=True).net
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.no_grad():
-            return int(logits_of(net(ctx.inputs[:1])).shape[-1])
-    finally:
-        net.train(was_training)
 
 
 __all__ = ["epe_nas", "epe_nas_score"]

@@ -14,6 +14,7 @@ from gradsign.proxies.registry import register_proxy
     needs_data=True,
     needs_labels=True,
     higher_is_better=True,
+    uses=("batch_pass", "fisher_taps"),
     version="1",
     reference="Theis et al. 2018 / Turner et al., BlockSwap, ICLR 2020; Abdelfattah et al., ICLR 2021, "
     "SamsungLabs/zero-cost-nas foresight/pruners/measures/fisher.py",
@@ -31,7 +32,7 @@ def fisher(ctx: ProxyContext, broadcast: bool = True) -> float:
     is effectively multiplied by the layer's fan-in. With ``broadcast=False`` the
     plain per-channel sum is returned.
     """
-    if "fisher" in ctx.requested:
+    if "fisher_taps" in ctx.needs:
         # Recorded during the shared batch pass: the same forward+backward
         # fisher's own pass would run.
         done = ctx.batch_pass()

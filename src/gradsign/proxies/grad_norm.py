@@ -12,6 +12,7 @@ from gradsign.proxies.registry import register_proxy
     needs_data=True,
     needs_labels=True,
     higher_is_better=True,
+    uses=("batch_pass",),
     version="1",
     reference="Abdelfattah et al., Zero-Cost Proxies for Lightweight NAS, ICLR 2021; "
     "SamsungLabs/zero-cost-nas foresight/pruners/measures/grad_norm.py",

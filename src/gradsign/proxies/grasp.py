@@ -14,6 +14,7 @@ from gradsign.proxies.registry import register_proxy
     needs_data=True,
     needs_labels=True,
     higher_is_better=True,
+    uses=("batch_pass", "graph_grads"),
     version="1",
     reference="Wang et al., GraSP, ICLR 2020; Abdelfattah et al., ICLR 2021, "
     "SamsungLabs/zero-cost-nas foresight/pruners/measures/grasp.py (T=1, num_iters=1)",

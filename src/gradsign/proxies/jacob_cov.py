@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from gradsign.proxies.context import ProxyContext, logits_of
+from gradsign.proxies.context import ProxyContext
 from gradsign.proxies.registry import register_proxy
 
 _K = 1e-5
@@ -41,6 +40,7 @@ def jacob_cov_score(jacobians: np.ndarray) -> float:
     needs_data=True,
     needs_labels=False,
     higher_is_better=True,
+    uses=("input_jacobian",),
     version="1",
     reference="Mellor et al., Neural Architecture Search without Training (v1, 2020); Abdelfattah et al., "
     "ICLR 2021, SamsungLabs/zero-cost-nas foresight/pruners/measures/jacob_cov.py",
@@ -51,19 +51,9 @@ def jacob_cov(ctx: ProxyContext) -> float:
     The network is in train mode (batch-statistics BN), so a sample's row also
     carries the other samples' influence through BN, exactly as in the reference.
     """
-    if ctx.jacobian_in_batch_pass:
-        # The loss pass runs anyway for the other requested proxies: the Jacobian
-        # comes from a second, input-only backward through its forward graph.
-        jac = ctx.batch_pass(for_input_jacobian=True).input_jacobian
-    else:
-        net = ctx.fresh_model()
-        x = ctx.inputs.detach().clone().requires_grad_(True)
-        # Fed through a clone (a non-leaf): a model that edits its input in place
-        # (leading ReLU(inplace=True)) would otherwise fail on the leaf that requires grad.
-        out = logits_of(net(x.clone()))
-        (jac,) = torch.autograd.grad(out.sum(), x, allow_unused=True)
-        if jac is None:
-            jac = torch.zeros_like(x)
+    # From the shared batch pass when it runs anyway for other proxies, else from one
+    # label-free pass shared with any other proxy that reads the input Jacobian.
+    jac = ctx.input_jacobian().jacobian
     return jacob_cov_score(jac.reshape(jac.shape[0], -1).detach().cpu().double().numpy())
 
 

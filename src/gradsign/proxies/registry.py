@@ -34,10 +34,22 @@ class ProxySpec:
     # part of the results-store key, so stale stored scores are never reused.
     version: str
     reference: str  # paper / code whose definition is followed
+    #: shared computations the proxy reads (see SHARED_PASSES); the context records exactly
+    #: what the requested proxies declare, so proxies that need the same pass share it
+    uses: frozenset[str] = frozenset()
 
     def __call__(self, ctx: "ProxyContext", **options) -> float:
         return self.fn(ctx, **options)
 
+
+#: What a proxy may declare in ``uses`` (:class:`~gradsign.proxies.context.ProxyContext` acts on them):
+SHARED_PASSES = {
+    "batch_pass": "reads the weight gradients of the shared forward+backward of the loss on the batch",
+    "fisher_taps": "needs each layer's activation x gradient recorded during that pass (fisher)",
+    "graph_grads": "needs that pass's first-order weight gradients with their graph (a Hessian product)",
+    "input_jacobian": "reads d sum(logits) / d inputs on the batch (train mode); taken from the batch pass "
+                      "when one runs anyway, else from one shared label-free pass",
+}
 
 _REGISTRY: dict[str, ProxySpec] = {}
 _DISCOVERED = False
@@ -52,15 +64,22 @@ def register_proxy(
     higher_is_better: bool = True,
     version: str = "1",
     reference: str = "",
+    uses: tuple[str, ...] | frozenset[str] = (),
 ) -> Callable[[Callable[..., float]], Callable[..., float]]:
-    """Class the decorated function as proxy ``name``."""
+    """Class the decorated function as proxy ``name``.
+
+    ``uses``: the shared computations it reads (keys of :data:`SHARED_PASSES`).
+    """
+    unknown = sorted(set(uses) - set(SHARED_PASSES))
+    if unknown:
+        raise RuntimeError(f"proxy {name!r}: unknown shared pass(es) {unknown}; known: {sorted(SHARED_PASSES)}")
 
     def decorator(fn: Callable[..., float]) -> Callable[..., float]:
         if name in _REGISTRY and _REGISTRY[name].fn is not fn:
             raise RuntimeError(f"proxy {name!r} registered twice ({_REGISTRY[name].fn.__module__}, {fn.__module__})")
         _REGISTRY[name] = ProxySpec(
             name=name, fn=fn, description=description, needs_data=needs_data, needs_labels=needs_labels,
-            higher_is_better=higher_is_better, version=version, reference=reference,
+            higher_is_better=higher_is_better, version=version, reference=reference, uses=frozenset(uses),
         )
         return fn
 

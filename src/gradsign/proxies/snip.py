@@ -12,6 +12,7 @@ from gradsign.proxies.registry import register_proxy
     needs_data=True,
     needs_labels=True,
     higher_is_better=True,
+    uses=("batch_pass",),
     version="1",
     reference="Lee et al., SNIP, ICLR 2019; Abdelfattah et al., ICLR 2021, "
     "SamsungLabs/zero-cost-nas foresight/pruners/measures/snip.py",
