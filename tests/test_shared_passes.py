@@ -69,3 +69,40 @@ def test_jacobian_pass_is_computed_once_for_two_readers(batch, monkeypatch):
     x, y = batch
     gradsign.score(_net(), x, y, ["jacob_cov", "epe_nas"], seed=0)
     assert len(calls) == 1
+
+
+# --------------------------------------------------------------------------- --option PROXY.KEY=VALUE
+
+
+def test_proxy_options_parse_json_values_and_validate_names():
+    from gradsign.errors import ConfigError
+    from gradsign.proxies.api import parse_proxy_options
+
+    got = parse_proxy_options(["fisher.broadcast=false", "gradsign.engine=fast", "zico.x=0.5", "gradsign.chunk_size=8"],
+                              ["fisher", "gradsign+zico"])
+    assert got == {"fisher": {"broadcast": False}, "gradsign": {"engine": "fast", "chunk_size": 8}, "zico": {"x": 0.5}}
+    with pytest.raises(ConfigError, match="PROXY.KEY=VALUE"):
+        parse_proxy_options(["fisher=1"], ["fisher"])
+    with pytest.raises(ConfigError, match="not among the proxies scored"):
+        parse_proxy_options(["snip.x=1"], ["fisher"])
+
+
+def test_option_reaches_the_proxy_and_the_store_key(capsys):
+    from gradsign.cli.main import main
+
+    def run(argv):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        out = capsys.readouterr()
+        return exc.value.code or 0, out.out, out.err
+
+    base = ["score", "--index", "5", "--proxies", "fisher", "--no-store", "--format", "csv"]
+    code, plain, _ = run(base)
+    code2, unbroadcast, _ = run([*base, "--option", "fisher.broadcast=false"])
+    assert code == code2 == 0 and plain != unbroadcast
+    code, _, err = run([*base, "--option", "fisher.nope=1"])
+    assert code == 2 and "unexpected keyword argument 'nope'" in err
+    from gradsign.workflows.scoring import Scorer, ScoringSetup
+
+    key = Scorer(ScoringSetup(proxies=("fisher",), proxy_options={"fisher": {"broadcast": False}})).keys["fisher"]
+    assert key.options == '{"broadcast":false}'

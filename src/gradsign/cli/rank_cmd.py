@@ -46,6 +46,8 @@ def rank(
                           "batched pass; lower it for models with huge layers (memory ~ chunk x largest layer).")] = None,
     device: DeviceOption = "cpu",
     threads: ThreadsOption = None,
+    option: Annotated[Optional[list[str]], typer.Option("--option", help="A proxy's option, PROXY.KEY=VALUE "
+                      "(repeatable), e.g. fisher.broadcast=false.", show_default=False)] = None,
     logits: Annotated[Optional[str], typer.Option("--logits", help="For models whose forward returns a tuple, "
                       "list or dict: which element is the logits (an index such as 0, or a key such as logits).")] = None,
     sort_by: Annotated[Optional[str], typer.Option("--sort-by", help="Order rows by this proxy's rank "
@@ -67,6 +69,8 @@ def rank(
     from gradsign.data.images import dataset_info, load_image_set
     from gradsign.outputs import check_output_file, fallback_path
     from gradsign.proxies import parse_proxy_list
+    from gradsign.proxies.api import parse_proxy_options
+    from gradsign.proxies.ensemble import split_members
     from gradsign.runtime import check_threads, resolve_device
     from gradsign.workflows.rank import RankInterrupted, load_model, rank_models, validate_spec
 
@@ -74,6 +78,7 @@ def rank(
         check_output_file(output)
     threads = check_threads(threads)
     names = parse_proxy_list(proxies)
+    options = parse_proxy_options(option or [], names)
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
     if image_size is not None and not 8 <= image_size <= 1024:
@@ -106,7 +111,9 @@ def rank(
         raise ConfigError(f"--chunk-size must be at least 1, got {chunk_size}")
     gradsign_options = {**({"engine": engine} if engine != "auto" else {}),
                         **({"chunk_size": chunk_size} if chunk_size is not None else {})}
-    options = {n: gradsign_options for n in names if n.startswith("gradsign") and gradsign_options}
+    for n in split_members(names)[0]:  # --engine / --chunk-size: shorthands for every GradSign proxy scored
+        if n.startswith("gradsign") and gradsign_options:
+            options[n] = {**gradsign_options, **options.get(n, {})}
     input_shape, data_label = info.input_size, info.name
     if image_size is not None and image_size != info.image_size:
         # ImageNet models shrink 32x32 to 1x1 before their last blocks, where GradSign's

@@ -33,6 +33,9 @@ StoreOption = Annotated[
     typer.Option("--store", help="SQLite results store (default: $GRADSIGN_STORE or the user data dir)."),
 ]
 NoStoreOption = Annotated[bool, typer.Option("--no-store", help="Compute everything; read and write no store.")]
+ProxyOptionOption = Annotated[Optional[list[str]], typer.Option(
+    "--option", help="A proxy's option, PROXY.KEY=VALUE (repeatable), e.g. fisher.broadcast=false, "
+    "gradsign.chunk_size=16; part of the store key.", show_default=False)]
 EngineOption = Annotated[str, typer.Option("--engine", help="GradSign engine: auto, fast, func or reference.")]
 ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar with ETA.")]
 BackendOption = Annotated[str, typer.Option("--backend", help="Where cells are scored: inprocess, process (a local pool) or ray.")]
@@ -52,8 +55,9 @@ def _backend(backend: str, workers: int | None, address: str | None = None):
 
 
 def _setup(space, dataset, proxies, batch_size, seed, sampling, data_dir, engine, samples_per_class=1, *,
-           threads=None, device="cpu"):
+           threads=None, device="cpu", option=None):
     from gradsign.proxies import parse_proxy_list
+    from gradsign.proxies.api import parse_proxy_options
     from gradsign.runtime import check_threads
     from gradsign.workflows.scoring import ScoringSetup, grasp_samples_per_class
 
@@ -62,16 +66,17 @@ def _setup(space, dataset, proxies, batch_size, seed, sampling, data_dir, engine
         raise ConfigError(f"unknown sampling {sampling!r}; valid: random, grasp")
     if sampling == "grasp":
         samples_per_class = grasp_samples_per_class(dataset, batch_size)
-    options = {}
+    options = parse_proxy_options(option or [], names)
     if engine != "auto":
         from gradsign.proxies.engine import ENGINES
+        from gradsign.proxies.ensemble import split_members
 
         if engine not in ENGINES:
             raise ConfigError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
-    for n in names:
-        if n.startswith("gradsign"):
-            options[n] = {"engine": engine} if engine != "auto" else {}
-    options = {k: v for k, v in options.items() if v}
+        # --engine is shorthand for --option gradsign.engine=... on every GradSign proxy scored
+        for n in split_members(names)[0]:
+            if n.startswith("gradsign"):
+                options.setdefault(n, {}).setdefault("engine", engine)
     return ScoringSetup(space=space, dataset=dataset, proxies=names, batch_size=batch_size, seed=seed,
                         sampling=sampling, samples_per_class=samples_per_class, proxy_options=options,
                         data_dir=data_dir, threads=check_threads(threads), device=device)
@@ -129,10 +134,12 @@ def score(
     progress: ProgressOption = True,
     threads: ThreadsOption = None,
     device: DeviceOption = "cpu",
+    option: ProxyOptionOption = None,
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="With --archs-file: score the valid lines and list the refused ones (default: stop at the first).")] = False,
+    labels: Annotated[Optional[Path], typer.Option("--labels", help="CSV arch,accuracy of trained archs of this space: the few-shot rule weights the proxies' members on them (prior: the first ensemble of --proxies, else 'recommended') and adds a 'fewshot' column (docs/ensembles.md).")] = None,
 ) -> None:
     """Score architectures with zero-cost proxies (stored scores are reused)."""
-    from gradsign.outputs import check_output_file
+    from gradsign.outputs import check_output_file, json_safe
     from gradsign.spaces import get_space
     from gradsign.workflows.evaluate import draw_archs
     from gradsign.workflows.scoring import Scorer, read_archs_file
@@ -159,9 +166,16 @@ def score(
         chosen.extend(draw_archs(sp, sample, seed, note=lambda m: err_console.print(f"note: {m}", highlight=False)))
     if not chosen:
         raise ConfigError("no architecture given: use --arch, --index, --archs-file or --sample")
+    if labels is not None:  # few-shot: score the labelled archs too, with the prior's members
+        from gradsign.evaluation.ensemble_selection import fewshot_prior, read_labels
+
+        label_archs, label_acc = read_labels(labels)
+        label_archs = [sp.parse(a) for a in label_archs]
+        names, prior = fewshot_prior(proxies)
+        proxies = ",".join(names)
 
     setup = _setup(space, dataset, proxies, batch_size, seed, sampling, data_dir, engine,
-                   threads=threads, device=device)
+                   threads=threads, device=device, option=option)
     scorer_store = _store(store, no_store)
     set_interrupt_note(store_interrupt_note(scorer_store))
     scorer = Scorer(setup, scorer_store)
@@ -172,13 +186,22 @@ def score(
         frame.insert(0, "index", [sp.index_of(sp.parse(a)) for a in table.archs])
     except GradsignError:
         pass
+    fit = None
+    if labels is not None:
+        from gradsign.evaluation.ensemble_selection import apply_fewshot
+
+        labelled = scorer.score_archs(label_archs, progress=progress and len(label_archs) > 1,
+                                      backend=_backend(backend, workers, address))
+        frame["fewshot"], fit = apply_fewshot(prior, setup.proxies, table.scores, labelled.scores, label_acc)
+        err_console.print(f"few-shot: {fit.reason}; 'fewshot' = {fit.name}", highlight=False, markup=False)
 
     if fmt is OutputFormat.csv:
         text = frame.to_csv(index=False, float_format="%.10g")
     elif fmt is OutputFormat.json:
         records = json.loads(frame.to_json(orient="records", double_precision=15))
         text = json.dumps({"space": sp.name, "dataset": scorer.dataset, "batch_size": batch_size, "seed": seed,
-                           "data": table.data_description, "scores": records}, indent=2) + "\n"
+                           "data": table.data_description, "scores": records,
+                           **({"fewshot": json_safe(fit.as_dict())} if fit else {})}, indent=2) + "\n"
     else:
         t = Table(title=f"{sp.name} / {scorer.dataset} (batch {batch_size}, seed {seed})", title_justify="left")
         for col in frame.columns:
@@ -221,13 +244,14 @@ def evaluate(
     progress: ProgressOption = True,
     threads: ThreadsOption = None,
     device: DeviceOption = "cpu",
+    option: ProxyOptionOption = None,
 ) -> None:
     """Correlate proxy scores with trained accuracy on a benchmark, with bootstrap CIs."""
     from gradsign.workflows.evaluate import run_evaluate
 
     n = None if sample.strip().lower() == "all" else _positive_int(sample, "--sample")
     setup = _setup(space, dataset, proxies, batch_size, seed, sampling, data_dir, engine,
-                   threads=threads, device=device)
+                   threads=threads, device=device, option=option)
     result_store = _store(store, no_store, read_only=stored_only)
     set_interrupt_note("nothing is computed with --stored-only" if stored_only else store_interrupt_note(result_store))
     result = run_evaluate(setup, sample=n, target=target, repeats=repeats, store=result_store,

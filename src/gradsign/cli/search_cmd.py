@@ -10,7 +10,8 @@ import typer
 from gradsign.cli.common import (DataDirOption, DeviceOption, ThreadsOption, console, err_console,
                                  set_interrupt_note)
 from gradsign.cli.scoring_cmds import (AddressOption, BackendOption, BatchOption, EngineOption, NoStoreOption,
-                                       ProgressOption, StoreOption, WorkersOption, _backend, _setup, _store)
+                                       ProgressOption, ProxyOptionOption, StoreOption, WorkersOption, _backend,
+                                       _setup, _store)
 
 
 def search(
@@ -39,6 +40,7 @@ def search(
     progress: ProgressOption = True,
     threads: ThreadsOption = None,
     device: DeviceOption = "cpu",
+    option: ProxyOptionOption = None,
 ) -> None:
     """Run R simulated searches (proxy time charged, and not) and report final test accuracy."""
     from gradsign.errors import ConfigError
@@ -49,8 +51,10 @@ def search(
     if get_space(space).name != "nb201":
         raise ConfigError(f"search runs on nb201 only (tabular ground truth with training times); got {space!r}")
     algo = {"rs": "random"}.get(algo, algo)
+    if option and not proxy:
+        raise ConfigError("--option sets a proxy's option: give --proxy")
     setup = _setup(space, dataset, proxy, batch_size, seed, "random", data_dir, engine,
-                   threads=threads, device=device) if proxy else None
+                   threads=threads, device=device, option=option) if proxy else None
     proxy_store = _store(store, no_store) if proxy else None
     if proxy_store is not None:
         set_interrupt_note(f"the proxy scores computed so far are kept in the store {proxy_store.path} (a rerun "

@@ -16,6 +16,7 @@ Guarantees, all covered by tests:
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -261,6 +262,35 @@ def _as_float(name: str, value: Any) -> float:
         raise ProxyError(f"proxy {name!r} returned {type(value).__name__}, not a number") from None
 
 
+def parse_proxy_options(assignments: Iterable[str], proxies: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``["fisher.broadcast=false", "gradsign.engine=fast"]`` -> ``{"fisher": {"broadcast": False}, ...}``.
+
+    Each item is ``PROXY.KEY=VALUE``; PROXY must be one of ``proxies`` (an ensemble's
+    members count). VALUE is read as JSON where it parses (``3``, ``0.5``, ``true``,
+    ``null``, ``"x"``), else taken as a string (``engine=fast``). Whether KEY is an
+    option of the proxy is checked when it runs (an unknown keyword is a one-line error).
+    """
+    names: set[str] = set()
+    for n in proxies:
+        spec = get_proxy(n)
+        names.update(getattr(spec, "members", ()) or (spec.name,))
+    out: dict[str, dict[str, Any]] = {}
+    for item in assignments:
+        target, eq, raw = str(item).partition("=")
+        proxy, dot, key = target.strip().partition(".")
+        if not eq or not dot or not proxy or not key.strip():
+            raise ConfigError(f"--option {item!r}: write PROXY.KEY=VALUE, e.g. fisher.broadcast=false")
+        if proxy not in names:
+            raise ConfigError(f"--option {item!r}: {proxy!r} is not among the proxies scored "
+                              f"({', '.join(sorted(names))})")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw.strip()
+        out.setdefault(proxy, {})[key.strip()] = value
+    return out
+
+
 def ensemble_scores(ensemble: str, member_scores: Mapping[str, Sequence[float]]) -> tuple[Any, int]:
     """The ensemble ``ensemble`` (``"gradsign+jacob_cov"``, ``"meanrank(a+b)"``) over N candidates.
 
@@ -311,4 +341,5 @@ def describe_proxies() -> list[dict[str, Any]]:
     ]
 
 
-__all__ = ["ProxyError", "SelectLogits", "count_nonfinite", "describe_proxies", "ensemble_scores", "score"]
+__all__ = ["ProxyError", "SelectLogits", "count_nonfinite", "describe_proxies", "ensemble_scores", "parse_proxy_options",
+           "score"]

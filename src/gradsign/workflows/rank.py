@@ -561,13 +561,13 @@ def rank_models(
         raise ConfigError(f"inputs must be a batch tensor (N, ...), got {type(inputs).__name__}")
     if not isinstance(targets, torch.Tensor) or targets.shape[:1] != inputs.shape[:1]:
         raise ConfigError("targets must be a tensor with one label per input")
-    options = {k: dict(v) for k, v in (options or {}).items()}
-    unknown = sorted(set(options) - set(names))
-    if unknown:
-        raise ConfigError(f"options given for proxies not requested: {', '.join(unknown)}")
     from gradsign.proxies.ensemble import split_members
 
     singles, _ = split_members(names)  # an ensemble's members are scored; it is aggregated over the models
+    options = {k: dict(v) for k, v in (options or {}).items()}
+    unknown = sorted(set(options) - set(singles))
+    if unknown:
+        raise ConfigError(f"options given for proxies not requested: {', '.join(unknown)}")
     all_names = list(dict.fromkeys([*INFO_PROXIES, *singles]))
     input_shape = tuple(inputs.shape[1:])
     threads = check_threads(threads)
