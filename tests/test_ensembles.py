@@ -181,3 +181,13 @@ def test_az_nas_is_the_named_log_rank_product_of_its_four_scores(capsys):
     assert parse_proxy_list("az_nas,gradsign") == ["az_nas", "gradsign"]
     code, out, _ = run(["proxies"], capsys)
     assert code == 0 and "az_nas" in out and "named ensembles" in out
+
+
+@pytest.mark.data
+def test_evaluate_writes_outputs_for_an_ensemble_alone(data_dir, tmp_path, capsys):
+    code, out, err = run(["evaluate", "--sample", "20", "--proxies", "synflow+params", "--no-store", "--bootstrap",
+                          "20", "--no-progress", "--output", str(tmp_path / "ev"), "--data-dir", str(data_dir)], capsys)
+    assert code == 0, err
+    assert (tmp_path / "ev" / "scatter_synflow+params.png").is_file()
+    assert not (tmp_path / "ev" / "scatter_params.png").exists()  # members are in scores.csv, not plotted
+    assert "scores (no store)" in out

@@ -121,7 +121,7 @@ def test_score_keeps_its_result_when_the_output_vanishes(tmp_path, capsys, monke
     monkeypatch.setattr(outputs, "write_text_safely", break_parent)
     code, _, err = run(["score", "--arch", ARCH, "--proxies", "params", "--no-store", "--format", "csv",
                         "--output", str(target)], capsys)
-    assert code == 0
+    assert code == 3  # computed and kept, but not where asked: a script must notice
     line = next(l for l in err.splitlines() if "instead" in l)
     fallback = line.rsplit(" to ", 1)[1].split(" instead")[0]
     assert "params" in open(fallback).read()
@@ -443,3 +443,14 @@ def test_no_fallback_warning_when_the_model_itself_raises():
         with pytest.raises(gradsign.proxies.api.ProxyError, match="boom in forward"):
             gradsign.score(Broken(), torch.randn(4, 4), torch.tensor([0, 1, 2, 0]), ["gradsign"])
     assert not [w for w in caught if issubclass(w.category, GradSignFallbackWarning)]
+
+
+def test_search_table_intervals_stay_within_accuracy_range():
+    from gradsign.search.report import summarize
+
+    s = summarize([89.4, 93.6])  # two runs: the t interval is about +-26 points wide
+    assert 0.0 <= s["ci_low"] and s["ci_high"] == 100.0 and s["ci_clipped"]
+    raw = summarize([89.4, 93.6], bounds=None)
+    assert raw["ci_high"] > 100.0
+    many = summarize(np.linspace(90, 94, 500))
+    assert not many["ci_clipped"]

@@ -220,3 +220,26 @@ def test_store_info_without_a_default_store_says_so_and_creates_nothing(tmp_path
     code, _, err = run(["store", "info"], capsys)
     assert code == 2 and "no results store at the default location" in err and "--store" in err
     assert _tree(tmp_path) == []
+
+
+@needs_ro_mount
+def test_scoring_commands_read_a_read_only_store_and_refuse_only_to_write(tmp_path):
+    """score with every score already stored works on a read-only store; new cells get one true line."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    store = ro / "s.sqlite"
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+    # filled by a separate process, which closes the store cleanly (WAL checkpointed, no -wal / -shm left)
+    filled = subprocess.run([sys.executable, "-c", f"{_CLI_MAIN}; main(['score','--arch',{arch!r},'--proxies',"
+                             f"'params','--store',{str(store)!r}])"], capture_output=True, text=True, timeout=120)
+    assert filled.returncode == 0, filled.stderr
+    assert sorted(os.listdir(ro)) == ["s.sqlite"]
+    again = _run_on_read_only(ro, f"{_CLI_MAIN}; main(['score','--arch',{arch!r},'--proxies','params','--store',"
+                                  f"{str(store)!r},'--format','csv'])")
+    assert again.returncode == 0, again.stderr
+    assert "params" in again.stdout
+    new = _run_on_read_only(ro, f"{_CLI_MAIN}; main(['score','--index','7','--proxies','params','--store',"
+                                f"{str(store)!r}])")
+    assert new.returncode == 2
+    assert "cannot be written here" in new.stderr and "scoring 1 cell(s) needs to write it" in new.stderr
+    assert "not a readable SQLite database" not in new.stderr

@@ -94,3 +94,24 @@ def store_interrupt_note(store) -> str:
     if store is None:
         return "nothing is kept (--no-store): a rerun computes everything again"
     return f"finished results are kept in the store {store.path}; rerun the same command to resume"
+
+
+#: Exit status when the results were computed but written to a fallback path instead of
+#: the requested one: nothing is lost, but a script must notice that the files moved.
+OUTPUT_FALLBACK_EXIT = 3
+
+
+def report_fallback(problem: str, where: object) -> None:
+    """Say where the outputs went instead, and remember to exit with :data:`OUTPUT_FALLBACK_EXIT`."""
+    err_console.print(f"could not write {problem}; the outputs were written to {where} instead",
+                      highlight=False, markup=False, soft_wrap=True)
+    _FELL_BACK[0] = True
+
+
+_FELL_BACK = [False]
+
+
+def take_fell_back() -> bool:
+    """Whether :func:`report_fallback` was called in this command (and reset it); main() then exits 3."""
+    fell, _FELL_BACK[0] = _FELL_BACK[0], False
+    return fell

@@ -15,7 +15,7 @@ from gradsign import __version__
 from gradsign.cli import data_cmd, proxies_cmd, scoring_cmds, search_cmd, store_cmd
 from gradsign.cli import predictors_cmd
 from gradsign.cli import rank_cmd
-from gradsign.cli.common import err_console, interrupt_message
+from gradsign.cli.common import OUTPUT_FALLBACK_EXIT, err_console, interrupt_message, take_fell_back
 from gradsign.errors import GradsignError
 
 app = typer.Typer(
@@ -93,8 +93,15 @@ def main(argv: list[str] | None = None) -> None:
             saved[signal.SIGINT] = signal.signal(signal.SIGINT, _interrupt)
     except ValueError:  # not the main thread (embedded use): keep the host's handlers
         pass
+    take_fell_back()
     try:
         app(args=argv, standalone_mode=True)
+    except SystemExit as done:
+        # Outputs written to a fallback path instead of the one asked for: nothing is lost,
+        # but the exit status says so (a script would otherwise look for files that are not there).
+        if take_fell_back() and done.code in (0, None):
+            sys.exit(OUTPUT_FALLBACK_EXIT)
+        raise
     except GradsignError as exc:
         # Escaped: messages quote user input and file names, which may contain [brackets].
         # soft_wrap: one line however long (the terminal wraps it; rich would insert newlines).

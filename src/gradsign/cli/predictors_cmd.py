@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from gradsign.cli.common import DataDirOption, console, err_console
+from gradsign.cli.common import DataDirOption, console, err_console, report_fallback, set_interrupt_note
 from gradsign.errors import ConfigError
 
 app = typer.Typer(
@@ -73,6 +73,8 @@ def evaluate(
     """Fit each predictor on random training sets, rank disjoint test sets; correlations with 95% CIs."""
     from gradsign.workflows.predictors import run_predictor_evaluation
 
+    set_interrupt_note("nothing is kept: a predictor evaluation writes its results when it finishes; rerun the "
+                       "same command (the zero-cost scores it reads are untouched)")
     ev = run_predictor_evaluation(
         space, dataset, predictors=predictors, train_sizes=_int_list(train_sizes, "--train-sizes"),
         test_size=test_size, trials=trials, seed=seed, zc_source=zc_source,
@@ -83,8 +85,7 @@ def evaluate(
     print_summary(ev)
     fallback = ev.meta.get("output_fallback")
     if fallback:
-        err_console.print(f"could not write {fallback['problem']}; the outputs were written to "
-                          f"{fallback['written_to']} instead", highlight=False, markup=False, soft_wrap=True)
+        report_fallback(fallback["problem"], fallback["written_to"])
     for f in ev.files:
         err_console.print(f"wrote {f}", highlight=False, markup=False, emoji=False)
 

@@ -10,7 +10,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from gradsign.cli.common import DataDirOption, DeviceOption, ThreadsOption, console, err_console, set_interrupt_note
+from gradsign.cli.common import (DataDirOption, DeviceOption, ThreadsOption, console, err_console, report_fallback,
+                                 set_interrupt_note)
 from gradsign.cli.scoring_cmds import OutputFormat
 from gradsign.errors import ConfigError
 
@@ -124,7 +125,8 @@ def rank(
         data_label = f"{info.name} upsampled from {info.image_size}x{info.image_size}"
 
     def make(spec):
-        return lambda: load_model(spec, info.num_classes, input_shape=input_shape, seed=seed, dataset=data_label)
+        return lambda: load_model(spec, info.num_classes, input_shape=input_shape, seed=seed, dataset=data_label,
+                                  logits=select)
 
     def report(i: int, n: int, name: str, seconds: float) -> None:
         if progress:
@@ -138,7 +140,8 @@ def rank(
                              device=dev, on_model=report, logits=select, threads=threads)
     except RankInterrupted as stop:
         if stop.partial is not None:
-            text = _format(stop.partial, stop.partial.frame, fmt, info, batch_size, seed, images, sampling,
+            partial_frame = stop.partial.frame if sort_by == "none" else stop.partial.sorted(sort_by)
+            text = _format(stop.partial, partial_frame, fmt, info, batch_size, seed, images, sampling,
                            input_shape, dev, torch, show=False,
                            extra={"partial": {"finished": stop.done, "of": stop.total}})
             header = f"# PARTIAL: interrupted after {stop.done} of {stop.total} models\n" if fmt is not OutputFormat.json else ""
@@ -158,13 +161,17 @@ def rank(
         if problem is None:
             err_console.print(f"wrote {where}", highlight=False, markup=False)
         else:
-            err_console.print(f"could not write {problem}; the result was written to {where} instead",
-                              highlight=False, markup=False, soft_wrap=True)
+            report_fallback(problem, where)
     elif fmt is not OutputFormat.table:
         typer.echo(text, nl=False)
     failed = {m: sorted(e) for m, e in result.errors.items()}
     if failed:
-        err_console.print(f"[yellow]failed[/]: {failed} (NaN in the table; see the error column)", highlight=False)
+        err_console.print(f"[yellow]failed[/]: {failed} (NaN in the table; the 'error' lines say why)",
+                          highlight=False)
+    for name, n_bad in result.member_nonfinite.items():
+        if n_bad:
+            err_console.print(f"ensemble {name}: {n_bad} model(s) with a NaN/inf member score, ranked last by that "
+                              "member (the ensemble still ranks them)", highlight=False, markup=False)
 
 
 def _format(result, frame, fmt, info, batch_size, seed, images, sampling, input_shape, dev, torch, show: bool,
@@ -212,7 +219,7 @@ def _render_table(frame, result, dataset, batch_size, seed, data, dev, show: boo
         if row["error"]:
             lines.append(f"error {row['model']}: {row['error']}")
     directions = ", ".join(f"{p} {'higher' if h else 'lower'}" for p, h in result.higher_is_better.items())
-    lines.append(f"#PROXY = rank by PROXY, 1 = best; better is: {directions}; NaN = failed (unranked, see error)")
+    lines.append(f"#PROXY = rank by PROXY, 1 = best; better is: {directions}; NaN = failed (unranked; see the error lines)")
     lines.append("s/model = seconds to score one model with all proxies, params and flops included")
     lines.append(f"data: {data}")
 

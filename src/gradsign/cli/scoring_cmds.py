@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from gradsign.cli.common import (DataDirOption, DeviceOption, ThreadsOption, console, err_console,
-                                 set_interrupt_note, store_interrupt_note)
+                                 set_interrupt_note, store_interrupt_note, report_fallback)
 from gradsign.errors import ConfigError, GradsignError
 
 
@@ -99,8 +99,7 @@ def _write_output(output: Path, text: str) -> None:
     if problem is None:
         err_console.print(f"wrote {where}", highlight=False, markup=False)
     else:
-        err_console.print(f"could not write {problem}; the result was written to {where} instead",
-                          highlight=False, markup=False, soft_wrap=True)
+        report_fallback(problem, where)
 
 
 def _fmt(v: float) -> str:
@@ -261,8 +260,7 @@ def evaluate(
     print_evaluate_summary(result.summary)
     fallback = result.summary.get("output_fallback")
     if fallback:
-        err_console.print(f"could not write {fallback['problem']}; the outputs were written to "
-                          f"{fallback['written_to']} instead", highlight=False, markup=False, soft_wrap=True)
+        report_fallback(fallback["problem"], fallback["written_to"])
     for f in result.files:
         err_console.print(f"wrote {f}", highlight=False)
 
@@ -312,8 +310,11 @@ def print_evaluate_summary(s: dict) -> None:
     console.print(f"data: {s['data']}", highlight=False)
     if s.get("literature_source"):
         console.print(f"literature: {s['literature_source']}", highlight=False)
-    console.print(f"computed this run: {s['n_computed_this_run']} (arch, proxy) scores; the rest came from the store",
-                  highlight=False)
+    if s.get("store") is None and "store" in s:
+        console.print(f"computed this run: {s['n_computed_this_run']} (arch, proxy) scores (no store)", highlight=False)
+    else:
+        console.print(f"computed this run: {s['n_computed_this_run']} (arch, proxy) scores; the rest came from the "
+                      "store", highlight=False)
     if s.get("stored_only"):
         so = s["stored_only"]
         if so["kept"] < so["drawn"]:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from gradsign.cli.common import (DataDirOption, DeviceOption, ThreadsOption, console, err_console,
-                                 set_interrupt_note)
+                                 set_interrupt_note, report_fallback)
 from gradsign.cli.scoring_cmds import (AddressOption, BackendOption, BatchOption, EngineOption, NoStoreOption,
                                        ProgressOption, ProxyOptionOption, StoreOption, WorkersOption, _backend,
                                        _setup, _store)
@@ -19,7 +19,7 @@ def search(
     dataset: Annotated[str, typer.Option("--dataset", help="cifar10, cifar100 or ImageNet16-120.")] = "cifar10",
     algo: Annotated[str, typer.Option("--algo", help="rs (random), rea, reinforce, bohb, or predictor (predictor-guided, BANANAS-style).")] = "rea",
     predictor: Annotated[Optional[str], typer.Option("--predictor", help="For --algo predictor: the predictor (see `gradsign predictors list`; default forest).")] = None,
-    zc_source: Annotated[str, typer.Option("--zc-source", help="For --algo predictor: zero-cost features for every cell (nb201-table, store, none).")] = "nb201-table",
+    zc_source: Annotated[str, typer.Option("--zc-source", help="For --algo predictor: zero-cost features for every cell (auto, nb201-table, store, naslib, none; join with '+'; every cell must have them).")] = "nb201-table",
     zc_seconds: Annotated[Optional[float], typer.Option("--zc-seconds", help="For --algo predictor: seconds charged per cell's zero-cost features when the source records none.")] = None,
     proxy: Annotated[Optional[str], typer.Option("--proxy", help="Zero-cost proxy assisting the search.")] = None,
     candidates: Annotated[int, typer.Option("--candidates", help="K proposals per step; the best by the proxy is kept.")] = 10,
@@ -84,7 +84,6 @@ def search(
                       f"{s['proxy_nonfinite_cells_seen']} non-finite (ranked last)", highlight=False)
     fallback = report.summary.get("output_fallback")
     if fallback:
-        err_console.print(f"could not write {fallback['problem']}; the outputs were written to "
-                          f"{fallback['written_to']} instead", highlight=False, markup=False, soft_wrap=True)
+        report_fallback(fallback["problem"], fallback["written_to"])
     for f in report.files:
         err_console.print(f"wrote {f}", highlight=False)

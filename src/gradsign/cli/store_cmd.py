@@ -22,8 +22,12 @@ def _open(store: Path | None, *, read_only: bool):
     from gradsign.workflows.scoring import default_store_path
 
     if store is None and read_only and not default_store_path().exists():
-        raise StoreError(f"no results store at the default location {default_store_path()} (nothing stored yet? "
-                         "pass --store FILE or set $GRADSIGN_STORE)")
+        import os
+
+        where = ("$GRADSIGN_STORE" if os.environ.get("GRADSIGN_STORE") else "the default location")
+        raise StoreError(f"no results store at {where} {default_store_path()} (nothing stored yet? "
+                         "pass --store FILE" + ("" if os.environ.get("GRADSIGN_STORE") else " or set $GRADSIGN_STORE")
+                         + ")")
     return ResultsStore(store if store is not None else default_store_path(), read_only=read_only)
 
 
@@ -32,14 +36,16 @@ def info(store: StoreOption = None) -> None:
     """Counts of stored scores per space, dataset, proxy and status."""
     s = _open(store, read_only=True)
     rows = s._conn.execute(
-        "SELECT space, dataset, proxy, batch_size, seed, status, COUNT(*), AVG(seconds) FROM scores "
-        "GROUP BY space, dataset, proxy, batch_size, seed, status ORDER BY 1, 2, 3, 4, 5, 6"
+        "SELECT space, dataset, proxy, batch_size, seed, init, status, COUNT(*), AVG(seconds) FROM scores "
+        "GROUP BY space, dataset, proxy, batch_size, seed, init, status ORDER BY 1, 2, 3, 4, 5, 6, 7"
     ).fetchall()
     t = Table(title=f"results store {s.path}", title_justify="left")
-    for col in ("space", "dataset", "proxy", "batch", "seed", "status", "cells", "mean s/cell"):
+    # "init" shows the numerics tag too (pytorch-default@cpu-threads2, @cuda): rows computed
+    # with other thread counts or devices are other scores, counted apart.
+    for col in ("space", "dataset", "proxy", "batch", "seed", "init", "status", "cells", "mean s/cell"):
         t.add_column(col)
     for r in rows:
-        t.add_row(*[str(v) for v in r[:7]], f"{r[7]:.3f}" if r[7] is not None else "-")
+        t.add_row(*[str(v) for v in r[:8]], f"{r[8]:.3f}" if r[8] is not None else "-")
     console.print(t)
 
 
@@ -47,9 +53,9 @@ def info(store: StoreOption = None) -> None:
 def export(
     output: Annotated[Path, typer.Option("--output", help="CSV file to write (gzip-compressed if it ends in .gz).")],
     store: StoreOption = None,
-    space: Annotated[Optional[str], typer.Option("--space")] = None,
-    dataset: Annotated[Optional[str], typer.Option("--dataset")] = None,
-    proxy: Annotated[Optional[str], typer.Option("--proxy")] = None,
+    space: Annotated[Optional[str], typer.Option("--space", help="Only this search space (e.g. nb201).")] = None,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", help="Only this dataset (e.g. cifar10).")] = None,
+    proxy: Annotated[Optional[str], typer.Option("--proxy", help="Only this proxy (e.g. gradsign).")] = None,
 ) -> None:
     """Write stored scores (optionally filtered) to a portable CSV."""
     where = {k: v for k, v in (("space", space), ("dataset", dataset), ("proxy", proxy)) if v is not None}

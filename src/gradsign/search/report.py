@@ -41,10 +41,18 @@ NB201_PAPER_CIFAR10_TEST: dict[str, tuple[float, float]] = {
 }
 
 
-def summarize(values: Any, confidence: float = 0.95) -> dict[str, float]:
+#: Accuracies are percentages: an interval of their mean never leaves this range.
+ACCURACY_RANGE = (0.0, 100.0)
+
+
+def summarize(values: Any, confidence: float = 0.95, bounds: tuple[float, float] | None = ACCURACY_RANGE
+              ) -> dict[str, float]:
     """n, mean, std (ddof 1), sem, ci_low/ci_high (t interval), median, min, max of finite ``values``.
 
     ``n_missing`` counts non-finite values (runs that trained nothing), which are dropped.
+    The t interval is cut to ``bounds`` (default [0, 100], accuracies in percent): with
+    few runs it can otherwise claim means below 0% or above 100% (``ci_clipped`` says when
+    it was cut; ``bounds=None`` keeps the raw interval).
     """
     if not 0 < confidence < 1:
         raise ConfigError(f"confidence must be in (0, 1), got {confidence}")
@@ -63,7 +71,12 @@ def summarize(values: Any, confidence: float = 0.95) -> dict[str, float]:
         std = float(x.std(ddof=1))
         sem = std / np.sqrt(n)
         half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * sem)
-        out.update(std=std, sem=float(sem), ci_low=mean - half, ci_high=mean + half)
+        lo, hi = mean - half, mean + half
+        if bounds is not None:
+            clipped = lo < bounds[0] or hi > bounds[1]
+            lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+            out["ci_clipped"] = bool(clipped)
+        out.update(std=std, sem=float(sem), ci_low=lo, ci_high=hi)
     return out
 
 

@@ -160,6 +160,22 @@ def connect_read_only(path: str | Path, *, timeout: float = 60.0) -> sqlite3.Con
         raise StoreError(f"results store {p} is not a readable SQLite database ({exc})") from None
 
 
+def _writable(path: Path) -> bool:
+    """Whether a file in ``path``'s folder can be created and ``path`` opened for writing (tried, not guessed)."""
+    import os
+    import tempfile
+
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".gradsign-probe-", dir=path.parent)
+        os.close(fd)
+        os.unlink(probe)
+        with open(path, "ab"):
+            pass
+        return True
+    except OSError:
+        return False
+
+
 class ResultsStore:
     """A results store in one SQLite file (created on first use, unless ``read_only``).
 
@@ -191,7 +207,26 @@ class ResultsStore:
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._init_schema()
         except sqlite3.DatabaseError as exc:
+            # An existing store that cannot be written here (a read-only file system, a file
+            # without write permission) is still readable: open it read-only, and refuse only
+            # when something must be written (`unwritable` says why; see require_writable).
+            if self.path.is_file() and not _writable(self.path):
+                self._conn = connect_read_only(self.path, timeout=timeout)
+                self.read_only = True
+                self.unwritable = f"results store {self.path} cannot be written here ({exc})"
+                self._check_schema()
+                return
             raise StoreError(f"results store {self.path} is not a readable SQLite database ({exc})") from None
+
+    #: why a store opened for writing fell back to reading only (None: writable, or asked read-only)
+    unwritable: str | None = None
+
+    def require_writable(self, what: str) -> None:
+        """A one-line StoreError before ``what`` (e.g. "scoring 12 cells") when this store cannot be written."""
+        if self.read_only:
+            why = self.unwritable or f"results store {self.path} was opened read-only"
+            raise StoreError(f"{why}; {what} needs to write it: use --no-store, or a copy of the store in a "
+                             "writable place (what it holds can be reported with evaluate --stored-only)")
 
     def _check_schema(self) -> None:
         """Validate an existing store opened read-only (an empty database is not a store)."""

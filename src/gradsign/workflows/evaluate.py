@@ -191,6 +191,7 @@ def run_evaluate(
         "sampling": setup.sampling,
         "data": table.data_description,
         "n_computed_this_run": table.n_computed,
+        "store": str(store.path) if store is not None else None,
         "stored_only": {"drawn": n_drawn, "kept": len(table.archs)} if stored_only else None,
         "noise_ceiling": truth.noise_ceiling(table.archs),
         "literature_source": LITERATURE_SOURCE if space.name == "nb201" else None,
@@ -238,6 +239,8 @@ def plot_scatters(result: EvaluateResult, out: Path) -> list[Path]:
     files = []
     s = result.summary
     for name, values in result.scores.items():
+        if name not in s["proxies"]:  # an ensemble's member scored for it, not asked for itself
+            continue
         stats = s["proxies"][name]
         ok = np.isfinite(values) & np.isfinite(result.accuracy)
         fig, ax = plt.subplots(figsize=(5, 4), dpi=120)

@@ -271,6 +271,7 @@ def load_model(
     input_shape: Sequence[int] = (3, 32, 32),
     seed: int | None = 0,
     dataset: str | None = None,
+    logits: int | str | Callable[[Any], torch.Tensor] | None = None,
 ) -> LoadedModel:
     """Build the model of ``spec`` for ``num_classes`` classes and inputs of ``input_shape``.
 
@@ -284,6 +285,9 @@ def load_model(
             again before a head is replaced), so the same spec and seed give the
             same weights; None leaves the global RNG as it is.
         dataset: dataset name, only for the wording of the notes.
+        logits: for a model whose forward returns a tuple / list / dict, which element
+            is the logits; the model is wrapped (:class:`~gradsign.proxies.api.SelectLogits`)
+            before its output size is checked.
 
     Raises:
         ConfigError: bad spec, missing file or factory, timm/torchvision missing,
@@ -304,6 +308,10 @@ def load_model(
         model, designed = _create_torchvision(spec, num_classes, input_shape, notes)
     else:
         model = _create_from_file(spec, num_classes, notes)
+    if logits is not None:
+        from gradsign.proxies.api import SelectLogits
+
+        model = SelectLogits(model, logits)
     if designed is not None and tuple(designed[-2:]) != input_shape[-2:]:
         data = f" ({dataset})" if dataset else ""
         notes.append(f"input {_hw(input_shape)}{data}; model designed for {_hw(designed)}")
@@ -477,6 +485,8 @@ class RankResult:
     notes: dict[str, list[str]]
     errors: dict[str, dict[str, str]]
     higher_is_better: dict[str, bool]
+    #: ensemble -> models with a non-finite member score (ranked last by that member, never dropped)
+    member_nonfinite: dict[str, int] = field(default_factory=dict)
 
     def sorted(self, by: str | None = None) -> pd.DataFrame:
         """The frame ordered by ``rank_<by>`` (default: the first proxy), unranked (NaN) rows last."""
@@ -490,7 +500,8 @@ class RankResult:
         rows = [{k: _jsonable(v) for k, v in row.items()} for row in self.frame.to_dict(orient="records")]
         timings = {m: {k: _jsonable(v) for k, v in r.items()} for m, r in self.timings.to_dict(orient="index").items()}
         return {"proxies": self.proxies, "higher_is_better": self.higher_is_better, "models": rows,
-                "seconds": timings, "notes": self.notes, "errors": self.errors}
+                "seconds": timings, "notes": self.notes, "errors": self.errors,
+                "ensemble_member_nonfinite": self.member_nonfinite}
 
 
 def _jsonable(v: Any) -> Any:
@@ -628,7 +639,9 @@ def _rank_one(score, name, item, inputs, targets, all_names, seed, num_classes, 
         row[p] = scores.get(p, float("nan"))
     row["seconds"] = seconds
     row["notes"] = "; ".join(notes)
-    row["error"] = "; ".join(f"{k}: {v}" for k, v in errors.items())
+    # "gradsign: gradsign: ..." when the message already names its proxy: say it once
+    row["error"] = "; ".join(v if v.startswith(f"{k}:") or v.startswith(f"proxy {k!r}") else f"{k}: {v}"
+                             for k, v in errors.items())
     # Free the model before the next one is built: big timm models add up.
     del model
     gc.collect()
@@ -648,10 +661,11 @@ def _assemble(rows, names, all_names, timing_rows, all_notes, all_errors) -> Ran
     from gradsign.proxies.registry import get_proxy
 
     frame = pd.DataFrame(rows)
+    member_nonfinite: dict[str, int] = {}
     for p in names:
         spec = get_proxy(p)
         if getattr(spec, "is_ensemble", False):  # over the models ranked together (see proxies.ensemble)
-            frame[p], _ = spec.aggregate({m: frame[m].to_numpy(dtype=float) for m in spec.members})
+            frame[p], member_nonfinite[p] = spec.aggregate({m: frame[m].to_numpy(dtype=float) for m in spec.members})
     directions = {p: get_proxy(p).higher_is_better for p in names}
     for p in names:
         # method="min": tied scores share the best rank; NaN (failed) gets no rank.
@@ -661,7 +675,7 @@ def _assemble(rows, names, all_names, timing_rows, all_notes, all_errors) -> Ran
     frame = frame[columns]
     timing_frame = pd.DataFrame.from_dict(timing_rows, orient="index").reindex(columns=["load", *all_names])
     timing_frame.index.name = "model"
-    return RankResult(frame, names, timing_frame, all_notes, all_errors, directions)
+    return RankResult(frame, names, timing_frame, all_notes, all_errors, directions, member_nonfinite)
 
 
 def _warm_up_flop_counter() -> None:
@@ -744,6 +758,6 @@ def _message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {_first_line(str(exc))}"
 
 
-def _first_line(text: str, limit: int = 300) -> str:
+def _first_line(text: str, limit: int = 600) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line if len(line) <= limit else line[: limit - 3] + "..."

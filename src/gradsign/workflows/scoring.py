@@ -250,6 +250,9 @@ class Scorer:
                 tasks.append(CellTask(a, tuple(missing)))
                 queued.add(a)
 
+        if tasks and self.store is not None:
+            # before any work: a store that cannot be written refuses now, not after the first cell
+            self.store.require_writable(f"scoring {len(tasks)} cell(s)")
         backend = backend or InProcessBackend()
         task_of = {t.arch: t for t in tasks}
         computed: dict[str, dict[str, tuple[float, float | None, str | None]]] = {n: {} for n in names}
