@@ -200,9 +200,7 @@ def test_rank_cli_writes_finished_models_on_interrupt(data_dir, tmp_path, capsys
 @pytest.mark.parametrize("cmd", COMPUTING)
 def test_every_computing_command_has_threads_and_device(cmd, capsys):
     code, out, _ = run([*cmd, "--help"], capsys)
-    assert code == 0 and "--threads" in out
-    if cmd != ["predictors", "evaluate"]:  # predictors fit on the CPU only (scikit-learn, LightGBM, small MLPs)
-        assert "--device" in out
+    assert code == 0 and "--threads" in out and "--device" in out
 
 
 def test_store_key_records_threads_and_device():
@@ -248,6 +246,20 @@ def test_bad_devices_are_refused_in_one_line(capsys):
     if not torch.cuda.is_available():
         code, _, err = run(["evaluate", "--proxies", "params", "--no-store", "--device", "cuda"], capsys)
         assert code == 2 and "CUDA is not available" in err
+
+
+def test_torch_predictors_take_a_device():
+    from gradsign.predictors import make_predictor
+    from gradsign.workflows.predictors import _compute_kwargs
+    from gradsign.predictors import predictor_classes
+
+    classes = predictor_classes()
+    assert _compute_kwargs(classes["bananas"], 1, "cpu") == {"threads": 1, "device": "cpu"}
+    assert "device" not in _compute_kwargs(classes["forest"], 1, "cuda")
+    with pytest.raises(ConfigError, match="--device"):
+        from gradsign.workflows.predictors import run_predictor_evaluation
+
+        run_predictor_evaluation("nb201", "cifar10", device="tpu")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -9,7 +9,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from gradsign.cli.common import DataDirOption, console, err_console, report_fallback, set_interrupt_note
+from gradsign.cli.common import (DataDirOption, DeviceOption, console, err_console, report_fallback,
+                                 set_interrupt_note)
 from gradsign.errors import ConfigError
 
 app = typer.Typer(
@@ -69,6 +70,7 @@ def evaluate(
     output: Annotated[Optional[Path], typer.Option("--output", help="Directory for trials.csv, summary.csv, summary.json and the plot.")] = None,
     data_dir: DataDirOption = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress.")] = True,
+    device: DeviceOption = "cpu",
 ) -> None:
     """Fit each predictor on random training sets, rank disjoint test sets; correlations with 95% CIs."""
     from gradsign.workflows.predictors import run_predictor_evaluation
@@ -80,7 +82,7 @@ def evaluate(
         test_size=test_size, trials=trials, seed=seed, zc_source=zc_source,
         zc_proxies=[p.strip() for p in zc_proxies.split(",") if p.strip()] if zc_proxies else None,
         store=store, batch_size=batch_size, lowfidelity=not no_lowfidelity, n_bootstrap=bootstrap,
-        threads=threads, data_dir=data_dir, output=output, progress=progress,
+        threads=threads, data_dir=data_dir, output=output, progress=progress, device=device,
     )
     print_summary(ev)
     fallback = ev.meta.get("output_fallback")

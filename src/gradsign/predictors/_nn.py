@@ -16,12 +16,17 @@ import numpy as np
 
 
 @contextmanager
-def torch_session(seed: int, threads: int = 1) -> Iterator[Any]:
-    """Yield ``torch`` with the RNG seeded inside a fork and ``threads`` intra-op threads."""
+def torch_session(seed: int, threads: int = 1, device: Any = "cpu") -> Iterator[Any]:
+    """Yield ``torch`` with the RNG seeded inside a fork and ``threads`` intra-op threads.
+
+    On a CUDA ``device`` its generator is forked and seeded too.
+    """
     import torch
 
     prev = torch.get_num_threads()
-    with torch.random.fork_rng(devices=[]):
+    dev = torch.device(device)
+    cuda = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(seed)
         torch.set_num_threads(max(1, int(threads)))
         try:
@@ -45,7 +50,7 @@ def train_regressor(
     """Adam on the mean squared error (or ``loss``), shuffled minibatches; returns per-epoch mean loss."""
     import torch
 
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)  # on the CPU: the same order on every device
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     loss_fn = loss or torch.nn.functional.mse_loss
     n = int(target.shape[0])
@@ -53,7 +58,7 @@ def train_regressor(
     history: list[float] = []
     model.train()
     for _ in range(epochs):
-        perm = torch.randperm(n, generator=gen)
+        perm = torch.randperm(n, generator=gen).to(target.device)
         total = 0.0
         for i in range(0, n, bs):
             idx = perm[i:i + bs]
@@ -68,7 +73,7 @@ def train_regressor(
     return history
 
 
-def as_tensor(x: np.ndarray) -> Any:
+def as_tensor(x: np.ndarray, device: Any = "cpu") -> Any:
     import torch
 
-    return torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32)
+    return torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32, device=device)

@@ -66,12 +66,13 @@ class Bananas(Predictor):
 
     def __init__(self, features, *, seed: int = 0, ensemble: int = 5, width: int = 32, layers: int = 4,
                  epochs: int = 200, batch_size: int = 32, lr: float = 1e-3, weight_decay: float = 0.0,
-                 encoding: str = "path", threads: int = 1) -> None:
+                 encoding: str = "path", threads: int = 1, device: str = "cpu") -> None:
         super().__init__(features, seed=seed)
         self.encoding = encoding if features.supports(encoding) else "onehot"
         self.ensemble, self.width, self.layers = int(ensemble), int(width), int(layers)
         self.epochs, self.batch_size, self.lr, self.weight_decay = int(epochs), int(batch_size), float(lr), float(weight_decay)
         self.threads = threads
+        self.device = str(device)
 
     def info(self) -> dict[str, Any]:
         d = super().info()
@@ -79,18 +80,18 @@ class Bananas(Predictor):
         return d
 
     def _fit(self, archs: list[str], y: np.ndarray) -> None:
-        x = as_tensor(self.features.encode(archs, self.encoding))
+        x = as_tensor(self.features.encode(archs, self.encoding), self.device)
         self._y = TargetScaler(y)
-        t = as_tensor(self._y.forward(y).reshape(-1, 1))
+        t = as_tensor(self._y.forward(y).reshape(-1, 1), self.device)
         n, e = x.shape[0], self.ensemble
         bs = max(1, min(self.batch_size, n))
-        with torch_session(self.seed, self.threads) as torch:
-            self.net = _ensemble_mlp(torch, e, x.shape[1], self.width, self.layers)
+        with torch_session(self.seed, self.threads, self.device) as torch:
+            self.net = _ensemble_mlp(torch, e, x.shape[1], self.width, self.layers).to(self.device)
             gen = torch.Generator().manual_seed(self.seed)
             opt = torch.optim.Adam(self.net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
             for _ in range(self.epochs):
                 # Each member sees its own minibatch order, as separately trained networks would.
-                perms = torch.stack([torch.randperm(n, generator=gen) for _ in range(e)])
+                perms = torch.stack([torch.randperm(n, generator=gen) for _ in range(e)]).to(self.device)
                 for i in range(0, n, bs):
                     idx = perms[:, i:i + bs]
                     opt.zero_grad(set_to_none=True)
@@ -101,7 +102,7 @@ class Bananas(Predictor):
             self.net.eval()
 
     def _predict(self, archs: list[str]) -> np.ndarray:
-        x = as_tensor(self.features.encode(archs, self.encoding))
-        with torch_session(self.seed, self.threads) as torch, torch.no_grad():
-            out = self.net(x.unsqueeze(0).expand(self.ensemble, -1, -1)).mean(dim=0).numpy().reshape(-1)
+        x = as_tensor(self.features.encode(archs, self.encoding), self.device)
+        with torch_session(self.seed, self.threads, self.device) as torch, torch.no_grad():
+            out = self.net(x.unsqueeze(0).expand(self.ensemble, -1, -1)).mean(dim=0).cpu().numpy().reshape(-1)
         return self._y.inverse(out)

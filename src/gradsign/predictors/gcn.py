@@ -58,27 +58,30 @@ class GraphConvNet(Predictor):
     description = "3-layer graph convolutional network on the op-on-node cell graph"
 
     def __init__(self, features, *, seed: int = 0, width: int = 64, layers: int = 3, epochs: int = 200,
-                 batch_size: int = 32, lr: float = 1e-3, weight_decay: float = 1e-5, threads: int = 1) -> None:
+                 batch_size: int = 32, lr: float = 1e-3, weight_decay: float = 1e-5, threads: int = 1,
+                 device: str = "cpu") -> None:
         super().__init__(features, seed=seed)
+        self.device = str(device)
         self.width, self.layers, self.epochs = int(width), int(layers), int(epochs)
         self.batch_size, self.lr, self.weight_decay, self.threads = int(batch_size), float(lr), float(weight_decay), threads
 
     def _inputs(self, archs: list[str]) -> list[Any]:
         adj, feats = self.features.graph(archs)
         mask = (feats.sum(axis=2) > 0).astype(np.float32)
-        return [as_tensor(normalised_adjacency(adj)), as_tensor(feats), as_tensor(mask)]
+        return [as_tensor(normalised_adjacency(adj), self.device), as_tensor(feats, self.device),
+                as_tensor(mask, self.device)]
 
     def _fit(self, archs: list[str], y: np.ndarray) -> None:
         inputs = self._inputs(archs)
         self._y = TargetScaler(y)
-        t = as_tensor(self._y.forward(y).reshape(-1, 1))
-        with torch_session(self.seed, self.threads) as torch:
-            self.net = _gcn_module(torch, inputs[1].shape[2], self.width, self.layers)
+        t = as_tensor(self._y.forward(y).reshape(-1, 1), self.device)
+        with torch_session(self.seed, self.threads, self.device) as torch:
+            self.net = _gcn_module(torch, inputs[1].shape[2], self.width, self.layers).to(self.device)
             train_regressor(self.net, inputs, t, seed=self.seed, epochs=self.epochs, batch_size=self.batch_size,
                             lr=self.lr, weight_decay=self.weight_decay)
 
     def _predict(self, archs: list[str]) -> np.ndarray:
         inputs = self._inputs(archs)
-        with torch_session(self.seed, self.threads) as torch, torch.no_grad():
-            out = self.net(*inputs).numpy().reshape(-1)
+        with torch_session(self.seed, self.threads, self.device) as torch, torch.no_grad():
+            out = self.net(*inputs).cpu().numpy().reshape(-1)
         return self._y.inverse(out)

@@ -426,8 +426,12 @@ def evaluate_predictors(
     n_bootstrap: int = 2000,
     threads: int = 1,
     progress: bool = False,
+    device: str = "cpu",
 ) -> PredictorEvaluation:
-    """Run the protocol of the module docstring on ``problem``; see :class:`PredictorEvaluation`."""
+    """Run the protocol of the module docstring on ``problem``; see :class:`PredictorEvaluation`.
+
+    ``device``: where the torch predictors (BANANAS, GCN) fit; the others run on the CPU.
+    """
     from threadpoolctl import threadpool_limits
 
     from gradsign.workflows.progress import progress_bar
@@ -484,8 +488,7 @@ def evaluate_predictors(
             y_test = problem.accuracy(test)
             pseed = seed * 1000 + t
             for n in label_free:
-                pred = make_predictor(n, fp, seed=pseed, threads=threads) if _takes_threads(classes[n]) \
-                    else make_predictor(n, fp, seed=pseed)
+                pred = make_predictor(n, fp, seed=pseed, **_compute_kwargs(classes[n], threads, device))
                 pred.fit([], [])
                 scores = pred.predict(test)
                 infos.setdefault(n, pred.info())
@@ -503,8 +506,7 @@ def evaluate_predictors(
                 _check_disjoint(train, test)
                 y_train = problem.accuracy(train)
                 for n in learned:
-                    pred = make_predictor(n, fp, seed=pseed, threads=threads) if _takes_threads(classes[n]) \
-                        else make_predictor(n, fp, seed=pseed)
+                    pred = make_predictor(n, fp, seed=pseed, **_compute_kwargs(classes[n], threads, device))
                     pred.fit(train, y_train)
                     scores = pred.predict(test)
                     infos.setdefault(n, pred.info())
@@ -542,10 +544,17 @@ def evaluate_predictors(
     return PredictorEvaluation(trial_frame, summary, meta)
 
 
-def _takes_threads(cls: type) -> bool:
+def _compute_kwargs(cls: type, threads: int, device: str) -> dict[str, Any]:
+    """``threads`` / ``device`` for a predictor class whose constructor takes them (the torch ones)."""
     import inspect
 
-    return "threads" in inspect.signature(cls.__init__).parameters
+    params = inspect.signature(cls.__init__).parameters
+    out: dict[str, Any] = {}
+    if "threads" in params:
+        out["threads"] = threads
+    if "device" in params:
+        out["device"] = device
+    return out  # scikit-learn / LightGBM predictors run on the CPU whatever the device
 
 
 def _check_disjoint(train: Sequence[str], test: Sequence[str]) -> None:
@@ -781,6 +790,7 @@ def run_predictor_evaluation(
     data_dir: str | Path | None = None,
     output: str | Path | None = None,
     progress: bool = False,
+    device: str = "cpu",
 ) -> PredictorEvaluation:
     """Build the problem from the benchmarks (and the store), run the protocol, write outputs.
 
@@ -790,10 +800,11 @@ def run_predictor_evaluation(
     """
     from gradsign.evaluation.metrics import check_resamples
     from gradsign.outputs import check_output_dir, write_with_fallback
-    from gradsign.runtime import check_threads
+    from gradsign.runtime import check_threads, resolve_device
 
     check_resamples(n_bootstrap)
     check_threads(threads)
+    device = str(resolve_device(device))
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ConfigError(f"--trials must be a positive integer, got {trials!r}")
     if isinstance(test_size, bool) or not isinstance(test_size, int) or test_size < 2:
@@ -803,7 +814,7 @@ def run_predictor_evaluation(
     problem = build_problem(space, dataset, zc_source=zc_source, zc_proxies=zc_proxies, store=store,
                             batch_size=batch_size, seed=seed, lowfidelity=lowfidelity, data_dir=data_dir)
     ev = evaluate_predictors(problem, predictors, train_sizes=train_sizes, test_size=test_size, trials=trials,
-                             seed=seed, n_bootstrap=n_bootstrap, threads=threads, progress=progress)
+                             seed=seed, n_bootstrap=n_bootstrap, threads=threads, progress=progress, device=device)
     ev.meta["zc_source"] = zc_source
     if output is not None:
         ev.files, problem_text = write_with_fallback(lambda d: write_outputs(ev, d), Path(output))

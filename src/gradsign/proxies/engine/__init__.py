@@ -91,7 +91,8 @@ def _warn_fallback(failures: list[tuple[str, FastUnsupported]]) -> None:
     why = "; ".join(f"{eng}: {exc.reason}" for eng, exc in failures)
     warnings.warn(
         f"gradsign: batched engines not used ({why}); the per-sample reference loop scored this model "
-        "(same numbers, slower). This warning is shown once per layer type / reason.",
+        "(the same numbers unless the model has random layers, slower). This warning is shown once per layer "
+        "type / reason.",
         GradSignFallbackWarning,
         stacklevel=3,
     )
