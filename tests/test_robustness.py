@@ -286,6 +286,9 @@ def test_archs_file_names_the_line_and_skip_invalid_scores_the_rest(tmp_path, ca
                           "--format", "csv"], capsys)
     assert code == 0 and len(out.strip().splitlines()) == 3  # header + 2 cells
     assert f"skipped {f}:3:" in err and "1 line(s)" in err
+    code, out, _ = run(["score", "--archs-file", str(f), "--proxies", "params", "--no-store", "--skip-invalid",
+                        "--format", "json"], capsys)
+    assert code == 0 and [d["line"] for d in json.loads(out)["skipped_lines"]] == [3]
 
 
 # --------------------------------------------------------------------------- 12. outputs, dtypes, messages

@@ -151,6 +151,7 @@ def score(
         chosen.append(sp.parse(a))
     for i in index or []:
         chosen.append(sp.arch_at(i))
+    skipped: list[tuple[int, str]] = []
     if archs_file is not None:
         parsed, skipped = read_archs_file(sp, archs_file, skip_invalid=skip_invalid)
         chosen.extend(parsed)
@@ -200,6 +201,8 @@ def score(
         records = json.loads(frame.to_json(orient="records", double_precision=15))
         text = json.dumps({"space": sp.name, "dataset": scorer.dataset, "batch_size": batch_size, "seed": seed,
                            "data": table.data_description, "scores": records,
+                           **({"skipped_lines": [{"line": n, "reason": why} for n, why in skipped]}
+                              if skipped else {}),
                            **({"fewshot": json_safe(fit.as_dict())} if fit else {})}, indent=2) + "\n"
     else:
         t = Table(title=f"{sp.name} / {scorer.dataset} (batch {batch_size}, seed {seed})", title_justify="left")
