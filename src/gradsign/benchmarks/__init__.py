@@ -42,11 +42,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def load_nb201(data_dir=None, **kwargs) -> NB201Table:
-    """Shorthand for :meth:`NB201Table.load`."""
-    return NB201Table.load(data_dir, **kwargs)
-
-
 __all__ = [
     "COLUMNS",
     "DATASETS",
@@ -58,6 +53,5 @@ __all__ = [
     "NoiseCeiling",
     "acc_column",
     "is_nb201_arch_string",
-    "load_nb201",
     *_LAZY,
 ]

@@ -41,8 +41,6 @@ A *parametrised* predictor (one per zero-cost proxy) registers with
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import time
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Sequence
@@ -212,12 +210,9 @@ def _discover() -> None:
     global _DISCOVERED
     if _DISCOVERED:
         return
-    import gradsign.predictors as pkg
+    from gradsign.plugins import import_submodules
 
-    for info in pkgutil.iter_modules(pkg.__path__):
-        if info.ispkg or info.name.startswith("_") or info.name in ("base", "features", "encodings"):
-            continue
-        importlib.import_module(f"{pkg.__name__}.{info.name}")
+    import_submodules("gradsign.predictors", skip=("base", "features", "encodings"))
     _DISCOVERED = True
 
 

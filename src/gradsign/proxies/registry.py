@@ -9,8 +9,6 @@ so adding a proxy means adding a file; nothing else is edited.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
@@ -91,12 +89,9 @@ def _discover() -> None:
     global _DISCOVERED
     if _DISCOVERED:
         return
-    import gradsign.proxies as pkg
+    from gradsign.plugins import import_submodules
 
-    for info in pkgutil.iter_modules(pkg.__path__):
-        if info.ispkg or info.name.startswith("_") or info.name in {"registry", "context", "api", "ensemble"}:
-            continue
-        importlib.import_module(f"{pkg.__name__}.{info.name}")
+    import_submodules("gradsign.proxies", skip=("registry", "context", "api", "ensemble"))
     _DISCOVERED = True
 
 

@@ -186,10 +186,6 @@ class SearchOracle:
             return -1
         return int(self._code_to_index[code])
 
-    def indices_of(self, choices: np.ndarray) -> np.ndarray:
-        """Vectorised :meth:`index_of` for an (n, D) array."""
-        return self._code_to_index[np.asarray(choices, dtype=np.int64) @ self._radix]
-
     def ops_of(self, index: int) -> np.ndarray:
         """The encoding of cell ``index`` (a read-only view)."""
         row = self.encodings[index]
@@ -255,17 +251,6 @@ class SearchOracle:
 
     def reported_of(self, index: int) -> dict[str, float]:
         return {k: float(v[index]) for k, v in self.reported.items()}
-
-    def with_(self, **changes: Any) -> "SearchOracle":
-        """A copy with some constructor arguments replaced (arrays are shared)."""
-        kwargs: dict[str, Any] = dict(
-            encodings=self.encodings, num_choices=self.num_choices, signal=self.signal, cost=self.cost,
-            test=self.test, high_signal=self.high_signal, high_cost=self.high_cost, reported=self.reported,
-            dataset=self.dataset, space=self.space, default_budget=self.default_budget, notes=self.notes,
-            arch_name=self._arch_name,
-        )
-        kwargs.update(changes)
-        return SearchOracle(**kwargs)
 
 
 # --------------------------------------------------------------------------- NAS-Bench-201

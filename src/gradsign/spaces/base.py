@@ -17,8 +17,6 @@ and that ``parse(to_string(a)) == a``.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Generic, Hashable, Iterator, TypeVar, Union
 
@@ -164,12 +162,9 @@ def _discover() -> None:
     global _DISCOVERED
     if _DISCOVERED:
         return
-    import gradsign.spaces as pkg
+    from gradsign.plugins import import_submodules
 
-    for info in pkgutil.iter_modules(pkg.__path__):
-        if info.ispkg or info.name.startswith("_") or info.name == "base" or info.name.endswith("_network"):
-            continue
-        importlib.import_module(f"{pkg.__name__}.{info.name}")
+    import_submodules("gradsign.spaces", skip=("base",), skip_if=lambda name: name.endswith("_network"))
     _DISCOVERED = True
 
 

@@ -148,10 +148,6 @@ _PROVIDERS: dict[str, Callable[..., GroundTruth]] = {
 }
 
 
-def register_truth(space: str, provider: Callable[..., GroundTruth]) -> None:
-    _PROVIDERS[space] = provider
-
-
 def ground_truth(space: str, dataset: str, target: str = "test", data_dir: Path | None = None) -> GroundTruth:
     from gradsign.spaces import get_space
 

@@ -322,11 +322,6 @@ class Scorer:
         return functools.partial(Scorer, self.setup, None, max_attempts=self.max_attempts, minibatch=minibatch)
 
 
-def open_store(path: str | Path | None) -> ResultsStore | None:
-    """The results store at ``path`` (default location when None is not wanted is the caller's choice)."""
-    return ResultsStore(path) if path is not None else None
-
-
 def default_store_path() -> Path:
     """``$GRADSIGN_STORE`` or ``<user data dir>/gradsign/results.sqlite``."""
     import os
