@@ -36,8 +36,15 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    plugin: list[str] = typer.Option(
+        [], "--plugin", help="Import your module (a name, or a path to a .py file) first: its @register_proxy / "
+        "register_space / register_predictor entries work in every command. Repeatable; also $GRADSIGN_PLUGINS "
+        "and the 'gradsign.plugins' entry-point group.", show_default=False),
 ) -> None:
     """Model performance inference: zero-cost proxies (GradSign, ...), NAS benchmarks, predictors, search."""
+    from gradsign.plugins import load_plugins
+
+    load_plugins(plugin)
 
 
 app.command("data")(data_cmd.data)

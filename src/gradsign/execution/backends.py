@@ -76,6 +76,10 @@ def _init_worker(make_scorer: Callable[[], Any], threads: int) -> None:
     global _WORKER_SCORER
     import torch
 
+    from gradsign.plugins import load_plugins
+
+    load_plugins()  # the user's proxies / spaces ($GRADSIGN_PLUGINS, set by the driver's --plugin)
+
     torch.set_num_threads(threads)
     _WORKER_SCORER = make_scorer()
 
