@@ -22,6 +22,7 @@ _LAZY = {
     "count_nonfinite": "gradsign.proxies.api",
     "ensemble_scores": "gradsign.proxies.api",
     "rank_models": "gradsign.workflows.rank",
+    "fewshot_ensemble": "gradsign.evaluation.ensemble_selection",
 }
 
 __all__ = ["__version__", *_LAZY]
