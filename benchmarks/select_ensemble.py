@@ -292,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     srcs = {s.name: s for s in sources}
     print("benchmarks:")
     for b in benches:
-        sel = "" if b.selection is None else f" ({int(b.selection.sum())} choose / {int((~b.selection).sum())} held out)"
+        sel = "" if b.selection is None else \
+            f" ({int(b.selection.sum())} choose / {int((~b.selection).sum())} held out)"
         print(f"  {b.name:11s} {b.role:6s} {len(b.archs):5d} cells{sel}; {len(b.proxies)} proxies: "
               f"{', '.join(sorted(b.proxies))}")
     for n in notes:
@@ -430,11 +431,14 @@ def main(argv: list[str] | None = None) -> int:
     fs_lines: list[str] = []
     if not args.no_fewshot:
         prior_of = {f.left_out: f.choice.combination.name for f in folds}
+
+        def prior_for(src: Source) -> str:  # the zero-shot choice made without this benchmark
+            return prior_of[src.name] if src.role == "lobo" else prior_of.get(src.prior_from or "", rec.name)
         all_trials = []
         pred_meta = {}
         for src in sources:
             b = by_name[src.name]
-            prior = prior_of[src.name] if src.role == "lobo" else prior_of.get(src.prior_from or "", rec.name)
+            prior = prior_for(src)
             lacking = sorted(set(Combination.parse(prior).members) - b.proxies)
             if lacking:
                 msg = f"few-shot on {b.name} skipped: no scores for {', '.join(lacking)} (members of its prior {prior})"
@@ -467,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
             if s.empty:
                 continue
             fs_lines.append(f"{src.name} (pool {len(by_name[src.name].archs)}, test {src.fewshot_test}; prior "
-                            f"`{prior_of[src.name] if src.role == 'lobo' else prior_of.get(src.prior_from or '', rec.name)}`)\n")
+                            f"`{prior_for(src)}`)\n")
             fs_lines.append("| rule / predictor | " + " | ".join(f"k={k}" for k in FEWSHOT_SIZES) + " |")
             fs_lines.append("|---|" + "---|" * len(FEWSHOT_SIZES))
             for rule, g in s.groupby("rule", sort=False):
@@ -485,8 +489,7 @@ def main(argv: list[str] | None = None) -> int:
                 fs_lines.append(f"| {name} | " + " | ".join(cells) + " |")
             fs_lines.append("")
         summary["fewshot"] = {"sizes": list(FEWSHOT_SIZES), "trials": args.trials, "seed": args.seed,
-                              "priors": {s.name: (prior_of[s.name] if s.role == "lobo"
-                                                  else prior_of.get(s.prior_from or "", rec.name)) for s in sources},
+                              "priors": {s.name: prior_for(s) for s in sources},
                               "test_size": {s.name: s.fewshot_test for s in sources},
                               "predictors": pred_meta, "summary": fs.to_dict(orient="records")}
         print("\n".join(fs_lines))

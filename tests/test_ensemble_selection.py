@@ -107,7 +107,8 @@ def test_choose_reads_only_training_columns_and_respects_candidates_and_cost():
     table = rho_table(combos, parts)
     poisoned = table.copy()
     poisoned["B"] = np.nan  # a column outside `train` may hold anything
-    assert choose_combination(poisoned, combos, ["A"]).combination == choose_combination(table, combos, ["A"]).combination
+    clean = choose_combination(table, combos, ["A"]).combination
+    assert choose_combination(poisoned, combos, ["A"]).combination == clean
     only = choose_combination(table, combos, ["A", "B"], proxies=["snip", "synflow"])
     assert set(only.combination.members) <= {"snip", "synflow"}
     cheap = choose_combination(table, combos, ["A", "B"], cost={"synflow": 1, "params": 5, "snip": 1, "gradsign": 1},

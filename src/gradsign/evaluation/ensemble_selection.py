@@ -200,11 +200,12 @@ def make_part(name: str, scores: Mapping[str, Sequence[float]], accuracy: Sequen
     def direction(p: str) -> bool:
         if higher_is_better is not None and p in higher_is_better:
             return bool(higher_is_better[p])
-        try:
-            from gradsign.proxies.registry import get_proxy
+        from gradsign.errors import GradsignError
+        from gradsign.proxies.registry import get_proxy
 
+        try:
             return bool(get_proxy(p).higher_is_better)
-        except Exception:  # a name the registry does not know (synthetic tests): higher is better
+        except GradsignError:  # a name the registry does not know (synthetic benchmarks): higher is better
             return True
 
     ranks = {p: normalised_ranks(np.asarray(v, dtype=np.float64), direction(p)) for p, v in scores.items()}
@@ -701,8 +702,8 @@ def fewshot_study(bench: Benchmark, prior: str, sizes: Sequence[int], *, test_si
     return rows
 
 
-__all__ = ["CRITERIA", "DEFAULT_PRIOR", "Benchmark", "BenchmarkPart", "Choice", "Combination", "FewShotEnsemble", "Fold",
-           "MIN_LABELS", "RIDGE_GRID", "SelectionStudy", "apply_fewshot", "candidate_combinations",
+__all__ = ["CRITERIA", "DEFAULT_PRIOR", "Benchmark", "BenchmarkPart", "Choice", "Combination", "FewShotEnsemble",
+           "Fold", "MIN_LABELS", "RIDGE_GRID", "SelectionStudy", "apply_fewshot", "candidate_combinations",
            "choose_combination", "fewshot_ensemble", "fewshot_prior", "fewshot_splits", "fewshot_study",
            "final_choice", "leave_one_benchmark_out", "make_part", "prepare_study", "read_labels", "rho_table",
            "selection_split"]
