@@ -77,7 +77,7 @@ class StoreBackedProvider:
             self.__init__(self.scorer, self.name)
 
 
-class EnsembleStoreProvider:
+class EnsembleStoreProvider(StoreBackedProvider):
     """A search provider for an ensemble proxy (``a+b``): its members' scores from the results store.
 
     Each cell's members are computed together the first time a run asks (then
@@ -86,7 +86,9 @@ class EnsembleStoreProvider:
     ranks last for that member and is counted in :attr:`nonfinite`.
     """
 
-    def __init__(self, scorer: Scorer, ensemble: str) -> None:
+    # precompute() is StoreBackedProvider's: score every cell missing from the cache, then reload.
+
+    def __init__(self, scorer: Scorer, ensemble: str) -> None:  # noqa: D107 - members' scores, not one proxy's
         spec = get_proxy(ensemble)
         self.scorer = scorer
         self.spec = spec
@@ -134,14 +136,6 @@ class EnsembleStoreProvider:
 
         values, _ = rank_aggregate(rows, [True] * len(self.spec.members), self.spec.aggregation)
         return values
-
-    def precompute(self, progress: bool = True, backend: Any = None) -> None:
-        """Score every cell not yet scored with all members (resumable)."""
-        archs = [a for i, a in enumerate(self._space) if i not in self._cache]
-        if archs:
-            self.scorer.score_archs(archs, progress=progress, description=f"precomputing {self.name}",
-                                    backend=backend)
-            self.__init__(self.scorer, self.name)
 
 
 def gradsign_mean_from_gradsign(gradsign: StoreBackedProvider) -> Any:
