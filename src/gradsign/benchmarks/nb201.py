@@ -134,6 +134,7 @@ from typing import Any
 
 import numpy as np
 
+from gradsign.benchmarks.datasets import canonical_dataset
 from gradsign.errors import ArchError, ConfigError, DataError
 
 __all__ = [
@@ -681,13 +682,7 @@ class NB201Table:
 
 
 def _canonical_dataset(dataset: Any) -> str:
-    if isinstance(dataset, str):
-        if dataset in SPLITS:
-            return dataset
-        for name in DATASETS:
-            if name.lower() == dataset.strip().lower():
-                return name
-    raise ConfigError(f"unknown NB201 dataset {dataset!r}; valid: {', '.join(DATASETS)}")
+    return canonical_dataset(dataset, among=DATASETS, label="NB201 dataset")
 
 
 def _canonical_target(target: Any) -> str:

@@ -42,8 +42,9 @@ import torch
 
 from gradsign.data import formats, image_cache
 from gradsign.data.formats import Progress, RawImages
-from gradsign.data.paths import find_resource, get_resource, locate, resolve_data_dir
+from gradsign.data.paths import find_resource, get_resource, locate, note_used, resolve_data_dir
 from gradsign.data.sampling import SAMPLING_METHODS, normalize, random_crop_flip, sample_indices
+from gradsign.benchmarks.datasets import canonical_dataset
 from gradsign.errors import ConfigError, DataError
 
 __all__ = [
@@ -100,29 +101,9 @@ DATASETS: tuple[str, ...] = tuple(_INFO)
 SPLITS: tuple[str, ...] = ("train", "test")
 SOURCES: tuple[str, ...] = ("auto", "official", "shared")
 
-# Spelling-insensitive aliases: compared after lower-casing and dropping "-", "_", " ".
-_ALIASES = {
-    "cifar10": "cifar10",
-    "cifar100": "cifar100",
-    "imagenet16120": "ImageNet16-120",
-    "imagenet16": "ImageNet16-120",
-}
-
 
 class SplitFallbackWarning(UserWarning):
     """The requested split is not in the chosen source; another split was loaded instead."""
-
-
-def canonical_dataset(name: str) -> str:
-    """The canonical name of ``name`` (``"CIFAR-10"`` -> ``"cifar10"``, ``"imagenet16"`` -> ``"ImageNet16-120"``).
-
-    Raises ConfigError listing the valid names for an unknown one.
-    """
-    key = "".join(ch for ch in str(name).lower() if ch not in "-_ ")
-    try:
-        return _ALIASES[key]
-    except KeyError:
-        raise ConfigError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}") from None
 
 
 def dataset_info(name: str) -> DatasetInfo:
@@ -192,7 +173,7 @@ def _find_source(dataset: str, source: str, data_dir: str | os.PathLike[str] | N
     for src in candidates:
         path = locate(src.key, ddir)
         if path is not None:
-            return src, path
+            return src, note_used(path)
     if len(candidates) == 1:
         find_resource(candidates[0].key, ddir)  # raises its "expected <path> (how to obtain)" error
     expected = " or ".join(

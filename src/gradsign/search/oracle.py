@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from gradsign.benchmarks.datasets import canonical_dataset
 from gradsign.errors import ConfigError, DataError
 
 # --------------------------------------------------------------------------- the oracle
@@ -258,21 +259,14 @@ class SearchOracle:
 #: Canonical NB201 dataset names, as NAS-Bench-201 spells them.
 NB201_DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "ImageNet16-120")
 
-_DATASET_ALIASES = {
-    "cifar10": "cifar10", "cifar-10": "cifar10", "c10": "cifar10", "cifar10valid": "cifar10",
-    "cifar100": "cifar100", "cifar-100": "cifar100", "c100": "cifar100",
-    "imagenet16120": "ImageNet16-120", "imagenet16": "ImageNet16-120", "imagenet": "ImageNet16-120",
-    "in16": "ImageNet16-120", "in16120": "ImageNet16-120",
-}
-
 
 def nb201_dataset(name: str) -> str:
-    """Canonical NB201 dataset name for ``name`` (``cifar10``, ``cifar100``, ``ImageNet16-120``)."""
-    key = str(name).strip().lower().replace("_", "").replace("-", "").replace(" ", "")
-    key = key.replace("cifar10valid", "cifar10")
-    if key in _DATASET_ALIASES:
-        return _DATASET_ALIASES[key]
-    raise ConfigError(f"unknown NB201 dataset {name!r}; expected one of {', '.join(NB201_DATASETS)}")
+    """Canonical NB201 search dataset for ``name`` (``cifar10``, ``cifar100``, ``ImageNet16-120``).
+
+    Spellings follow :mod:`gradsign.benchmarks.datasets`; ``cifar10-valid`` means
+    ``cifar10``, whose search setting is measured on it.
+    """
+    return canonical_dataset(name, among=NB201_DATASETS, label="NB201 dataset")
 
 
 @dataclass(frozen=True)
