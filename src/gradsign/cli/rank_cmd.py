@@ -184,10 +184,12 @@ def _format(result, frame, fmt, info, batch_size, seed, images, sampling, input_
         return frame.to_csv(index=False, float_format="%.10g")
     if fmt is OutputFormat.json:
         from gradsign.outputs import dumps_json
+        from gradsign.reports.provenance import collect, process_started
 
         doc = {"dataset": info.name, "data": data, "input_shape": list(input_shape), "batch_size": batch_size,
                "seed": seed, "device": str(dev),
-               "torch": torch.__version__, **(extra or {}), **result.to_dict()}
+               "torch": torch.__version__, **(extra or {}), **result.to_dict(),
+               "provenance": collect(seeds=[seed], started=process_started(), device=str(dev))}
         order = list(frame["model"])
         doc["models"] = sorted(doc["models"], key=lambda r: order.index(r["model"]))
         return dumps_json(doc)

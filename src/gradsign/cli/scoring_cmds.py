@@ -198,12 +198,16 @@ def score(
     if fmt is OutputFormat.csv:
         text = frame.to_csv(index=False, float_format="%.10g")
     elif fmt is OutputFormat.json:
+        from gradsign.reports.provenance import collect, process_started
+
         records = json.loads(frame.to_json(orient="records", double_precision=15))
+        provenance = collect(seeds=[seed], started=process_started(), device=setup.device, threads=setup.threads)
         text = json.dumps({"space": sp.name, "dataset": scorer.dataset, "batch_size": batch_size, "seed": seed,
                            "data": table.data_description, "scores": records,
                            **({"skipped_lines": [{"line": n, "reason": why} for n, why in skipped]}
                               if skipped else {}),
-                           **({"fewshot": json_safe(fit.as_dict())} if fit else {})}, indent=2) + "\n"
+                           **({"fewshot": json_safe(fit.as_dict())} if fit else {}),
+                           "provenance": provenance}, indent=2) + "\n"
     else:
         t = Table(title=f"{sp.name} / {scorer.dataset} (batch {batch_size}, seed {seed})", title_justify="left")
         for col in frame.columns:

@@ -209,6 +209,21 @@ def resolve_data_dir(explicit: str | os.PathLike[str] | None = None, *, required
     return None
 
 
+#: Data files resolved by this process, in first-use order (for the provenance of outputs).
+_USED: dict[str, Path] = {}
+
+
+def note_used(path: Path) -> Path:
+    """Record that ``path`` is read as input (listed with its sha256 in outputs' provenance); returns it."""
+    _USED.setdefault(str(Path(path).resolve()), Path(path))
+    return path
+
+
+def used_data_files() -> list[Path]:
+    """Every data file (or directory) this process resolved for reading, in first-use order."""
+    return list(_USED.values())
+
+
 def get_resource(key: str) -> DataResource:
     try:
         return _BY_KEY[key]
@@ -256,7 +271,7 @@ def find_resource(key: str, data_dir: str | os.PathLike[str] | None = None) -> P
         missing = missing_members(key, path)
         if missing:
             raise DataError(f"{path}: incomplete {res.description}, missing {', '.join(missing)}")
-    return path
+    return note_used(path)
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:

@@ -9,6 +9,7 @@ arch, next to the benchmark's own noise ceiling and the published figures.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -21,6 +22,7 @@ from gradsign.evaluation.metrics import check_resamples, nan_mean_std
 from gradsign.outputs import check_output_dir, dumps_json, write_with_fallback
 from gradsign.evaluation.literature import LITERATURE_SOURCE, literature_spearman
 from gradsign.proxies import get_proxy
+from gradsign.reports.provenance import collect as collect_provenance
 from gradsign.storage import ResultsStore
 from gradsign.workflows.ground_truth import ground_truth
 from gradsign.workflows.scoring import Scorer, ScoringSetup
@@ -109,6 +111,7 @@ def run_evaluate(
     in ``summary["output_fallback"]``; the scores are in the store either way.
     ``note`` receives one-line remarks for the user (e.g. a clamped sample).
     """
+    started = time.time()
     check_resamples(n_bootstrap)
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ConfigError(f"--repeats must be a positive integer, got {repeats!r}")
@@ -196,6 +199,8 @@ def run_evaluate(
         "noise_ceiling": truth.noise_ceiling(table.archs),
         "literature_source": LITERATURE_SOURCE if space.name == "nb201" else None,
         "proxies": proxies,
+        "provenance": collect_provenance(seeds=[setup.seed + 7919 * r for r in range(repeats)], started=started,
+                                         device=setup.device, threads=setup.threads),
     }
     result = EvaluateResult(summary, table.archs, acc, table.scores)
     if output is not None:

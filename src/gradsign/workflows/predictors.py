@@ -74,6 +74,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -800,8 +801,10 @@ def run_predictor_evaluation(
     """
     from gradsign.evaluation.metrics import check_resamples
     from gradsign.outputs import check_output_dir, write_with_fallback
+    from gradsign.reports.provenance import collect as collect_provenance
     from gradsign.runtime import check_threads, resolve_device
 
+    started = time.time()
     check_resamples(n_bootstrap)
     check_threads(threads)
     device = str(resolve_device(device))
@@ -816,6 +819,7 @@ def run_predictor_evaluation(
     ev = evaluate_predictors(problem, predictors, train_sizes=train_sizes, test_size=test_size, trials=trials,
                              seed=seed, n_bootstrap=n_bootstrap, threads=threads, progress=progress, device=device)
     ev.meta["zc_source"] = zc_source
+    ev.meta["provenance"] = collect_provenance(seeds=[seed], started=started, device=device, threads=threads)
     if output is not None:
         ev.files, problem_text = write_with_fallback(lambda d: write_outputs(ev, d), Path(output))
         if problem_text is not None:

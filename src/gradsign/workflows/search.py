@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import numpy as np
 from gradsign.errors import ConfigError
 from gradsign.outputs import check_output_dir, dumps_json, write_with_fallback
 from gradsign.proxies import get_proxy
+from gradsign.reports.provenance import collect as collect_provenance
 from gradsign.storage import ResultsStore
 from gradsign.workflows.scoring import Scorer, ScoringSetup
 
@@ -224,6 +226,7 @@ def run_search_workflow(
     from gradsign.benchmarks import NB201Table
     from gradsign.search import get_search, nb201_oracle, search_name, plot_trajectories, results_table, run_searches
 
+    started = time.time()
     if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
         raise ConfigError(f"--runs must be a positive integer, got {runs!r}")
     if output is not None:
@@ -267,6 +270,8 @@ def run_search_workflow(
         "predictor": algo_params.get("predictor"), "zc_source": zc_source if algo_params else None,
         "settings": rows,
         "notes": sorted({n for r in results for n in r.notes}),
+        "provenance": collect_provenance(seeds=[seed], started=started, device=setup.device if setup else None,
+                                         threads=setup.threads if setup else None),
     }
     if provider is not None:
         summary["proxy_cells_scored_this_invocation"] = provider.n_computed
