@@ -401,18 +401,6 @@ class NaslibSample:
     description: str
 
 
-def _cell_identity(space: str) -> Any:
-    """Identity of a cell up to representation: NB101 isomorphism (spec hash), DARTS pair order."""
-    from gradsign.spaces.darts import DartsArch
-    from gradsign.spaces.nb101 import NB101Arch
-
-    if space == "nb101":
-        return lambda s: NB101Arch.from_string(s).spec_hash()
-    if space == "darts":
-        return lambda s: DartsArch.from_string(s).normalized().to_string()
-    return lambda s: s
-
-
 def naslib_sample(space: str, dataset: str = "cifar10", data_dir: str | Path | None = None) -> NaslibSample:
     """NASLib's reference zero-cost scores (and ``val_accuracy``) of ``space``/``dataset``, one row per cell.
 
@@ -428,7 +416,11 @@ def naslib_sample(space: str, dataset: str = "cifar10", data_dir: str | Path | N
     name = get_space(space).name
     frame = load_naslib_zc(name, canonical_dataset(dataset), data_dir=data_dir)
     proxies = [c for c in frame.columns if c not in ("arch", "val_accuracy", "naslib_key") and not c.endswith("_time")]
-    ident = _cell_identity(name)
+    space_obj = get_space(name)
+
+    def ident(text: str) -> str:  # the rule the ground truth merges by (gradsign.workflows.ground_truth)
+        return space_obj.identity(space_obj.parse(text))
+
     groups: dict[Any, list[int]] = {}
     for i, a in enumerate(frame["arch"]):
         groups.setdefault(ident(a), []).append(i)

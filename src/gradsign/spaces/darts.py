@@ -683,6 +683,10 @@ class DartsSpace(SearchSpace[DartsArch]):
     def to_string(self, arch: DartsArch) -> str:
         return as_darts_arch(arch).to_string()
 
+    def identity(self, arch: DartsArch) -> str:
+        # A node sums its two inputs, so the order of its pairs does not change the network.
+        return as_darts_arch(arch).normalized().to_string()
+
     @property
     def num_archs(self) -> None:
         return None
