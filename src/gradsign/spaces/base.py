@@ -18,7 +18,7 @@ and that ``parse(to_string(a)) == a``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Generic, Hashable, Iterator, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Generic, Hashable, Iterator, Sequence, TypeVar, Union
 
 import numpy as np
 
@@ -113,6 +113,21 @@ class SearchSpace(ABC, Generic[A]):
     def neighbours(self, arch: A) -> list[A]:
         """Every arch one elementary change away, in a deterministic order."""
         raise ConfigError(f"search space {self.name!r} does not enumerate neighbourhoods")
+
+    # --- categorical parametrisation (optional) ------------------------------------
+    # Policy- and model-based searches (REINFORCE's per-variable softmax, BOHB's
+    # kernel density) need an arch described as one choice per decision variable.
+    def choices(self) -> tuple[int, ...]:
+        """Number of options of each categorical decision variable (NB201: ``(5,) * 6``, an op per edge)."""
+        raise ConfigError(f"search space {self.name!r} has no categorical parametrisation (choices())")
+
+    def to_choices(self, arch: A) -> tuple[int, ...]:
+        """``arch`` as one choice per decision variable, ``0 <= c[d] < choices()[d]``."""
+        raise ConfigError(f"search space {self.name!r} has no categorical parametrisation (to_choices())")
+
+    def from_choices(self, choices: Sequence[int]) -> A | None:
+        """The arch these choices describe, or None where they describe none (spaces that are not a full product)."""
+        raise ConfigError(f"search space {self.name!r} has no categorical parametrisation (from_choices())")
 
     # --- networks --------------------------------------------------------------
     @abstractmethod

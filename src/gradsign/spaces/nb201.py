@@ -223,13 +223,17 @@ class NB201Arch:
 
     def mutate(self, seed: SeedLike = None) -> "NB201Arch":
         """Change exactly one uniformly chosen edge to a uniformly chosen *different* op."""
-        rng = as_generator(seed)
-        edge = int(rng.integers(NB201_NUM_EDGES))
-        # Draw among the 4 other ops directly (no rejection loop): skip over the current op.
-        new = int(rng.integers(NB201_NUM_OPS - 1))
+        # Two uniforms per mutation (edge, then one of the 4 other ops, skipping the
+        # current one): the draws the simulated searches have always made, so their
+        # results are unchanged now that they mutate through the space.
+        edge_u, op_u = as_generator(seed).random(2).tolist()
+        edge = int(edge_u * NB201_NUM_EDGES)
+        new = int(op_u * (NB201_NUM_OPS - 1))
         if new >= self.ops[edge]:
             new += 1
-        return self.with_op(edge, new)
+        ops = list(self.ops)
+        ops[edge] = new
+        return NB201Arch._trusted(tuple(ops))
 
     def neighbours(self) -> list["NB201Arch"]:
         """The 24 cells that differ from this one on exactly one edge (edge-major, op order)."""
@@ -380,6 +384,15 @@ class NB201Space(SearchSpace[NB201Arch]):
 
     def neighbours(self, arch: NB201Arch) -> list[NB201Arch]:
         return as_nb201_arch(arch).neighbours()
+
+    def choices(self) -> tuple[int, ...]:
+        return (NB201_NUM_OPS,) * NB201_NUM_EDGES
+
+    def to_choices(self, arch: NB201Arch | str) -> tuple[int, ...]:
+        return as_nb201_arch(arch).ops
+
+    def from_choices(self, choices: Sequence[int]) -> NB201Arch:
+        return NB201Arch(tuple(choices))
 
     def build_network(self, arch: NB201Arch | str, num_classes: int = 10, **options: Any) -> "NB201Network":
         """See :func:`gradsign.spaces.nb201_network.build_nb201_network` (options ``C``, ``N``)."""
