@@ -410,6 +410,23 @@ def test_pattern_packing_beyond_one_word():
     assert count_distinct_patterns([pack_patterns(active[:, :300]), pack_patterns(active[:, 300:])]) == 250
 
 
+def test_swap_presence_table_counts_what_sorting_counts(monkeypatch):
+    # Up to 20 samples swap_count marks codes in a table; beyond, it sorts (unique). Same counts.
+    import gradsign.proxies.swap as swap_module
+    from gradsign.proxies.zen import gaussian_init_
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU())
+    x = torch.randn(16, 3, 8, 8)
+    counts = {}
+    for bits in (20, 0):
+        monkeypatch.setattr(swap_module, "_TABLE_BITS", bits)
+        torch.manual_seed(1)
+        gaussian_init_(net)
+        counts[bits] = swap_module.swap_count(net, x)
+    assert counts[20] == counts[0] > 100
+
+
 def _swap_reference(net: nn.Module, x: torch.Tensor, repeats: int) -> float:
     """pym1024/SWAP: hooks on nn.ReLU with 4-D inputs, Gaussian re-init, unique rows of sign(activations).T."""
     feats = []
