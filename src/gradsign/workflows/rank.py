@@ -1,26 +1,25 @@
 """Rank any PyTorch classifiers at initialization with zero-cost proxies.
 
-Typical use::
+Two calls, one result type (:class:`RankResult`):
 
-    from gradsign.workflows.rank import load_model, rank_models
+* :func:`rank` -- models named by specs (``timm:NAME``, ``torchvision:NAME``,
+  ``path/to/file.py:factory`` or any registered source, see :mod:`gradsign.models`),
+  one minibatch drawn from a dataset; every setting is validated before any model is
+  built. What ``gradsign rank`` runs::
 
-    result = rank_models(
-        {"resnet20": net_a, "vgg11": lambda: make_vgg(num_classes=10)},
-        inputs, targets, proxies=["gradsign", "synflow", "snip"], num_classes=10,
-    )
-    print(result.frame)          # model, params, flops, proxies, rank_<proxy>, seconds, notes, error
+      result = gradsign.rank(["examples/cifar_models.py:resnet20", "timm:resnet18"],
+                             dataset="cifar10", proxies=["gradsign", "synflow", "snip"])
+      result.to_frame()     # sorted by the first proxy's rank
+      result.to_json()      # the document of `gradsign rank --format json`
 
-Models are named by *specs* on the command line (:func:`load_model`):
+* :func:`rank_models` -- your own modules (or callables building them) on your own
+  minibatch::
 
-* ``timm:NAME`` -- ``timm.create_model(NAME, pretrained=False, num_classes=K)``;
-* ``torchvision:NAME`` -- ``torchvision.models.get_model(NAME, weights=None, num_classes=K)``;
-* ``path/to/file.py:factory`` -- a function returning an ``nn.Module``; called with
-  ``num_classes=K`` when its signature has that parameter.
+      result = rank_models({"resnet20": net_a, "vgg11": lambda: make_vgg(num_classes=10)},
+                           inputs, targets, proxies=["gradsign", "synflow", "snip"], num_classes=10)
 
-Nothing is downloaded: no pretrained weights are ever requested. timm and
-torchvision are optional (the ``models`` extra); a missing or broken install
-is a one-line :class:`~gradsign.errors.ConfigError` giving the pip command that
-installs builds matching the installed torch (:func:`install_hint`).
+Loading models (sources, head surgery) lives in :mod:`gradsign.models`; its names are
+re-exported here for existing imports.
 
 Fairness between models: every model is created right after
 ``torch.manual_seed(seed)``, every proxy runs under the same seed (see
@@ -34,13 +33,9 @@ the other models goes on.
 from __future__ import annotations
 
 import copy
-import difflib
+import dataclasses
 import gc
-import hashlib
-import importlib.util
-import inspect
 import math
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,16 +47,22 @@ import torch
 from torch import nn
 
 from gradsign.errors import ConfigError, GradsignError
+from gradsign.models._optional import install_hint
+from gradsign.models.heads import adapt_head
+from gradsign.models.loading import LoadedModel, load_model
+from gradsign.models.sources import ModelSpec, first_line, parse_model_spec, validate_spec
 
 __all__ = [
     "LoadedModel",
     "ModelSpec",
     "RankInterrupted",
     "RankResult",
+    "RankSetup",
     "adapt_head",
     "install_hint",
     "load_model",
     "parse_model_spec",
+    "rank",
     "rank_models",
     "validate_spec",
 ]
@@ -69,392 +70,9 @@ __all__ = [
 INFO_PROXIES = ("params", "flops")
 """Always computed for every model: the table shows them whether or not they are ranked by."""
 
-PREFIXES = ("timm", "torchvision")
-
-
-# --------------------------------------------------------------------------- specs
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A parsed model spec: ``kind`` is ``timm``, ``torchvision`` or ``file``."""
-
-    text: str  # as the user wrote it; also the model's name in the results
-    kind: str
-    name: str  # timm/torchvision model name, or the factory function's name
-    path: Path | None = None  # the .py file, for kind == "file"
-
-
-def parse_model_spec(text: str) -> ModelSpec:
-    """``"timm:resnet18"``, ``"torchvision:vgg11"`` or ``"models.py:make_net"`` -> :class:`ModelSpec`.
-
-    Only the syntax is checked here (see :func:`validate_spec` for files,
-    factories and packages). Raises ConfigError naming the spec.
-    """
-    text = str(text).strip()
-    usage = "use timm:NAME, torchvision:NAME or path/to/file.py:factory"
-    if ":" not in text:
-        if text.endswith(".py"):
-            raise ConfigError(f"model spec {text!r} names no factory function; write {text}:FUNCTION")
-        raise ConfigError(f"model spec {text!r} has no prefix; {usage}")
-    head, _, name = text.rpartition(":")
-    if head in PREFIXES:
-        if not name:
-            raise ConfigError(f"model spec {text!r} names no model; write {head}:NAME")
-        return ModelSpec(text, head, name)
-    if head.endswith(".py"):
-        if not name.isidentifier():
-            raise ConfigError(f"model spec {text!r}: {name!r} is not a Python function name")
-        return ModelSpec(text, "file", name, Path(head))
-    prefix = text.split(":", 1)[0]
-    raise ConfigError(f"model spec {text!r}: unknown prefix {prefix!r}; {usage}")
-
-
-# --------------------------------------------------------------------------- optional packages
-
-
-def _matching_torchvision() -> str | None:
-    """The torchvision release series built for the installed torch (torch 2.N pairs with 0.(N+15))."""
-    try:
-        major, minor = (int(p) for p in torch.__version__.split("+")[0].split(".")[:2])
-    except ValueError:  # pragma: no cover - unusual torch version strings
-        return None
-    return f"0.{minor + 15}.*" if major == 2 else None
-
-
-def install_hint() -> str:
-    """The pip command that installs timm and torchvision without replacing the installed torch (one line).
-
-    ``pip install timm`` alone resolves to the newest torchvision, whose exact
-    torch pin makes pip replace the installed torch (a CPU build by a multi-GB
-    CUDA one); pinning torch to the installed version makes pip pick the
-    matching torchvision instead. PyPI's torchvision wheels for Linux are CUDA
-    builds that do not load into a CPU-only torch, hence the CPU index then.
-    No square brackets (``gradsign[models]``): the CLI prints messages as rich markup.
-    """
-    base = torch.__version__.split("+")[0]
-    tv = _matching_torchvision()
-    hint = f"pip install timm 'torch=={base}'" + (f" 'torchvision=={tv}'" if tv else " torchvision")
-    if "+cpu" in torch.__version__:
-        hint += " --extra-index-url https://download.pytorch.org/whl/cpu (a CPU-only torch needs the CPU torchvision build)"
-    return hint
-
-
-def _import_optional(package: str, spec: str) -> Any:
-    """Import timm or torchvision, turning a missing or broken install into a one-line ConfigError."""
-    try:
-        return importlib.import_module(package)
-    except ModuleNotFoundError as exc:
-        missing = exc.name or package
-        what = f"{package} is not installed" if missing == package else f"{package} needs {missing}, which is not installed"
-        raise ConfigError(f"{spec}: {what}; install it with: {install_hint()}") from None
-    except Exception as exc:  # a torchvision built for another torch fails here, e.g. RuntimeError on its C++ ops
-        raise ConfigError(
-            f"{spec}: {package} is installed but fails to import ({type(exc).__name__}: {_first_line(str(exc))}); "
-            f"usually a torchvision built for another torch ({torch.__version__}); reinstall with: {install_hint()}"
-        ) from None
-
-
-# --------------------------------------------------------------------------- factory files
-
-_FILE_MODULES: dict[tuple[str, int], Any] = {}
-
-
-def _load_file_module(path: Path, spec: str) -> Any:
-    """Execute a factory file once per (path, modification time) and return it as a module."""
-    if not path.is_file():
-        raise ConfigError(f"{spec}: model file {path}: no such file")
-    resolved = path.resolve()
-    key = (str(resolved), resolved.stat().st_mtime_ns)
-    if key in _FILE_MODULES:
-        return _FILE_MODULES[key]
-    # A private module name per file, so two files with the same name do not collide.
-    mod_name = "gradsign_user_models_" + hashlib.sha1(str(resolved).encode()).hexdigest()[:12]
-    mod_spec = importlib.util.spec_from_file_location(mod_name, resolved)
-    if mod_spec is None or mod_spec.loader is None:  # pragma: no cover - .py files always have a loader
-        raise ConfigError(f"{spec}: cannot import {path}")
-    module = importlib.util.module_from_spec(mod_spec)
-    # The file may import helpers next to it, as it would when run as a script.
-    sys.path.insert(0, str(resolved.parent))
-    sys.modules[mod_name] = module  # dataclasses and pickling look the module up here
-    try:
-        mod_spec.loader.exec_module(module)
-    except Exception as exc:
-        sys.modules.pop(mod_name, None)
-        raise ConfigError(f"{spec}: importing {path} failed: {type(exc).__name__}: {_first_line(str(exc))}") from exc
-    finally:
-        try:
-            sys.path.remove(str(resolved.parent))
-        except ValueError:  # pragma: no cover - the file removed it itself
-            pass
-    _FILE_MODULES[key] = module
-    return module
-
-
-def _file_factory(spec: ModelSpec) -> Callable[..., Any]:
-    module = _load_file_module(spec.path, spec.text)
-    factory = getattr(module, spec.name, None)
-    if factory is None:
-        functions = sorted(n for n, v in vars(module).items()
-                           if callable(v) and not n.startswith("_") and getattr(v, "__module__", None) == module.__name__)
-        listing = ", ".join(functions) if functions else "none"
-        raise ConfigError(f"{spec.text}: {spec.path} has no {spec.name!r}; functions defined there: {listing}")
-    if not callable(factory):
-        raise ConfigError(f"{spec.text}: {spec.name!r} in {spec.path} is a {type(factory).__name__}, not a function")
-    return factory
-
-
-def _accepts_num_classes(factory: Callable[..., Any]) -> bool:
-    """True when ``num_classes`` can be passed by keyword (a ``**kwargs`` alone does not count: it may drop it)."""
-    try:
-        params = inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        return False
-    p = params.get("num_classes")
-    return p is not None and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-
-
-# --------------------------------------------------------------------------- validation
-
-
-def validate_spec(spec: str | ModelSpec) -> ModelSpec:
-    """Check that a spec can be loaded, without building the model.
-
-    Files exist and define the factory; timm/torchvision are importable and know
-    the name. Meant to run for every spec before any (slow) scoring starts, so a
-    typo in the last spec does not surface after minutes. Raises ConfigError.
-    """
-    spec = parse_model_spec(spec) if isinstance(spec, str) else spec
-    if spec.kind == "file":
-        _file_factory(spec)
-    elif spec.kind == "timm":
-        timm = _import_optional("timm", spec.text)
-        if not timm.is_model(spec.name):
-            raise ConfigError(f"{spec.text}: unknown timm model {spec.name!r}{_suggest(spec.name, timm.list_models())}")
-    else:
-        tv = _import_optional("torchvision", spec.text)
-        names = tv.models.list_models(module=tv.models)  # classification models only
-        if spec.name not in names:
-            other = spec.name in tv.models.list_models()
-            why = "is not a classification model" if other else "is not a torchvision model"
-            raise ConfigError(f"{spec.text}: {spec.name!r} {why}{_suggest(spec.name, names)}")
-    return spec
-
-
-def _suggest(name: str, names: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, list(names), n=3, cutoff=0.6)
-    return f"; did you mean {', '.join(close)}?" if close else ""
-
-
-# --------------------------------------------------------------------------- loading
-
-
-@dataclass
-class LoadedModel:
-    """A model ready to score, with what was done to make it fit the dataset.
-
-    Attributes:
-        name: the name in the results (the spec as written, for loaded specs).
-        model: the ``nn.Module``.
-        notes: human-readable lines, e.g. ``"classifier head replaced: 1000 -> 10 classes"``.
-    """
-
-    name: str
-    model: nn.Module
-    notes: list[str] = field(default_factory=list)
-
-
-def load_model(
-    spec: str | ModelSpec,
-    num_classes: int,
-    *,
-    input_shape: Sequence[int] = (3, 32, 32),
-    seed: int | None = 0,
-    dataset: str | None = None,
-    logits: int | str | Callable[[Any], torch.Tensor] | None = None,
-) -> LoadedModel:
-    """Build the model of ``spec`` for ``num_classes`` classes and inputs of ``input_shape``.
-
-    Args:
-        spec: ``timm:NAME``, ``torchvision:NAME`` or ``path/to/file.py:factory``.
-        num_classes: classes of the dataset; the classifier head is made to output
-            that many logits (see the module docstring for how, per kind).
-        input_shape: ``(C, H, W)`` of one input, used to check the output and to
-            state a mismatch with the size the model was designed for.
-        seed: ``torch.manual_seed(seed)`` right before the model is created (and
-            again before a head is replaced), so the same spec and seed give the
-            same weights; None leaves the global RNG as it is.
-        dataset: dataset name, only for the wording of the notes.
-        logits: for a model whose forward returns a tuple / list / dict, which element
-            is the logits; the model is wrapped (:class:`~gradsign.proxies.api.SelectLogits`)
-            before its output size is checked.
-
-    Raises:
-        ConfigError: bad spec, missing file or factory, timm/torchvision missing,
-            unknown model name, a factory that does not return an ``nn.Module``,
-            or a head that cannot be adapted (one line naming the spec).
-    """
-    spec = validate_spec(spec)
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ConfigError(f"num_classes must be a positive integer, got {num_classes!r}")
-    input_shape = tuple(int(s) for s in input_shape)
-    if seed is not None:
-        torch.manual_seed(seed)
-    notes: list[str] = []
-    designed: tuple[int, ...] | None = None
-    if spec.kind == "timm":
-        model, designed = _create_timm(spec, num_classes, input_shape, seed, notes)
-    elif spec.kind == "torchvision":
-        model, designed = _create_torchvision(spec, num_classes, input_shape, notes)
-    else:
-        model = _create_from_file(spec, num_classes, notes)
-    if logits is not None:
-        from gradsign.proxies.api import SelectLogits
-
-        model = SelectLogits(model, logits)
-    if designed is not None and tuple(designed[-2:]) != input_shape[-2:]:
-        data = f" ({dataset})" if dataset else ""
-        notes.append(f"input {_hw(input_shape)}{data}; model designed for {_hw(designed)}")
-    if seed is not None:
-        torch.manual_seed(seed)  # a replaced head is initialised from a known state too
-    notes.extend(adapt_head(model, num_classes, input_shape, what=spec.text))
-    return LoadedModel(spec.text, model, notes)
-
-
-def _hw(shape: Sequence[int]) -> str:
-    return f"{shape[-2]}x{shape[-1]}"
-
-
-def _create_timm(spec: ModelSpec, k: int, input_shape: tuple[int, ...], seed: int | None,
-                 notes: list[str]) -> tuple[nn.Module, tuple[int, ...] | None]:
-    timm = _import_optional("timm", spec.text)
-    model = timm.create_model(spec.name, pretrained=False, num_classes=k)
-    cfg = dict(getattr(model, "pretrained_cfg", None) or {})
-    designed = tuple(cfg["input_size"]) if cfg.get("input_size") else None
-    default_k = cfg.get("num_classes", 1000)
-    if default_k != k:
-        notes.append(f"classifier head replaced: {default_k} -> {k} classes (timm num_classes={k})")
-    if cfg.get("fixed_input_size") and designed is not None and tuple(designed[-2:]) != input_shape[-2:]:
-        # Fixed-size models (ViT, ...) reject other sizes at forward time; most take img_size.
-        if seed is not None:
-            torch.manual_seed(seed)
-        try:
-            model = timm.create_model(spec.name, pretrained=False, num_classes=k, img_size=input_shape[-2:])
-            notes.append(f"created with img_size={_hw(input_shape)} (fixed-input-size model)")
-        except Exception as exc:
-            notes.append(f"fixed input size {_hw(designed)}; img_size={_hw(input_shape)} not accepted "
-                         f"({type(exc).__name__}: {_first_line(str(exc), 120)})")
-    return model, designed
-
-
-# torchvision models whose auxiliary classifiers make forward() return a namedtuple in train mode.
-_TV_AUX = {"inception_v3", "googlenet"}
-
-
-def _create_torchvision(spec: ModelSpec, k: int, input_shape: tuple[int, ...],
-                        notes: list[str]) -> tuple[nn.Module, tuple[int, ...] | None]:
-    tv = _import_optional("torchvision", spec.text)
-    kwargs: dict[str, Any] = {"weights": None, "num_classes": k}
-    if spec.name in _TV_AUX:
-        kwargs["aux_logits"] = False
-        notes.append("auxiliary classifiers off (aux_logits=False): forward returns the logits only")
-    if spec.name.startswith("vit_"):
-        kwargs["image_size"] = input_shape[-1]  # ViT checks the input size against its position embeddings
-    model = tv.models.get_model(spec.name, **kwargs)
-    if "image_size" in kwargs:
-        notes.append(f"created with image_size={input_shape[-1]} (fixed-input-size model)")
-    designed, default_k = None, 1000
-    try:
-        weights = tv.models.get_model_weights(spec.name).DEFAULT
-        crop = weights.transforms().crop_size  # the evaluation crop of the published weights; nothing downloaded
-        designed = (3, crop[0], crop[-1])
-        default_k = len(weights.meta.get("categories") or ()) or 1000
-    except Exception:  # no published weights for this model: size unknown, nothing to state
-        pass
-    if default_k != k:
-        notes.append(f"classifier head replaced: {default_k} -> {k} classes (torchvision num_classes={k})")
-    return model, designed
-
-
-def _create_from_file(spec: ModelSpec, k: int, notes: list[str]) -> nn.Module:
-    factory = _file_factory(spec)
-    if _accepts_num_classes(factory):
-        model = factory(num_classes=k)
-        notes.append(f"factory called with num_classes={k}")
-    else:
-        model = factory()
-    if not isinstance(model, nn.Module):
-        raise ConfigError(f"{spec.text}: the factory returned {type(model).__name__}, not a torch.nn.Module")
-    return model
-
-
-# --------------------------------------------------------------------------- head adaptation
-
-
-def _probe(model: nn.Module, input_shape: Sequence[int]) -> tuple[torch.Size | None, str | None]:
-    """Output shape of one all-zero input in eval mode, or (None, why not); the model's modes are restored."""
-    modes = [(m, m.training) for m in model.modules()]
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
-    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
-    model.eval()  # eval: BatchNorm statistics are not touched and a batch of one is fine
-    try:
-        with torch.no_grad():
-            out = model(torch.zeros((1, *input_shape), device=device, dtype=dtype))
-    except Exception as exc:
-        return None, f"{type(exc).__name__}: {_first_line(str(exc), 160)}"
-    finally:
-        for m, mode in modes:
-            m.training = mode
-    if not isinstance(out, torch.Tensor):
-        return None, f"forward returned {type(out).__name__}, not a logits tensor"
-    return out.shape, None
-
-
-def adapt_head(model: nn.Module, num_classes: int, input_shape: Sequence[int], *, what: str = "model") -> list[str]:
-    """Make ``model`` output ``num_classes`` logits, in place; returns notes saying what was done.
-
-    One forward of a zero input (eval mode, no grad; the train/eval mode of every
-    module is restored) reads the output size. If it differs, the last
-    ``nn.Linear`` whose ``out_features`` equals it is replaced by a fresh
-    ``nn.Linear(in_features, num_classes)`` (drawn from the global RNG: seed
-    first for reproducibility). A forward that fails leaves the model as it is,
-    with a note: the proxies then report the error per proxy.
-
-    Raises:
-        ConfigError: the output is not ``(1, n)`` logits, or there is no Linear
-            to replace, or replacing it did not give ``num_classes`` outputs.
-    """
-    shape, why = _probe(model, input_shape)
-    if shape is None:
-        return [f"could not check the output size: forward of one {'x'.join(map(str, input_shape))} input failed ({why})"]
-    if len(shape) != 2:
-        raise ConfigError(f"{what}: output of shape {tuple(shape)} for one input; expected (1, classes) logits")
-    out = int(shape[-1])
-    if out == num_classes:
-        return []
-    target = None
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Linear) and module.out_features == out:
-            target = name  # the last one in registration order: the classifier in every common layout
-    if target is None:
-        raise ConfigError(
-            f"{what}: outputs {out} logits, the dataset has {num_classes} classes, and there is no nn.Linear "
-            f"with {out} outputs to replace; make the factory accept num_classes"
-        )
-    old = model.get_submodule(target)
-    parent_name, _, attr = target.rpartition(".")
-    parent = model.get_submodule(parent_name) if parent_name else model
-    new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None,
-                    device=old.weight.device, dtype=old.weight.dtype)
-    setattr(parent, attr, new)
-    shape, why = _probe(model, input_shape)
-    if shape is None or tuple(shape) != (1, num_classes):
-        got = f"output {tuple(shape)}" if shape is not None else why
-        raise ConfigError(f"{what}: replacing Linear {target!r} did not give {num_classes} outputs ({got}); "
-                          "make the factory accept num_classes")
-    return [f"classifier head replaced: {out} -> {num_classes} classes (Linear {target!r}, fresh init)"]
-
+SAMPLINGS = ("random", "grasp")
+IMAGE_SIZES = (8, 1024)
+"""Smallest and largest ``image_size`` accepted (bilinear resizing of the minibatch)."""
 
 # --------------------------------------------------------------------------- ranking
 
@@ -462,9 +80,27 @@ def adapt_head(model: nn.Module, num_classes: int, input_shape: Sequence[int], *
 ModelLike = Union[nn.Module, LoadedModel, Callable[[], Union[nn.Module, LoadedModel]]]
 
 
+@dataclass(frozen=True)
+class RankSetup:
+    """The minibatch every model of a :func:`rank` call saw, and where it ran."""
+
+    dataset: str
+    data: str  # one line: the image set, batch, seed, sampling and any resizing
+    input_shape: tuple[int, ...]
+    batch_size: int
+    seed: int
+    sampling: str
+    device: str
+    torch: str  # torch.__version__
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "data": self.data, "input_shape": list(self.input_shape),
+                "batch_size": self.batch_size, "seed": self.seed, "device": self.device, "torch": self.torch}
+
+
 @dataclass
 class RankResult:
-    """The outcome of :func:`rank_models`.
+    """The outcome of :func:`rank` or :func:`rank_models`.
 
     Attributes:
         frame: one row per model, in the order given: ``model``, ``params``,
@@ -477,6 +113,13 @@ class RankResult:
             Each proxy is scored by its own ``score`` call, so these are its own costs.
         notes: ``{model: [note, ...]}``; errors: ``{model: {proxy or "load": message}}``.
         higher_is_better: ``{proxy: bool}``, the direction each rank uses.
+        member_nonfinite: ensemble -> models with a non-finite member score (ranked last by
+            that member, never dropped).
+        setup: the data the models saw (:func:`rank` only; None from :func:`rank_models`).
+        sort_by: the default order of :meth:`to_frame`: a proxy, ``"none"`` (as given) or
+            None (the first proxy).
+        partial: ``(finished, of)`` when the run was interrupted and this ranks the models
+            finished before it; None for a complete run.
     """
 
     frame: pd.DataFrame
@@ -485,8 +128,10 @@ class RankResult:
     notes: dict[str, list[str]]
     errors: dict[str, dict[str, str]]
     higher_is_better: dict[str, bool]
-    #: ensemble -> models with a non-finite member score (ranked last by that member, never dropped)
     member_nonfinite: dict[str, int] = field(default_factory=dict)
+    setup: RankSetup | None = None
+    sort_by: str | None = None
+    partial: tuple[int, int] | None = None
 
     def sorted(self, by: str | None = None) -> pd.DataFrame:
         """The frame ordered by ``rank_<by>`` (default: the first proxy), unranked (NaN) rows last."""
@@ -495,13 +140,35 @@ class RankResult:
             raise ConfigError(f"cannot sort by {by!r}: not among the ranked proxies ({', '.join(self.proxies)})")
         return self.frame.sort_values(f"rank_{by}", na_position="last", kind="stable").reset_index(drop=True)
 
+    def to_frame(self, sort_by: str | None = None) -> pd.DataFrame:
+        """The table: ordered by ``sort_by``'s rank (default :attr:`sort_by`); ``"none"`` keeps the given order."""
+        by = sort_by or self.sort_by
+        return self.frame.copy() if by == "none" else self.sorted(by)
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: rows (NaN as None), per-proxy timings, directions, notes and errors."""
+        """JSON-ready: rows in the given order (NaN as None), per-proxy timings, directions, notes and errors."""
         rows = [{k: _jsonable(v) for k, v in row.items()} for row in self.frame.to_dict(orient="records")]
         timings = {m: {k: _jsonable(v) for k, v in r.items()} for m, r in self.timings.to_dict(orient="index").items()}
         return {"proxies": self.proxies, "higher_is_better": self.higher_is_better, "models": rows,
                 "seconds": timings, "notes": self.notes, "errors": self.errors,
                 "ensemble_member_nonfinite": self.member_nonfinite}
+
+    def to_json(self, sort_by: str | None = None) -> str:
+        """One JSON document: the setup (for :func:`rank`), ``partial`` if interrupted, then :meth:`to_dict`
+        with the models in :meth:`to_frame`'s order."""
+        from gradsign.outputs import dumps_json
+
+        doc: dict[str, Any] = self.setup.to_dict() if self.setup is not None else {}
+        if self.partial is not None:
+            doc["partial"] = {"finished": self.partial[0], "of": self.partial[1]}
+        doc.update(self.to_dict())
+        order = list(self.to_frame(sort_by)["model"])
+        doc["models"] = sorted(doc["models"], key=lambda r: order.index(r["model"]))
+        return dumps_json(doc)
+
+    def to_csv(self, sort_by: str | None = None) -> str:
+        """:meth:`to_frame` as CSV text."""
+        return self.to_frame(sort_by).to_csv(index=False, float_format="%.10g")
 
 
 def _jsonable(v: Any) -> Any:
@@ -563,22 +230,8 @@ def rank_models(
     """
     from gradsign.proxies.api import score
     from gradsign.runtime import check_threads, resolve_device, torch_threads
-    from gradsign.proxies.registry import get_proxy, parse_proxy_list
 
-    names = parse_proxy_list(proxies) if isinstance(proxies, str) else parse_proxy_list(",".join(proxies))
-    if not models:
-        raise ConfigError("no model to rank")
-    if not isinstance(inputs, torch.Tensor) or inputs.dim() < 2:
-        raise ConfigError(f"inputs must be a batch tensor (N, ...), got {type(inputs).__name__}")
-    if not isinstance(targets, torch.Tensor) or targets.shape[:1] != inputs.shape[:1]:
-        raise ConfigError("targets must be a tensor with one label per input")
-    from gradsign.proxies.ensemble import split_members
-
-    singles, _ = split_members(names)  # an ensemble's members are scored; it is aggregated over the models
-    options = {k: dict(v) for k, v in (options or {}).items()}
-    unknown = sorted(set(options) - set(singles))
-    if unknown:
-        raise ConfigError(f"options given for proxies not requested: {', '.join(unknown)}")
+    names, singles, options = _check_rank_inputs(models, inputs, targets, proxies, options)
     all_names = list(dict.fromkeys([*INFO_PROXIES, *singles]))
     input_shape = tuple(inputs.shape[1:])
     threads = check_threads(threads)
@@ -609,6 +262,31 @@ def rank_models(
         partial = _assemble(rows, names, all_names, timing_rows, all_notes, all_errors) if rows else None
         raise RankInterrupted(partial, len(rows), n) from None
     return _assemble(rows, names, all_names, timing_rows, all_notes, all_errors)
+
+
+def _proxy_names(proxies: str | Sequence[str]) -> list[str]:
+    from gradsign.proxies.registry import parse_proxy_list
+
+    return parse_proxy_list(proxies) if isinstance(proxies, str) else parse_proxy_list(",".join(proxies))
+
+
+def _check_rank_inputs(models, inputs, targets, proxies, options) -> tuple[list[str], list[str], dict[str, dict]]:
+    """Validated proxy names, the single proxies to score (ensembles' members) and per-proxy options."""
+    from gradsign.proxies.ensemble import split_members
+
+    names = _proxy_names(proxies)
+    if not models:
+        raise ConfigError("no model to rank")
+    if not isinstance(inputs, torch.Tensor) or inputs.dim() < 2:
+        raise ConfigError(f"inputs must be a batch tensor (N, ...), got {type(inputs).__name__}")
+    if not isinstance(targets, torch.Tensor) or targets.shape[:1] != inputs.shape[:1]:
+        raise ConfigError("targets must be a tensor with one label per input")
+    singles, _ = split_members(names)  # an ensemble's members are scored; it is aggregated over the models
+    options = {k: dict(v) for k, v in (options or {}).items()}
+    unknown = sorted(set(options) - set(singles))
+    if unknown:
+        raise ConfigError(f"options given for proxies not requested: {', '.join(unknown)}")
+    return names, singles, options
 
 
 def _rank_one(score, name, item, inputs, targets, all_names, seed, num_classes, input_shape, device, loss_fn,
@@ -754,10 +432,170 @@ def _score_each(score, model, inputs, targets, names, seed, loss_fn, options, ti
 
 def _message(exc: BaseException) -> str:
     if isinstance(exc, GradsignError):
-        return _first_line(str(exc))
-    return f"{type(exc).__name__}: {_first_line(str(exc))}"
+        return first_line(str(exc))
+    return f"{type(exc).__name__}: {first_line(str(exc))}"
 
 
-def _first_line(text: str, limit: int = 600) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line if len(line) <= limit else line[: limit - 3] + "..."
+# --------------------------------------------------------------------------- models named by specs, on a dataset
+
+
+def rank(
+    models: Sequence[str | ModelSpec] | Mapping[str, Any],
+    *,
+    dataset: str = "cifar10",
+    split: str = "train",
+    proxies: str | Sequence[str] = ("gradsign", "synflow", "snip"),
+    batch_size: int = 64,
+    image_size: int | None = None,
+    seed: int = 0,
+    sampling: str = "random",
+    engine: str = "auto",
+    chunk_size: int | None = None,
+    options: Mapping[str, Mapping[str, Any]] | Sequence[str] | None = None,
+    logits: int | str | Callable[[Any], torch.Tensor] | None = None,
+    sort_by: str | None = None,
+    device: str | torch.device = "cpu",
+    threads: int | None = None,
+    data_dir: str | Path | None = None,
+    on_model: Callable[[int, int, str, float], None] | None = None,
+) -> RankResult:
+    """Rank models at initialization on one minibatch of ``dataset``: what ``gradsign rank`` runs.
+
+    Every argument is checked, and every spec resolved (file, factory, package, model
+    name), before the data is read or any model is built.
+
+    Args:
+        models: specs (``timm:NAME``, ``torchvision:NAME``, ``path/to/file.py:factory``,
+            ``SOURCE:NAME`` of a registered source), or ``{name: spec | module | callable}``
+            (modules and callables as for :func:`rank_models`, their head fitted to the dataset).
+        dataset, split: where the minibatch is drawn from (:mod:`gradsign.data.images`).
+        proxies: names or a comma list; ``params`` and ``flops`` are always computed.
+        batch_size, seed, sampling: the minibatch (``random`` or ``grasp``: k images per class);
+            ``seed`` also seeds every model's creation and every proxy.
+        image_size: resize the minibatch to NxN (bilinear), for models built for larger images.
+        engine, chunk_size: GradSign's engine and batched-pass chunk, for every GradSign proxy scored.
+        options: ``{proxy: {key: value}}`` or ``["PROXY.KEY=VALUE", ...]``.
+        logits: for models returning a tuple / list / dict, which element is the logits.
+        sort_by: default order of :meth:`RankResult.to_frame`: a proxy among ``proxies``,
+            ``"none"`` (as given) or None (the first proxy).
+        device, threads: where and with how many intra-op threads the proxies run.
+        data_dir: the benchmark data folder (default: found as for every command).
+        on_model: ``on_model(i, n, name, seconds)`` after each model, for progress.
+
+    Returns:
+        a :class:`RankResult` with its :class:`RankSetup`.
+
+    Raises:
+        ConfigError: any invalid setting or spec (one line, naming it).
+        RankInterrupted: on KeyboardInterrupt; ``partial`` ranks the models finished before it.
+    """
+    from gradsign.runtime import check_threads, resolve_device
+
+    threads = check_threads(threads)
+    names = _proxy_names(proxies)
+    options = _rank_options(names, options, engine, chunk_size)
+    _check_rank_settings(names, batch_size, image_size, sampling, sort_by)
+    dev = resolve_device(device)
+    # Every spec is checked before anything slow starts: a typo in the last model fails now.
+    entries = _model_entries(models)
+    inputs, targets, setup, num_classes, data_label = _minibatch(dataset, split, batch_size, image_size, seed,
+                                                                 sampling, data_dir, dev)
+
+    def build(spec: ModelSpec) -> Callable[[], LoadedModel]:
+        return lambda: load_model(spec, num_classes, input_shape=setup.input_shape, seed=seed, dataset=data_label,
+                                  logits=logits)
+
+    built = {name: build(v) if isinstance(v, ModelSpec) else v for name, v in entries.items()}
+    given_as_objects = any(not isinstance(v, ModelSpec) for v in entries.values())
+    try:
+        result = rank_models(built, inputs, targets, names, num_classes=num_classes if given_as_objects else None,
+                             seed=seed, options=options, device=dev, on_model=on_model,
+                             logits=logits, threads=threads)
+    except RankInterrupted as stop:
+        if stop.partial is not None:
+            stop.partial = dataclasses.replace(stop.partial, setup=setup, sort_by=sort_by,
+                                               partial=(stop.done, stop.total))
+        raise
+    return dataclasses.replace(result, setup=setup, sort_by=sort_by)
+
+
+def _rank_options(names: list[str], options: Any, engine: str, chunk_size: int | None) -> dict[str, dict[str, Any]]:
+    """Per-proxy options from ``options`` plus the GradSign shorthands ``engine`` and ``chunk_size``."""
+    from gradsign.proxies.api import parse_proxy_options
+    from gradsign.proxies.engine import ENGINES
+    from gradsign.proxies.ensemble import split_members
+
+    if options is None or isinstance(options, Mapping):
+        options = {k: dict(v) for k, v in (options or {}).items()}
+    else:
+        options = parse_proxy_options([options] if isinstance(options, str) else options, names)
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ConfigError(f"--chunk-size must be at least 1, got {chunk_size}")
+    shorthand = {**({"engine": engine} if engine != "auto" else {}),
+                 **({"chunk_size": chunk_size} if chunk_size is not None else {})}
+    for n in split_members(names)[0]:  # --engine / --chunk-size: shorthands for every GradSign proxy scored
+        if n.startswith("gradsign") and shorthand:
+            options[n] = {**shorthand, **options.get(n, {})}
+    return options
+
+
+def _check_rank_settings(names: list[str], batch_size: int, image_size: int | None, sampling: str,
+                         sort_by: str | None) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+    low, high = IMAGE_SIZES
+    if image_size is not None and (not isinstance(image_size, int) or not low <= image_size <= high):
+        raise ConfigError(f"--image-size must be between {low} and {high}, got {image_size}")
+    if sampling not in SAMPLINGS:
+        raise ConfigError(f"unknown sampling {sampling!r}; valid: {', '.join(SAMPLINGS)}")
+    if sort_by not in (None, "none") and sort_by not in names:
+        raise ConfigError(f"--sort-by {sort_by!r}: not among --proxies ({', '.join(names)})")
+
+
+def _model_entries(models: Sequence[str | ModelSpec] | Mapping[str, Any]) -> dict[str, Any]:
+    """``{name: ModelSpec (validated) | module | callable}`` in the order given; duplicates refused."""
+    if isinstance(models, (str, ModelSpec)):
+        models = [models]
+    if isinstance(models, Mapping):
+        items = [(str(k), validate_spec(v) if isinstance(v, (str, ModelSpec)) else v) for k, v in models.items()]
+    else:
+        specs = [validate_spec(m) for m in models]
+        items = [(s.text, s) for s in specs]
+    if not items:
+        raise ConfigError("no model to rank")
+    entries: dict[str, Any] = {}
+    for name, value in items:
+        if name in entries:
+            raise ConfigError(f"model {name!r} is given twice")
+        entries[name] = value
+    return entries
+
+
+def _minibatch(dataset: str, split: str, batch_size: int, image_size: int | None, seed: int, sampling: str,
+               data_dir: str | Path | None, device: torch.device
+               ) -> tuple[torch.Tensor, torch.Tensor, RankSetup, int, str]:
+    """The minibatch every model sees, its setup, the dataset's classes and its label for the notes."""
+    from gradsign.data.images import dataset_info, load_image_set
+
+    info = dataset_info(dataset)
+    images = load_image_set(info.name, split, data_dir=data_dir)
+    per_class: dict[str, int] = {}
+    if sampling == "grasp":
+        from gradsign.workflows.scoring import grasp_samples_per_class
+
+        per_class["samples_per_class"] = grasp_samples_per_class(info.name, batch_size)
+    inputs, targets = images.sample_batch(batch_size, seed=seed, sampling=sampling, **per_class)
+    input_shape, data_label = tuple(info.input_size), info.name
+    data = images.describe() + f"; batch {batch_size}, seed {seed}, sampling {sampling}"
+    if image_size is not None and image_size != info.image_size:
+        # ImageNet models shrink 32x32 to 1x1 before their last blocks, where GradSign's
+        # per-sample BatchNorm is undefined; upsampling keeps their later stages meaningful.
+        inputs = torch.nn.functional.interpolate(inputs, size=(image_size, image_size), mode="bilinear",
+                                                 align_corners=False)
+        input_shape = (info.input_size[0], image_size, image_size)
+        data_label = f"{info.name} upsampled from {info.image_size}x{info.image_size}"
+        data += f"; resized to {image_size}x{image_size} (bilinear)"
+    setup = RankSetup(info.name, data, input_shape, batch_size, seed, sampling, str(device), torch.__version__)
+    return inputs, targets, setup, info.num_classes, data_label
