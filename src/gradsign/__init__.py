@@ -21,7 +21,10 @@ _LAZY = {
     "describe_proxies": "gradsign.proxies.api",
     "count_nonfinite": "gradsign.proxies.api",
     "ensemble_scores": "gradsign.proxies.api",
+    "rank": "gradsign.workflows.rank",
+    "RankResult": "gradsign.workflows.rank",
     "rank_models": "gradsign.workflows.rank",
+    "register_model_source": "gradsign.models.sources",
     "fewshot_ensemble": "gradsign.evaluation.ensemble_selection",
 }
 
