@@ -26,6 +26,7 @@ _LAZY = {
     "rank_models": "gradsign.workflows.rank",
     "register_model_source": "gradsign.models.sources",
     "fewshot_ensemble": "gradsign.evaluation.ensemble_selection",
+    "build_report": "gradsign.reports.build",
 }
 
 __all__ = ["__version__", *_LAZY]

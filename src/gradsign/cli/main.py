@@ -15,6 +15,7 @@ from gradsign import __version__
 from gradsign.cli import data_cmd, proxies_cmd, scoring_cmds, search_cmd, store_cmd
 from gradsign.cli import predictors_cmd
 from gradsign.cli import rank_cmd
+from gradsign.cli import report_cmd
 from gradsign.cli.common import OUTPUT_FALLBACK_EXIT, err_console, interrupt_message, take_fell_back
 from gradsign.errors import GradsignError
 
@@ -55,6 +56,7 @@ app.command("search")(search_cmd.search)
 app.add_typer(store_cmd.store_app, name="store")
 app.add_typer(predictors_cmd.app, name="predictors")
 app.command("rank")(rank_cmd.rank)
+app.command("report")(report_cmd.report)
 
 
 def _interrupt(signum, frame):  # noqa: ARG001

@@ -1,0 +1,484 @@
+"""``build_report``: one self-contained HTML page from finished runs.
+
+The page holds everything it shows: figures are inline SVG or base64 PNG, the
+style sheet and the table-sorting script are inline, nothing is fetched. It is
+rendered by Jinja2 templates (``reports/templates/``) from a context built
+here; the figures come from :mod:`gradsign.reports.plots`.
+
+Sections, in order: the runs and any warnings; evaluate runs (a sortable proxy
+table, score-vs-accuracy scatter plots) and, with several, the same proxy
+across them side by side; searches (trajectories with their bounded confidence
+bands, the final table); predictors (correlation vs training-set size); rank
+(the models ranked by each proxy, table and plot); score tables; and the
+provenance of every run. Warnings say when compared runs differ in data, batch
+size or version, or predate provenance records.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from gradsign.outputs import check_output_file
+from gradsign.reports import plots
+from gradsign.reports.loaders import ReportInputError, Run, load_run
+
+SECTION_TITLES = {"evaluate": "Proxy evaluations", "comparison": "The same proxy across runs",
+                  "search": "Searches", "predictors": "Predictors", "rank": "Models ranked at initialization",
+                  "score": "Scores", "provenance": "Provenance"}
+
+
+@dataclass
+class ReportResult:
+    """What :func:`build_report` wrote."""
+
+    path: Path
+    bytes: int
+    sections: list[str]  # section ids present, in page order
+    runs: list[tuple[str, str, str]]  # (kind, name, source) of every run shown
+    warnings: list[str] = field(default_factory=list)
+    without_provenance: list[str] = field(default_factory=list)  # runs written before provenance was recorded
+    fallback_problem: str | None = None  # why ``output`` could not be written at the end (``path`` is then elsewhere)
+
+
+# --------------------------------------------------------------------------- formatting helpers
+
+
+def _num(v: Any) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def cell(value: Any, digits: int = 3, *, text: str | None = None) -> dict[str, Any]:
+    """A table cell: what is shown, and the number the column sorts by (None: blank, sorted last)."""
+    v = _num(value)
+    if text is None:
+        if value is None or (isinstance(value, float) and not math.isfinite(value)):
+            text = "–" if value is None else str(value)
+        elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            text = f"{int(value):,}"
+        elif v is not None:
+            text = f"{v:.{digits}f}" if abs(v) < 1e5 or v == 0 else f"{v:.3g}"
+        else:
+            text = str(value)
+    return {"text": text, "sort": v}
+
+
+def text_cell(value: Any) -> dict[str, Any]:
+    return {"text": "" if value is None else str(value), "sort": None}
+
+
+def ci_text(value: Any, ci: Sequence[Any] | None, digits: int = 3) -> str:
+    v = _num(value)
+    if v is None:
+        return "–"
+    lo, hi = (_num(ci[0]), _num(ci[1])) if ci is not None and len(ci) == 2 else (None, None)
+    if lo is None or hi is None:
+        return f"{v:.{digits}f}"
+    return f"{v:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def _seconds(v: Any) -> str | None:
+    f = _num(v)
+    if f is None:
+        return None
+    return f"{f:.3f}" if f < 1 else f"{f:.2f}" if f < 100 else f"{f:,.0f}"
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def _evaluate_label(run: Run) -> str:
+    s = run.summary
+    return f"{s.get('space', '?')} {s.get('dataset', '?')} ({s.get('n_archs', '?')} cells, seed {s.get('seed', '?')})"
+
+
+EVAL_COLUMNS = [("proxy", "text"), ("Spearman rho [95% CI]", "num"), ("Kendall tau [95% CI]", "num"),
+                ("top-10% precision", "num"), ("NaN", "num"), ("failed", "num"), ("s/cell", "num"),
+                ("literature rho", "num"), ("better", "text")]
+
+
+def _evaluate_section(run: Run, index: int) -> dict[str, Any]:
+    s = run.summary
+    rows = []
+    for name, p in s["proxies"].items():
+        rows.append([
+            text_cell(name),
+            cell(p.get("spearman"), text=ci_text(p.get("spearman"), p.get("spearman_ci"))),
+            cell(p.get("kendall"), text=ci_text(p.get("kendall"), p.get("kendall_ci"))),
+            cell(p.get("top10_precision"), 2),
+            cell(p.get("n_nan", 0)),
+            cell(p.get("n_failed", 0)),
+            cell(p.get("seconds_per_arch"), text=_seconds(p.get("seconds_per_arch")) or "–"),
+            cell(p.get("literature_spearman"), 2),
+            text_cell("higher" if p.get("higher_is_better", True) else "lower"),
+        ])
+    figures = []
+    scores = run.scores
+    with_accuracy = scores is not None and "accuracy" in scores.columns
+    for name, p in s["proxies"].items():
+        caption = f"{name}: Spearman {ci_text(p.get('spearman'), p.get('spearman_ci'))}"
+        if with_accuracy and name in scores.columns:
+            uri = plots.scatter(np.asarray(scores[name], dtype=float), np.asarray(scores["accuracy"], dtype=float),
+                                title=f"{s.get('space')} {s.get('dataset')}: {name}",
+                                xlabel=f"{name} score" + ("" if p.get("higher_is_better", True) else " (lower is better)"),
+                                ylabel=f"{s.get('dataset')} {s.get('target', '')} accuracy (%)")
+            figures.append({"uri": uri, "caption": caption, "origin": "drawn from scores.csv"})
+        elif name in run.scatter_images:
+            figures.append({"uri": plots.file_data_uri(run.scatter_images[name]), "caption": caption,
+                            "origin": f"{run.scatter_images[name].name} of the run"})
+    missing_scatter = [n for n in s["proxies"] if not any(f["caption"].startswith(f"{n}:") for f in figures)]
+    ceiling = s.get("noise_ceiling") or None
+    facts = [("target", s.get("target_description") or s.get("target")), ("cells", s.get("n_archs")),
+             ("data", s.get("data")), ("batch size", s.get("batch_size")), ("seed", s.get("seed")),
+             ("sampling", s.get("sampling")),
+             ("noise ceiling", f"Spearman {ceiling['spearman']:.3f} ({ceiling.get('what', '')})" if ceiling else None),
+             ("literature", s.get("literature_source"))]
+    return {"id": f"evaluate-{index}", "title": f"{_evaluate_label(run)}: {run.name}", "run": run,
+            "facts": [(k, v) for k, v in facts if v not in (None, "")],
+            "table": {"id": f"evaluate-{index}-table", "columns": EVAL_COLUMNS, "rows": rows, "default_sort": 1},
+            "figures": figures, "missing_scatter": missing_scatter}
+
+
+def _comparison_section(runs: list[Run]) -> dict[str, Any] | None:
+    if len(runs) < 2:
+        return None
+    labels, seen = [], set()
+    for r in runs:
+        label = _evaluate_label(r)
+        if label in seen:
+            label = f"{label} – {r.name}"
+        seen.add(label)
+        labels.append(label)
+    proxies: list[str] = []
+    for r in runs:
+        proxies.extend(p for p in r.summary["proxies"] if p not in proxies)
+    values: dict[tuple[str, str], tuple[float, float, float] | None] = {}
+    rows = []
+    for proxy in proxies:
+        row = [text_cell(proxy)]
+        for r, label in zip(runs, labels):
+            p = r.summary["proxies"].get(proxy)
+            if p is None or _num(p.get("spearman")) is None:
+                row.append(cell(None, text="–"))
+                values[(proxy, label)] = None
+                continue
+            ci = p.get("spearman_ci") or [None, None]
+            values[(proxy, label)] = (float(p["spearman"]), _num(ci[0]) or math.nan, _num(ci[1]) or math.nan)
+            row.append(cell(p["spearman"], text=ci_text(p["spearman"], ci)))
+        rows.append(row)
+    columns = [("proxy", "text")] + [(label, "num") for label in labels]
+    return {"id": "comparison", "labels": labels,
+            "table": {"id": "comparison-table", "columns": columns, "rows": rows, "default_sort": 1},
+            "figure": plots.correlation_comparison(proxies, labels, values)}
+
+
+# --------------------------------------------------------------------------- search
+
+
+SEARCH_COLUMNS = [("setting", "text"), ("dataset", "text"), ("runs", "num"), ("test accuracy mean ± std", "num"),
+                  ("95% CI", "num"), ("trainings/run", "num"), ("charged s/run", "num"), ("proxy s/run", "num")]
+
+
+def _search_rows(run: Run) -> list[list[dict[str, Any]]]:
+    rows = []
+    if run.searches:
+        for d in run.searches:
+            s = d.get("summary", {})
+            rows.append([text_cell(d.get("label")), text_cell(d.get("dataset")), cell(s.get("n")),
+                         cell(s.get("mean"), text=f"{_num(s.get('mean')) or math.nan:.2f} ± {_num(s.get('std')) or math.nan:.2f}"),
+                         cell(s.get("ci_low"), text=f"[{_num(s.get('ci_low')) or math.nan:.2f}, {_num(s.get('ci_high')) or math.nan:.2f}]"),
+                         cell(s.get("evaluations_mean"), 1), cell(s.get("charged_seconds_mean"), 0),
+                         cell(s.get("proxy_seconds_mean"), 0)])
+        return rows
+    for s in run.summary.get("settings", []):
+        label = s.get("setting") or s.get("label")
+        rows.append([text_cell(label), text_cell(s.get("dataset")), cell(s.get("runs") or s.get("n")),
+                     cell(s.get("mean"), text=f"{_num(s.get('mean')) or math.nan:.2f} ± {_num(s.get('std')) or math.nan:.2f}"),
+                     cell(s.get("ci_low"), text=f"[{_num(s.get('ci_low')) or math.nan:.2f}, {_num(s.get('ci_high')) or math.nan:.2f}]"),
+                     cell(s.get("trainings") or s.get("evaluations_mean"), 1),
+                     cell(s.get("charged_s") or s.get("charged_seconds_mean"), 0),
+                     cell(s.get("proxy_s") if "proxy_s" in s else s.get("proxy_seconds_mean"), 0)])
+    return rows
+
+
+#: At most this many settings share one trajectory plot (more are split by algorithm).
+MAX_CURVES = 9
+
+
+def _search_section(run: Run, index: int) -> dict[str, Any]:
+    from gradsign.search import SearchResults
+    from gradsign.search.report import trajectory_xlabel
+
+    figures = []
+    with_traj = [d for d in run.searches if d.get("runs") and d["runs"][0].get("trajectory")]
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for d in with_traj:
+        groups[(str(d.get("dataset")),)].append(d)
+    if any(len(g) > MAX_CURVES for g in groups.values()):
+        groups = defaultdict(list)
+        for d in with_traj:
+            groups[(str(d.get("dataset")), str(d.get("algo")))].append(d)
+    for key, docs in groups.items():
+        curves = [SearchResults.from_dict(d).trajectory(num_points=81, n_bootstrap=300) for d in docs]
+        kind = (docs[0].get("budget") or {}).get("kind")
+        figures.append({"svg": plots.trajectories(curves, title=f"NB201 {' / '.join(key)}: mean incumbent accuracy",
+                                                  xlabel=trajectory_xlabel("spent", kind)),
+                        "caption": f"{' / '.join(key)}: mean over runs, band = {curves[0]['ci_method']} "
+                                   f"(bounded by the runs' min and max)"})
+    folder = Path(run.source)
+    if not figures and folder.is_dir():  # stored without trajectories: the run's own plots
+        for png in sorted(folder.glob("trajectory*.png")):
+            figures.append({"uri": plots.file_data_uri(png), "caption": f"{png.name} of the run"})
+    s = run.summary
+    facts = [("searches", len(run.searches) or len(s.get("settings", []))), ("runs per setting", s.get("runs")),
+             ("seed", s.get("seed")), ("algorithm", s.get("algo")), ("proxy", s.get("proxy")),
+             ("budget", s.get("budget"))]
+    notes = sorted({n for d in run.searches for n in d.get("notes", [])} | set(s.get("notes", [])))
+    return {"id": f"search-{index}", "title": run.name, "run": run,
+            "facts": [(k, v) for k, v in facts if v not in (None, "", [])],
+            "table": {"id": f"search-{index}-table", "columns": SEARCH_COLUMNS, "rows": _search_rows(run),
+                      "default_sort": 3},
+            "figures": figures, "notes": notes,
+            "no_trajectories": not with_traj}
+
+
+# --------------------------------------------------------------------------- predictors
+
+
+def _predictor_section(run: Run, index: int) -> dict[str, Any]:
+    frame = run.table.copy()
+    if "label_free" not in frame:
+        frame["label_free"] = False
+    frame["label_free"] = frame["label_free"].map(lambda v: str(v).lower() in ("true", "1"))
+    sizes = sorted(int(s) for s in set(frame["train_size"]))
+    trained_sizes = sorted(int(s) for s in set(frame.loc[~frame["label_free"], "train_size"])) or sizes
+    columns = [("predictor", "text"), ("family", "text")] + [(f"n={n}", "num") for n in trained_sizes]
+    rows = []
+    for name, sub in frame.groupby("predictor", sort=False):
+        by_size = {int(r["train_size"]): r for _, r in sub.iterrows()}
+        free = bool(sub["label_free"].iloc[0])
+        row = [text_cell(name), text_cell(sub["family"].iloc[0] if "family" in sub else "")]
+        for n in trained_sizes:
+            r = by_size.get(n) if not free else by_size.get(n, next(iter(by_size.values())))
+            if r is None:
+                row.append(cell(None))
+                continue
+            lo, hi = r.get("spearman_lo"), r.get("spearman_hi")
+            row.append(cell(r["spearman"], text=ci_text(r["spearman"], [lo, hi], 3)))
+        rows.append(row)
+    m = run.summary
+    where = " / ".join(str(m[k]) for k in ("space", "dataset") if m.get(k))
+    title = f"{where}: {run.name}" if where else run.name
+    facts = [("description", m.get("description")), ("features", m.get("features")), ("trials", m.get("trials")),
+             ("test cells", m.get("test_size")), ("pool", m.get("pool_size")), ("intervals", m.get("ci")),
+             ("seed", m.get("seed"))]
+    return {"id": f"predictors-{index}", "title": title, "run": run,
+            "facts": [(k, v) for k, v in facts if v not in (None, "")],
+            "table": {"id": f"predictors-{index}-table", "columns": columns, "rows": rows,
+                      "default_sort": len(columns) - 1},
+            "figure": plots.predictor_curves(frame, title=f"{title}: Spearman rho vs training-set size")}
+
+
+# --------------------------------------------------------------------------- rank and score
+
+
+def _rank_section(run: Run, index: int) -> dict[str, Any]:
+    doc = run.summary
+    proxies = list(doc.get("proxies") or doc["higher_is_better"])
+    models = [m["model"] for m in doc["models"]]
+    columns = [("model", "text"), ("params", "num"), ("flops", "num")]
+    columns += [(p, "num") for p in proxies if p not in ("params", "flops")]
+    columns += [(f"#{p}", "num") for p in proxies] + [("s/model", "num"), ("notes / errors", "text")]
+    rows, ranks = [], {}
+    errors = doc.get("errors") or {}
+    for m in doc["models"]:
+        row = [text_cell(m["model"]), cell(m.get("params"), text=f"{int(m['params']):,}" if _num(m.get("params")) else "–"),
+               cell(m.get("flops"), text=f"{m['flops']:.3g}" if _num(m.get("flops")) else "–")]
+        row += [cell(m.get(p), text=f"{m[p]:.4g}" if _num(m.get(p)) is not None else "NaN")
+                for p in proxies if p not in ("params", "flops")]
+        for p in proxies:
+            r = _num(m.get(f"rank_{p}"))
+            ranks[(m["model"], p)] = r if r is not None else math.nan
+            row.append(cell(r, text=str(int(r)) if r is not None else "–"))
+        err = "; ".join(f"{k}: {v}" for k, v in (errors.get(m["model"]) or {}).items())
+        row += [cell(m.get("seconds"), text=_seconds(m.get("seconds")) or "–"),
+                text_cell(" | ".join(x for x in (m.get("notes"), err) if x))]
+        rows.append(row)
+    facts = [("data", doc.get("data")), ("input shape", doc.get("input_shape")), ("batch size", doc.get("batch_size")),
+             ("seed", doc.get("seed")), ("device", doc.get("device")), ("torch", doc.get("torch")),
+             ("better is", ", ".join(f"{p} {'higher' if h else 'lower'}" for p, h in doc["higher_is_better"].items()))]
+    return {"id": f"rank-{index}", "title": f"{doc.get('dataset', '')}: {run.name}", "run": run,
+            "facts": [(k, v) for k, v in facts if v not in (None, "")],
+            "table": {"id": f"rank-{index}-table", "columns": columns, "rows": rows,
+                      "default_sort": len(columns) - 2 - len(proxies)},
+            "figure": plots.rank_chart(models, proxies, ranks)}
+
+
+def _score_section(run: Run, index: int) -> dict[str, Any]:
+    doc = run.summary
+    records = doc["scores"]
+    keys = [k for k in (records[0] if records else {}) if k not in ("arch",)]
+    columns = [("arch", "text")] + [(k, "num") for k in keys]
+    rows = [[text_cell(r.get("arch"))] + [cell(r.get(k), text=f"{r[k]:.6g}" if _num(r.get(k)) is not None else "NaN")
+                                          for k in keys] for r in records]
+    facts = [("space", doc.get("space")), ("dataset", doc.get("dataset")), ("data", doc.get("data")),
+             ("batch size", doc.get("batch_size")), ("seed", doc.get("seed"))]
+    return {"id": f"score-{index}", "title": run.name, "run": run,
+            "facts": [(k, v) for k, v in facts if v not in (None, "")],
+            "table": {"id": f"score-{index}-table", "columns": columns, "rows": rows, "default_sort": 1 if keys else 0}}
+
+
+# --------------------------------------------------------------------------- provenance and warnings
+
+
+def _data_source(run: Run) -> str | None:
+    """The image data a run scored on, as its summary describes it (file path and split), for comparisons."""
+    data = run.summary.get("data")
+    return str(data) if data else None
+
+
+def compare_runs(runs: Sequence[Run]) -> list[str]:
+    """Warnings about runs shown together: different data, batch size or version; runs without provenance."""
+    warnings = []
+    by_kind: dict[str, list[Run]] = defaultdict(list)
+    for r in runs:
+        by_kind[r.kind].append(r)
+    for kind, group in by_kind.items():
+        if len(group) < 2:
+            continue
+        sizes = defaultdict(list)
+        for r in group:
+            if r.summary.get("batch_size") is not None:
+                sizes[r.summary["batch_size"]].append(r.name)
+        if len(sizes) > 1:
+            warnings.append(f"{kind} runs compared with different batch sizes: "
+                            + "; ".join(f"{b} ({', '.join(n)})" for b, n in sizes.items()))
+        per_dataset = defaultdict(lambda: defaultdict(list))
+        for r in group:
+            src = _data_source(r)
+            if src is not None:
+                per_dataset[r.summary.get("dataset")][src].append(r.name)
+        for ds, sources in per_dataset.items():
+            if len(sources) > 1:
+                warnings.append(f"{kind} runs on {ds} used different data: "
+                                + "; ".join(f"{s!r} ({', '.join(n)})" for s, n in sources.items()))
+    versions = defaultdict(list)
+    for r in runs:
+        if r.provenance:
+            versions[(r.provenance.get("gradsign_version"), r.provenance.get("git_commit"))].append(r.name)
+    if len(versions) > 1:
+        warnings.append("runs made by different versions of gradsign: " + "; ".join(
+            f"{v or '?'} at {(c or 'no git commit')[:10]} ({', '.join(n)})" for (v, c), n in versions.items()))
+    hashes = defaultdict(lambda: defaultdict(list))
+    for r in runs:
+        for f in r.provenance.get("data_files", []):
+            if f.get("sha256"):
+                hashes[Path(f["path"]).name][f["sha256"]].append(r.name)
+    for name, by_hash in hashes.items():
+        if len(by_hash) > 1:
+            warnings.append(f"data file {name} differs between runs: " + "; ".join(
+                f"sha256 {h[:12]}… ({', '.join(n)})" for h, n in by_hash.items()))
+    old = [r.name for r in runs if not r.provenance]
+    if old and len(runs) > 1:
+        warnings.append(f"{len(old)} of {len(runs)} runs were written before provenance was recorded (version, "
+                        f"command and data-file hashes unknown): {', '.join(old)}")
+    return warnings
+
+
+PROVENANCE_FIELDS = (("command", "command"), ("gradsign_version", "gradsign"), ("git_commit", "git commit"),
+                     ("git_dirty", "uncommitted changes"), ("python", "python"), ("torch", "torch"),
+                     ("numpy", "numpy"), ("platform", "platform"), ("device", "device"), ("threads", "threads"),
+                     ("seeds", "seeds"), ("started_at", "started"), ("wall_seconds", "wall time (s)"))
+
+
+def _provenance_entry(run: Run) -> dict[str, Any]:
+    p = run.provenance
+    rows = [(label, p[key]) for key, label in PROVENANCE_FIELDS if p.get(key) is not None]
+    recorded = {k: run.summary.get(k) for k in ("data", "batch_size", "seed", "device", "torch", "store")
+                if run.summary.get(k) not in (None, "")}
+    return {"run": run, "rows": rows, "files": p.get("data_files", []), "scope": p.get("data_files_scope"),
+            "recorded": recorded}
+
+
+# --------------------------------------------------------------------------- the page
+
+
+def _environment():
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+    env = Environment(loader=PackageLoader("gradsign.reports", "templates"),
+                      autoescape=select_autoescape(["html", "j2"]), undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True)
+    return env
+
+
+def load_inputs(inputs: Iterable[Any]) -> list[Run]:
+    items = list(inputs)
+    if not items:
+        raise ReportInputError("no run given: pass at least one output folder (or result object)")
+    runs: list[Run] = []
+    for item in items:
+        runs.extend(load_run(item))
+    return runs
+
+
+def render(runs: Sequence[Run], title: str, command: str | None = None) -> tuple[str, list[str], list[str]]:
+    """The page's HTML, the section ids present and the warnings."""
+    import gradsign
+
+    by_kind: dict[str, list[Run]] = defaultdict(list)
+    for r in runs:
+        by_kind[r.kind].append(r)
+    evaluate = [_evaluate_section(r, i) for i, r in enumerate(by_kind["evaluate"])]
+    comparison = _comparison_section(by_kind["evaluate"])
+    search = [_search_section(r, i) for i, r in enumerate(by_kind["search"])]
+    predictors = [_predictor_section(r, i) for i, r in enumerate(by_kind["predictors"])]
+    rank = [_rank_section(r, i) for i, r in enumerate(by_kind["rank"])]
+    score = [_score_section(r, i) for i, r in enumerate(by_kind["score"])]
+    warnings = compare_runs(runs)
+    sections = [k for k, present in (("evaluate", evaluate), ("comparison", comparison), ("search", search),
+                                     ("predictors", predictors), ("rank", rank), ("score", score)) if present]
+    sections.append("provenance")
+    env = _environment()
+    html = env.get_template("report.html.j2").render(
+        title=title, runs=runs, warnings=warnings, sections=sections, section_titles=SECTION_TITLES,
+        evaluate=evaluate, comparison=comparison, search=search, predictors=predictors, rank=rank, score=score,
+        provenance=[_provenance_entry(r) for r in runs], version=gradsign.__version__, command=command,
+        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        css=env.loader.get_source(env, "report.css")[0], script=env.loader.get_source(env, "report.js")[0],
+    )
+    return html, sections, warnings
+
+
+def build_report(inputs: Iterable[Any], output: str | Path, *, title: str | None = None,
+                 command: str | None = None) -> ReportResult:
+    """Write one self-contained HTML page showing ``inputs`` (output folders / files, or API result objects).
+
+    Checked before any work: ``output`` can be written (OutputError otherwise)
+    and every input exists and is a recognised run (ReportInputError naming it).
+    ``command`` is shown in the page's header (the CLI passes its own).
+    """
+    out = check_output_file(output)
+    runs = load_inputs(inputs)
+    kinds = sorted({r.kind for r in runs})
+    page_title = title or f"gradsign report: {len(runs)} run{'s' if len(runs) != 1 else ''} ({', '.join(kinds)})"
+    html, sections, warnings = render(runs, page_title, command)
+    from gradsign.outputs import write_text_safely
+
+    where, problem = write_text_safely(out, html)
+    return ReportResult(path=where, bytes=where.stat().st_size, sections=sections,
+                        runs=[(r.kind, r.name, r.source) for r in runs], warnings=warnings,
+                        without_provenance=[r.name for r in runs if not r.provenance], fallback_problem=problem)
+
+
+__all__ = ["ReportResult", "build_report", "compare_runs", "load_inputs", "render"]
