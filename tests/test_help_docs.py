@@ -75,6 +75,9 @@ def _options(cmd) -> set[str]:
 
 
 ALL_OPTIONS = set().union(*(_options(c) for c in TREE.values()))
+#: Options of `gradsign` itself that take a value (`--plugin FILE`), written before the command.
+_ROOT_VALUE_OPTIONS = {o for p in TREE[()].params if getattr(p, "param_type_name", None) == "option"
+                       and not p.is_flag for o in p.opts}
 
 
 def _script_options(script: Path) -> set[str]:
@@ -139,6 +142,9 @@ def check_invocation(cmdline: str, where: str) -> list[str]:
     rest = words[1:]
     while rest and _is_group(TREE[path]):
         word = rest[0]
+        if not path and word in _ROOT_VALUE_OPTIONS and len(rest) > 1:  # gradsign --plugin FILE rank ...
+            rest = rest[2:]
+            continue
         if word.startswith("-") or word in ("...", "…") or word.startswith("<"):
             break
         alternatives = word.split("/")

@@ -28,7 +28,7 @@ def _fmt(v) -> str:
 def rank(
     models: Annotated[list[str], typer.Argument(
         help="Models: timm:NAME, torchvision:NAME, path/to/file.py:factory (a function returning an nn.Module), "
-             "or SOURCE:NAME of a model source registered by a --plugin (see docs/rank.md).",
+             "or SOURCE:NAME of a model source registered by a plug-in module (see docs/rank.md).",
         metavar="MODEL...", show_default=False)],
     dataset: Annotated[str, typer.Option("--dataset", help="cifar10, cifar100 or ImageNet16-120.")] = "cifar10",
     split: Annotated[str, typer.Option("--split", help="Split the minibatch is drawn from: train or test "

@@ -119,8 +119,13 @@ class FunctionSource(ModelSource):
         return CreatedModel(model, notes)
 
 
+def _defined_by(source: ModelSource) -> object:
+    """What a registration stands for: the function, or the class (a module imported twice is no clash)."""
+    return source.fn if isinstance(source, FunctionSource) else type(source)
+
+
 MODEL_SOURCES: Registry[ModelSource] = Registry(
-    "model source", package="gradsign.models", skip=("sources", "heads", "loading"))
+    "model source", package="gradsign.models", skip=("sources", "heads", "loading"), same=_defined_by)
 
 
 def register_model_source(name: str, *, names: Callable[[], Iterable[str]] | Iterable[str] | None = None,
