@@ -37,9 +37,11 @@ import torch
 import torch.nn.functional as F
 
 from gradsign.proxies.engine import gradsign_sign_sums
-from gradsign.proxies.engine.diagnostics import compare_engines
 from gradsign.spaces.nb201 import sample_nb201
 from gradsign.spaces.nb201_network import build_nb201_network
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # its sibling engine_diagnostics.py
+from engine_diagnostics import compare_engines  # noqa: E402
 
 LARGEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 
@@ -12,5 +13,6 @@ def load_benchmark_script(filename: str):
     path = Path(__file__).resolve().parents[1] / "benchmarks" / filename
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there while the class is built
     spec.loader.exec_module(module)
     return module

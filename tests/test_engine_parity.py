@@ -3,7 +3,7 @@
 In float64 the two engines must agree to rounding on every per-sample gradient
 entry (so no sign flips and equal scores); in float32 the score may differ only
 through rounding: tiny entries, or a ReLU input at rounding level (see
-gradsign.proxies.engine.diagnostics).
+benchmarks/engine_diagnostics.py).
 """
 
 from __future__ import annotations
@@ -15,9 +15,13 @@ from torch import nn
 from gradsign.errors import ConfigError
 from gradsign.proxies.engine import gradsign_sign_sums
 from gradsign.proxies.engine._common import SignSumReducer, SignSums, private_copy, scored_layers
-from gradsign.proxies.engine.diagnostics import _Collect, compare_engines
 from gradsign.proxies.engine.fast import FastRunner
 from gradsign.proxies.engine.reference import run_reference
+
+from benchmark_scripts import load_benchmark_script
+
+_diagnostics = load_benchmark_script("engine_diagnostics.py")  # test-only code, kept out of the package
+_Collect, compare_engines = _diagnostics._Collect, _diagnostics.compare_engines
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,10 @@
 
 Holds the reference engine's ``N x P`` per-sample gradient matrix in memory, so it
 is for tests and the benchmark (small nets, or NB201 at batch 64: ~300 MB), not
-for scoring.
+for scoring; hence it lives with the scripts, not in the package. Users:
+``benchmarks/bench_gradsign.py`` (imports it as a sibling) and
+``tests/test_engine_parity.py`` / ``tests/test_engine_func.py`` (through
+``tests/benchmark_scripts.load_benchmark_script``).
 
 The admissible differences between the engines come from float rounding only.
 They take two forms, and :func:`compare_engines` separates them:
