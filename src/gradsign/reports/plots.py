@@ -8,8 +8,10 @@ or a ``data:`` URI) and closes its figure. SVG output is made deterministic
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import math
+import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -37,7 +39,23 @@ def svg_of(fig) -> str:
     fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
     plt.close(fig)
     text = buf.getvalue()
-    return text[text.index("<svg"):]
+    return unique_ids(text[text.index("<svg"):])
+
+
+def unique_ids(svg: str) -> str:
+    """``svg`` with every id (and each reference to it) prefixed by a digest of the figure.
+
+    matplotlib numbers its clip paths and artists per figure, so several figures
+    inlined in one page would share ids, and a ``clip-path: url(#id)`` would pick
+    up another figure's clip box.
+    """
+    prefix = "f" + hashlib.sha1(svg.encode()).hexdigest()[:8] + "-"
+    ids = set(re.findall(r'\bid="([^"]+)"', svg))
+    if not ids:
+        return svg
+    pattern = re.compile(r'(\bid="|url\(#|href="#)(' + "|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True))
+                         + r')(?=[")])')
+    return pattern.sub(lambda m: m.group(1) + prefix + m.group(2), svg)
 
 
 def png_data_uri(fig, dpi: int = 110) -> str:

@@ -1,0 +1,222 @@
+"""`gradsign report`: the page's content and structure (no browser), inputs validated first, older outputs read."""
+
+from __future__ import annotations
+
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from gradsign.errors import GradsignError
+from gradsign.outputs import OutputError
+from gradsign.reports import build_report
+from gradsign.reports.build import compare_runs, load_inputs
+from gradsign.reports.loaders import ReportInputError, load_path
+from report_runs import (COMMITTED_EVALUATE, COMMITTED_PREDICTORS, COMMITTED_RANK, REPO, evaluate_run,
+                         search_run)
+
+VOID = {"meta", "img", "br", "hr", "link", "input", "path", "use", "stop", "rect", "circle", "line", "polyline",
+        "polygon", "ellipse"}
+
+
+class PageStructure(HTMLParser):
+    """Tags nest properly; tables, rows, figures and every external reference are recorded."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.problems: list[str] = []
+        self.tables: list[dict] = []
+        self.figures = {"svg": 0, "img": 0}
+        self.external: list[str] = []
+        self.ids: list[str] = []
+        self._row: list[str] | None = None
+        self._in_figure = 0
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if "id" in a:
+            self.ids.append(a["id"])
+        for key in ("src", "href"):
+            value = a.get(key)
+            if value and not value.startswith(("data:", "#")):
+                self.external.append(f"{tag} {key}={value[:60]}")
+        if tag == "link" or (tag == "script" and "src" in a):
+            self.external.append(tag)
+        if tag == "table":
+            self.tables.append({"id": a.get("id"), "class": a.get("class", ""), "header": [], "rows": [],
+                                "selftest": a.get("data-selftest-column")})
+        elif tag == "tr":
+            self._row = []
+        elif tag in ("th", "td") and self._row is not None:
+            self._row.append(tag)
+        elif tag == "figure":
+            self._in_figure += 1
+        elif tag == "svg" and self._in_figure:
+            self.figures["svg"] += 1
+        elif tag == "img" and self._in_figure:
+            self.figures["img"] += 1
+            if not a.get("src", "").startswith("data:image/"):
+                self.problems.append(f"figure image not inlined: {a.get('src', '')[:60]}")
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        if tag not in VOID:
+            self.stack.pop()
+
+    def handle_endtag(self, tag):
+        if tag == "tr" and self._row is not None and self.tables:
+            table = self.tables[-1]
+            (table["header"] if set(self._row) == {"th"} else table["rows"]).append(self._row)
+            self._row = None
+        if tag == "figure":
+            self._in_figure -= 1
+        if tag in VOID:
+            return
+        if not self.stack or self.stack[-1] != tag:
+            self.problems.append(f"</{tag}> closes <{self.stack[-1] if self.stack else 'nothing'}>")
+            if tag in self.stack:
+                while self.stack.pop() != tag:
+                    pass
+            return
+        self.stack.pop()
+
+
+def parse(path: Path) -> PageStructure:
+    page = PageStructure()
+    page.feed(path.read_text())
+    page.close()
+    return page
+
+
+@pytest.fixture()
+def runs(tmp_path):
+    data = tmp_path / "images.bin"
+    data.write_bytes(b"\x00" * 100)
+    a = evaluate_run(tmp_path / "eval_a", seed=0, data_file=data)
+    b = evaluate_run(tmp_path / "eval_b", seed=1, batch_size=32, dataset="cifar100", data_file=data)
+    return {"eval_a": a, "eval_b": b, "search": search_run(tmp_path / "search"), "data": data}
+
+
+def test_every_kind_in_one_self_contained_page(runs, tmp_path):
+    out = tmp_path / "report.html"
+    result = build_report([runs["eval_a"], runs["eval_b"], COMMITTED_EVALUATE, runs["search"], COMMITTED_RANK,
+                           COMMITTED_PREDICTORS], out, title="all kinds")
+    assert result.path == out and result.bytes == out.stat().st_size
+    assert result.sections == ["evaluate", "comparison", "search", "predictors", "rank", "provenance"]
+    page = parse(out)
+    assert page.problems == [] and page.stack == [] and page.external == []
+    sortable = [t for t in page.tables if "sortable" in t["class"]]
+    # 3 evaluate tables + the comparison + 1 search + 1 predictors + 2 rank
+    assert len(sortable) == 8 and all(t["selftest"] is not None for t in sortable)
+    for t in sortable:  # every row has as many cells as the header has columns
+        width = len(t["header"][0])
+        assert t["rows"] and all(len(r) == width for r in t["rows"]), t["id"]
+    assert len(page.ids) == len(set(page.ids))
+    # figures: 3 scatters per synthetic run, the committed run's PNGs, comparison, 1 trajectory plot,
+    # predictors, 2 rank charts
+    committed_pngs = len(list(COMMITTED_EVALUATE.glob("scatter_*.png")))
+    assert page.figures["img"] == 3 + 3 + committed_pngs
+    assert page.figures["svg"] == 1 + 1 + 1 + 2
+    assert "<title>all kinds</title>" in out.read_text()
+
+
+def test_older_outputs_without_provenance_are_read_and_said_so(tmp_path):
+    summary = json.loads((REPO / "results" / "eval_nb201_cifar10" / "summary.json").read_text())
+    assert "provenance" not in summary
+    (run,) = load_path(REPO / "results" / "eval_nb201_cifar10")
+    assert run.kind == "evaluate" and run.provenance == {} and run.scatter_images
+    result = build_report([REPO / "results" / "eval_nb201_cifar10", COMMITTED_RANK], tmp_path / "r.html")
+    assert result.without_provenance == ["eval_nb201_cifar10", "rank_cifar10_32px", "rank_cifar10_64px"]
+    assert any("written before provenance was recorded" in w for w in result.warnings)
+    assert "not recorded (written before provenance existed)" in (tmp_path / "r.html").read_text()
+
+
+def test_warnings_name_different_batch_size_version_and_data(runs, tmp_path):
+    result = build_report([runs["eval_a"], runs["eval_b"]], tmp_path / "r.html")
+    assert result.warnings == ["evaluate runs compared with different batch sizes: 64 (eval_a); 32 (eval_b)"]
+    assert result.warnings[0] in (tmp_path / "r.html").read_text()
+    summary_path = runs["eval_b"] / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    summary["batch_size"] = 64
+    summary["provenance"]["gradsign_version"] = "0.0.9"
+    summary["provenance"]["data_files"][0]["sha256"] = "0" * 64
+    summary_path.write_text(json.dumps(summary))
+    warnings = compare_runs(load_inputs([runs["eval_a"], runs["eval_b"]]))
+    assert len(warnings) == 2
+    assert warnings[0].startswith("runs made by different versions of gradsign: ") and "0.0.9" in warnings[0]
+    assert warnings[1].startswith("data file images.bin differs between runs")
+
+
+def test_same_dataset_with_different_data_is_a_warning(runs, tmp_path):
+    summary_path = runs["eval_b"] / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    summary.update(dataset="cifar10", batch_size=64, data="cifar10 another minibatch")
+    summary_path.write_text(json.dumps(summary))
+    (warning,) = compare_runs(load_inputs([runs["eval_a"], runs["eval_b"]]))
+    assert warning.startswith("evaluate runs on cifar10 used different data")
+
+
+def test_search_trajectories_are_drawn_from_the_runs(runs, tmp_path):
+    out = tmp_path / "s.html"
+    build_report([runs["search"]], out)
+    html = out.read_text()
+    assert "percentile bootstrap of the mean over runs" in html and "random" in html and "rea" in html
+    page = parse(out)
+    assert page.figures["svg"] == 1 and page.figures["img"] == 0
+
+
+def test_inputs_and_output_are_checked_before_any_work(runs, tmp_path):
+    with pytest.raises(ReportInputError, match="nothere: no such file or directory"):
+        build_report([runs["eval_a"], tmp_path / "nothere"], tmp_path / "r.html")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ReportInputError, match="empty: not a recognised run output"):
+        build_report([tmp_path / "empty"], tmp_path / "r.html")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ReportInputError, match="bad.json: not valid JSON"):
+        build_report([tmp_path / "bad.json"], tmp_path / "r.html")
+    with pytest.raises(ReportInputError, match="no run given"):
+        build_report([], tmp_path / "r.html")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(OutputError, match="is a file, not a directory"):
+        build_report([tmp_path / "nothere"], blocker / "r.html")  # the output is checked first
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_python_api_results(tmp_path):
+    import numpy as np
+
+    from gradsign.workflows.evaluate import EvaluateResult
+
+    folder = evaluate_run(tmp_path / "e")
+    summary = json.loads((folder / "summary.json").read_text())
+    rng = np.random.default_rng(0)
+    acc = rng.uniform(60, 90, size=summary["n_archs"])
+    result = EvaluateResult(summary, [f"c{i}" for i in range(len(acc))], acc,
+                            {p: acc + rng.normal(size=len(acc)) for p in summary["proxies"]})
+    import gradsign
+
+    built = gradsign.build_report([result], tmp_path / "api.html")
+    assert built.runs == [("evaluate", "EvaluateResult", "Python API: EvaluateResult")]
+    assert parse(tmp_path / "api.html").figures["img"] == len(summary["proxies"])
+    with pytest.raises(GradsignError, match="int: not a result the report can show"):
+        build_report([3], tmp_path / "x.html")
+
+
+def test_cli(runs, tmp_path, capsys):
+    from gradsign.cli.main import main
+
+    out = tmp_path / "cli.html"
+    with pytest.raises(SystemExit) as exc:
+        main(["report", str(runs["eval_a"]), str(COMMITTED_RANK), "--output", str(out), "--title", "mine"])
+    assert (exc.value.code or 0) == 0
+    err = capsys.readouterr().err
+    assert f"wrote {out}" in err and "1 evaluate, 2 rank" in err and out.is_file()
+    with pytest.raises(SystemExit) as exc:
+        main(["report", str(tmp_path / "nothere"), "--output", str(out)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.strip().count("\n") == 0 and "nothere: no such file or directory" in err
