@@ -12,7 +12,7 @@ from gradsign.errors import ConfigError, DataError
 from gradsign.search import (
     ArrayProxyProvider,
     Budget,
-    SearchContext,
+    Study,
     SearchOracle,
     SearchResults,
     aggregate_trajectories,
@@ -167,14 +167,14 @@ def test_pick_is_argmax_of_candidates_first_on_ties():
     scores = np.zeros(o.num_archs)
     scores[[3, 9]] = 5.0
     scores[4] = 1.0
-    ctx = SearchContext(o, Budget.seconds(1e9), np.random.default_rng(0), proxy=ArrayProxyProvider(scores), candidates=3)
-    assert ctx.pick([4, 9, 3]) == 9
-    assert ctx.pick([3, 9]) == 3
-    assert ctx.pick([0, 1, 2]) == 0
-    no_proxy = SearchContext(o, Budget.seconds(1), np.random.default_rng(0))
+    study = Study(o, Budget.seconds(1e9), np.random.default_rng(0), proxy=ArrayProxyProvider(scores), candidates=3)
+    assert study.pick([4, 9, 3]) == 9
+    assert study.pick([3, 9]) == 3
+    assert study.pick([0, 1, 2]) == 0
+    no_proxy = Study(o, Budget.seconds(1), np.random.default_rng(0))
     assert no_proxy.pick([5, 6]) == 5
     with pytest.raises(ConfigError):
-        SearchContext(o, Budget.seconds(1), np.random.default_rng(0), candidates=2)
+        Study(o, Budget.seconds(1), np.random.default_rng(0), candidates=2)
 
 
 @pytest.mark.parametrize("algo", ALGOS)
@@ -210,12 +210,12 @@ def test_free_trainings_need_an_evaluation_budget():
 
 def test_evaluate_raises_when_the_budget_is_spent():
     o = toy_oracle(cost=10.0)
-    ctx = SearchContext(o, Budget.seconds(25), np.random.default_rng(0))
-    ctx.evaluate(0)
-    ctx.evaluate(1)
+    study = Study(o, Budget.seconds(25), np.random.default_rng(0))
+    study.evaluate(0)
+    study.evaluate(1)
     with pytest.raises(BudgetExhausted):
-        ctx.evaluate(2)
-    assert ctx.evaluations == 2 and ctx.charged_seconds == 20
+        study.evaluate(2)
+    assert study.evaluations == 2 and study.ledger.charged_seconds == 20
 
 
 def test_incumbent_is_best_signal_seen_and_trajectory_tracks_it():

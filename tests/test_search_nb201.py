@@ -31,7 +31,7 @@ def test_cifar10_oracle_follows_the_nb201_protocol(table):
     assert o.num_archs == 15_625 and o.default_budget == 12_000
     i = 1
     assert o.arch_name(i) == nb201_arch_at(i).to_string() == table.arch(i)
-    assert tuple(o.encodings[i]) == nb201_arch_at(i).ops
+    assert o.space.name == "nb201" and o.space.to_choices(o.space.arch_at(i)) == nb201_arch_at(i).ops
     assert o.signal[i] == pytest.approx(table.accuracy("cifar10-valid", "valid", 12, archs=i))
     assert o.test[i] == pytest.approx(table.accuracy("cifar10", "test", 200, archs=i))
     assert o.test.max() == pytest.approx(94.37, abs=0.01)

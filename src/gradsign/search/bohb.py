@@ -83,7 +83,8 @@ from typing import Any
 import numpy as np
 
 from gradsign.errors import ConfigError
-from gradsign.search.base import SearchAlgorithm, SearchContext, register_search
+from gradsign.search.registry import SearchAlgorithm, register_search
+from gradsign.search.study import Study
 
 
 def hyperband_budgets(min_budget: float, max_budget: float, eta: float) -> np.ndarray:
@@ -182,7 +183,7 @@ class BOHB(SearchAlgorithm):
             "incumbent": self.incumbent,
         }
 
-    def notes(self, ctx: SearchContext) -> list[str]:
+    def notes(self, study: Study) -> list[str]:
         if self.fidelity == "nb201":
             return ["BOHB fidelity 'nb201': every Hyperband rung observes the 12-epoch result and pays "
                     "12 epochs again for promoted configs, as NB201's and GradSign's BOHB runs did"]
@@ -190,102 +191,120 @@ class BOHB(SearchAlgorithm):
                 "200-epoch validation accuracy (paying 200 epochs); results are reused, not retrained"]
 
     # ------------------------------------------------------------------ one run
-    def run(self, ctx: SearchContext) -> None:
-        oracle, rng = ctx.oracle, ctx.rng
-        if self.fidelity == "12/200" and not oracle.has_high_fidelity:
-            raise ConfigError("BOHB fidelity '12/200' needs an oracle with 200-epoch validation data")
-        d = oracle.num_dims
-        nch = np.asarray(oracle.num_choices)
-        min_points = d + 1 if self.min_points_in_model is None else max(int(self.min_points_in_model), d + 1)
-        levels = len(self.budgets)
-        results: dict[int, tuple[list[int], list[float]]] = {}  # budget level -> (cells, losses)
-        models: dict[int, tuple[np.ndarray, np.ndarray, list[_CategoricalKDE]]] = {}
-        seen: dict[tuple[int, bool], float] = {}  # (cell, high fidelity) -> observed accuracy ("12/200" only)
-        warm = list(ctx.warmup_ranking()[: self.warmup_top])
+    def run(self, study: Study) -> None:
+        if self.fidelity == "12/200" and not study.objective.has_high_fidelity:
+            raise ConfigError("BOHB fidelity '12/200' needs an objective with 200-epoch validation data")
+        _BOHBRun(self, study).loop()
 
-        by_rung = self.incumbent == "max_budget"
 
-        def observe(cell: int, level: int) -> float:
-            rank = level if by_rung else None
-            if self.fidelity == "nb201":
-                return ctx.evaluate(cell, rank=rank)
-            high = level == levels - 1
-            key = (cell, high)
-            if key not in seen:
-                seen[key] = ctx.evaluate(cell, high=high, rank=rank)
-            return seen[key]
+class _BOHBRun:
+    """The state of one BOHB run: results per rung, the KDE models, reused results."""
 
-        def new_result(cell: int, level: int, loss: float) -> None:
-            # hpbandster: skip a budget once a larger one has a model
-            if models and max(models) > level:
-                return
-            cells, losses = results.setdefault(level, ([], []))
-            cells.append(cell)
-            losses.append(loss)
-            n = len(cells)
-            if n < min_points:
-                return
-            order = np.argsort(np.asarray(losses), kind="stable")
-            n_good = max(min_points, (self.top_n_percent * n) // 100)
-            n_bad = max(min_points, ((100 - self.top_n_percent) * n) // 100)
-            enc = oracle.encodings[np.asarray(cells)[order]]
-            good, bad = enc[:n_good], enc[n_good : n_good + n_bad]
-            if good.shape[0] <= d or bad.shape[0] <= d:
-                return
-            models[level] = (good, bad, [])  # KDEs are fitted when first needed
+    def __init__(self, settings: BOHB, study: Study) -> None:
+        self.settings, self.study = settings, study
+        self.space, self.rng = study.space, study.rng
+        self.nch = np.asarray(self.space.choices())
+        d = len(self.nch)
+        self.d = d
+        self.min_points = (d + 1 if settings.min_points_in_model is None
+                           else max(int(settings.min_points_in_model), d + 1))
+        self.levels = len(settings.budgets)
+        # budget level -> (archs, losses, their choices)
+        self.results: dict[int, tuple[list[Any], list[float], list[tuple[int, ...]]]] = {}
+        self.models: dict[int, tuple[np.ndarray, np.ndarray, list[_CategoricalKDE]]] = {}
+        self.seen: dict[tuple[Any, bool], float] = {}  # (arch, high fidelity) -> observed accuracy ("12/200" only)
+        self.warm = list(study.warmup_ranking()[: settings.warmup_top])
+        self.by_rung = settings.incumbent == "max_budget"
 
-        def model_proposal() -> int:
-            if not models or rng.random() < self.random_fraction:
-                return int(oracle.random(rng, 1)[0])
-            good_data, bad_data, fitted = models[max(models)]
-            if not fitted:
-                fitted += [_CategoricalKDE(good_data, nch, self.min_bandwidth),
-                           _CategoricalKDE(bad_data, nch, self.min_bandwidth)]
-            good, bad = fitted
-            if ctx.events is not None:
-                ctx.event("model", max(models))
-            m = self.num_samples
-            # each sample starts at a random good point and redraws each dimension
-            # uniformly with probability bw (hpbandster's sampling, vectorised)
-            vec = good.data[rng.integers(good.data.shape[0], size=m)].copy()
-            redraw = rng.random((m, d)) >= 1.0 - good.bw[None, :]
-            uniform = np.floor(rng.random((m, d)) * nch[None, :]).astype(np.int64)
-            vec[redraw] = uniform[redraw]
-            ratio = np.maximum(bad.pdf_many(vec), 1e-32) / np.maximum(good.pdf_many(vec), 1e-32)
-            index = oracle.index_of(vec[int(np.argmin(ratio))])
-            return index if index >= 0 else int(oracle.random(rng, 1)[0])
+    def observe(self, arch: Any, level: int) -> float:
+        rank = level if self.by_rung else None
+        if self.settings.fidelity == "nb201":
+            return self.study.evaluate(arch, rank=rank)
+        high = level == self.levels - 1
+        key = (arch, high)
+        if key not in self.seen:
+            self.seen[key] = self.study.evaluate(arch, high=high, rank=rank)
+        return self.seen[key]
 
-        def get_config() -> int:
-            if warm:
-                return int(warm.pop(0))
-            k = ctx.candidates
-            if k == 1:
-                return model_proposal()
-            if self.proposal == "random":
-                return ctx.pick(oracle.random(rng, k))
-            return ctx.pick(np.array([model_proposal() for _ in range(k)]))
+    def new_result(self, arch: Any, level: int, loss: float) -> None:
+        # hpbandster: skip a budget once a larger one has a model
+        models = self.models
+        if models and max(models) > level:
+            return
+        archs, losses, encs = self.results.setdefault(level, ([], [], []))
+        archs.append(arch)
+        losses.append(loss)
+        encs.append(self.space.to_choices(arch))
+        n = len(archs)
+        if n < self.min_points:
+            return
+        order = np.argsort(np.asarray(losses), kind="stable")
+        top = self.settings.top_n_percent
+        n_good = max(self.min_points, (top * n) // 100)
+        n_bad = max(self.min_points, ((100 - top) * n) // 100)
+        enc = np.asarray(encs, dtype=np.int64)[order]
+        good, bad = enc[:n_good], enc[n_good : n_good + n_bad]
+        if good.shape[0] <= self.d or bad.shape[0] <= self.d:
+            return
+        models[level] = (good, bad, [])  # KDEs are fitted when first needed
 
+    def random_arch(self) -> Any:
+        return self.space.sample(1, self.rng, replace=True)[0]
+
+    def model_proposal(self) -> Any:
+        rng, models, settings = self.rng, self.models, self.settings
+        if not models or rng.random() < settings.random_fraction:
+            return self.random_arch()
+        good_data, bad_data, fitted = models[max(models)]
+        if not fitted:
+            fitted += [_CategoricalKDE(good_data, self.nch, settings.min_bandwidth),
+                       _CategoricalKDE(bad_data, self.nch, settings.min_bandwidth)]
+        good, bad = fitted
+        self.study.event("model", max(models))
+        m, d = settings.num_samples, self.d
+        # each sample starts at a random good point and redraws each dimension
+        # uniformly with probability bw (hpbandster's sampling, vectorised)
+        vec = good.data[rng.integers(good.data.shape[0], size=m)].copy()
+        redraw = rng.random((m, d)) >= 1.0 - good.bw[None, :]
+        uniform = np.floor(rng.random((m, d)) * self.nch[None, :]).astype(np.int64)
+        vec[redraw] = uniform[redraw]
+        ratio = np.maximum(bad.pdf_many(vec), 1e-32) / np.maximum(good.pdf_many(vec), 1e-32)
+        arch = self.space.from_choices(vec[int(np.argmin(ratio))])
+        return arch if arch is not None else self.random_arch()
+
+    def get_config(self) -> Any:
+        if self.warm:
+            return self.warm.pop(0)
+        study, k = self.study, self.study.candidates
+        if k == 1:
+            return self.model_proposal()
+        if self.settings.proposal == "random":
+            return study.pick(self.space.sample(k, self.rng, replace=True))
+        return study.pick([self.model_proposal() for _ in range(k)])
+
+    def loop(self) -> None:
+        settings, study, budgets = self.settings, self.study, self.settings.budgets
         iteration = 0
-        while self.max_iterations is None or iteration < self.max_iterations:
-            ns, lv = hyperband_bracket(iteration, levels, self.eta)
-            ctx.event("bracket", iteration, ns, [float(self.budgets[x]) for x in lv])
-            configs: list[int] = []
+        while settings.max_iterations is None or iteration < settings.max_iterations:
+            ns, lv = hyperband_bracket(iteration, self.levels, settings.eta)
+            study.event("bracket", iteration, ns, [float(budgets[x]) for x in lv])
+            configs: list[Any] = []
             for stage, (n_stage, level) in enumerate(zip(ns, lv)):
-                ctx.event("stage", iteration, float(self.budgets[level]), n_stage)
+                study.event("stage", iteration, float(budgets[level]), n_stage)
                 losses = []
                 for j in range(n_stage):
                     # hpbandster with one worker samples each first-stage config only
                     # when the previous result is in, so the model sees every result.
                     if stage == 0:
-                        configs.append(get_config())
-                    cell = configs[j]
-                    loss = 100.0 - observe(cell, level)
+                        configs.append(self.get_config())
+                    arch = configs[j]
+                    loss = 100.0 - self.observe(arch, level)
                     losses.append(loss)
-                    new_result(cell, level, loss)
+                    self.new_result(arch, level, loss)
                 if stage + 1 < len(ns):
                     # the n_{j+1} lowest losses advance, in their original order
                     ranks = np.argsort(np.argsort(np.asarray(losses), kind="stable"), kind="stable")
                     configs = [c for c, r in zip(configs, ranks) if r < ns[stage + 1]]
-                    ctx.event("promoted", iteration, list(configs))
+                    study.event("promoted", iteration, [study.objective.record(c) for c in configs])
             iteration += 1
-        ctx.event("done", iteration)
+        study.event("done", iteration)

@@ -24,7 +24,8 @@ from collections import deque
 from typing import Any
 
 from gradsign.errors import ConfigError
-from gradsign.search.base import SearchAlgorithm, SearchContext, register_search
+from gradsign.search.registry import SearchAlgorithm, register_search
+from gradsign.search.study import Study
 
 
 @register_search("rea", aliases=("evolution", "regularized_evolution", "aging_evolution", "r-ea"))
@@ -40,17 +41,17 @@ class RegularizedEvolution(SearchAlgorithm):
     def params(self) -> dict[str, Any]:
         return {"population_size": self.population_size, "sample_size": self.sample_size}
 
-    def run(self, ctx: SearchContext) -> None:
-        oracle, rng, k = ctx.oracle, ctx.rng, ctx.candidates
-        seeds = ctx.warmup_ranking()[: self.population_size]
-        # population members are (index, accuracy); deque so aging is O(1)
-        population: deque[tuple[int, float]] = deque()
+    def run(self, study: Study) -> None:
+        space, rng, k = study.space, study.rng, study.candidates
+        seeds = study.warmup_ranking()[: self.population_size]
+        # population members are (arch, accuracy); deque so aging is O(1)
+        population: deque[tuple[Any, float]] = deque()
         for i in range(self.population_size):
-            index = int(seeds[i]) if i < len(seeds) else int(oracle.random(rng, 1)[0])
-            population.append((index, ctx.evaluate(index)))
-        record = ctx.events is not None
+            arch = seeds[i] if i < len(seeds) else space.sample(1, rng, replace=True)[0]
+            population.append((arch, study.evaluate(arch)))
+        record = study.events is not None
         if record:
-            ctx.event("population", [m[0] for m in population])
+            study.event("population", [study.objective.record(m[0]) for m in population])
         s = self.sample_size
         while True:
             size = len(population)
@@ -60,8 +61,8 @@ class RegularizedEvolution(SearchAlgorithm):
                 member = population[j]
                 if member[1] > parent[1]:  # strict: the first of equals wins, like max()
                     parent = member
-            child = ctx.pick(oracle.mutate(parent[0], rng, k))
-            population.append((child, ctx.evaluate(child)))
+            child = study.pick([space.mutate(parent[0], rng) for _ in range(k)])
+            population.append((child, study.evaluate(child)))
             population.popleft()  # aging: the oldest dies, whatever its accuracy
             if record:
-                ctx.event("population", [m[0] for m in population])
+                study.event("population", [study.objective.record(m[0]) for m in population])

@@ -1,23 +1,8 @@
-"""The simulated benchmark a search runs against: flat arrays indexed by architecture.
+"""NAS-Bench-201's tabular objective: the NB201 search protocol as per-cell arrays.
 
-A :class:`SearchOracle` holds everything a simulated NAS run may observe or
-report, precomputed as NumPy arrays in benchmark index order, so that one
-"training" of a cell is an O(1) array lookup:
-
-* ``signal[i]``  what the search observes after training cell ``i`` (NAS-Bench-201
-  protocol: the validation accuracy after the 12-epoch schedule);
-* ``cost[i]``    the simulated seconds that training charges to the budget;
-* ``test[i]``    the number reported for the cell the search picks (200-epoch
-  test accuracy); the search never sees it;
-* optionally ``high_signal``/``high_cost``, a second, more expensive fidelity
-  (200-epoch validation accuracy and its training time) for multi-fidelity
-  algorithms (BOHB);
-* ``reported``   more per-cell numbers copied into each run's result (e.g. the
-  incumbent's test accuracy on the other datasets, for transfer tables).
-
-Cells are also described by a categorical encoding (``encodings[i]``: one
-choice per dimension; NB201: the op index on each of the 6 edges) so
-algorithms can sample, mutate and model them without knowing the space.
+:func:`nb201_oracle` turns an :class:`~gradsign.benchmarks.nb201.NB201Table` into a
+:class:`~gradsign.search.tabular.TabularObjective` on the ``nb201`` space: training
+a cell is an array lookup and its simulated training time is charged.
 
 NAS-Bench-201 protocol (Dong & Yang, ICLR 2020; their ``exps/NAS-Bench-201-algos``
 scripts): the search on "CIFAR-10" trains on the ``cifar10-valid`` split
@@ -30,229 +15,20 @@ search sees the 12-epoch ``x-valid`` accuracy of that dataset.
 
 Only ``cifar10-valid`` per-epoch times are available here, so costs for the
 other two datasets are derived; see :func:`nb201_cost` and the ``notes`` of
-the oracle, which every search result repeats.
+the objective, which every search result repeats.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from gradsign.benchmarks.datasets import canonical_dataset
-from gradsign.errors import ConfigError, DataError
-
-# --------------------------------------------------------------------------- the oracle
-
-
-class SearchOracle:
-    """Per-cell arrays for simulated search; see the module docstring for the fields.
-
-    Parameters
-    ----------
-    encodings : (N, D) int array
-        Categorical description of every cell; row ``i`` is cell ``i``. Rows must
-        be distinct; choices of dimension ``d`` lie in ``0..num_choices[d]-1``.
-    num_choices : int or sequence of D ints
-        Number of choices per dimension.
-    signal, cost, test : (N,) arrays
-        Observed accuracy, simulated seconds per training, reported accuracy.
-    high_signal, high_cost : (N,) arrays, optional
-        The expensive fidelity (both or neither).
-    reported : mapping name -> (N,) array, optional
-        Extra per-cell numbers stored with each run's incumbent.
-    dataset, space : str
-        Labels written into results.
-    default_budget : float, optional
-        Simulated seconds used when a run gives no budget.
-    notes : sequence of str
-        Caveats about how the arrays were obtained; copied into every result.
-    arch_name : callable index -> str, optional
-        Human-readable name of a cell (NB201: the arch string).
-    """
-
-    def __init__(
-        self,
-        encodings: Any,
-        num_choices: int | Sequence[int],
-        signal: Any,
-        cost: Any,
-        test: Any,
-        *,
-        high_signal: Any = None,
-        high_cost: Any = None,
-        reported: Mapping[str, Any] | None = None,
-        dataset: str = "",
-        space: str = "",
-        default_budget: float | None = None,
-        notes: Sequence[str] = (),
-        arch_name: Callable[[int], str] | None = None,
-    ) -> None:
-        enc = np.asarray(encodings)
-        if enc.ndim != 2 or enc.shape[0] == 0 or enc.shape[1] == 0:
-            raise DataError(f"oracle encodings must be a non-empty (cells, dims) array, got shape {enc.shape}")
-        if not np.issubdtype(enc.dtype, np.integer):
-            raise DataError(f"oracle encodings must be integers, got dtype {enc.dtype}")
-        n, d = enc.shape
-        if isinstance(num_choices, (int, np.integer)):
-            choices = np.full(d, int(num_choices), dtype=np.int64)
-        else:
-            choices = np.asarray(num_choices, dtype=np.int64)
-        if choices.shape != (d,) or (choices < 2).any():
-            raise DataError(f"num_choices must give >= 2 choices for each of the {d} dimensions, got {num_choices!r}")
-        if (enc < 0).any() or (enc >= choices).any():
-            raise DataError("oracle encodings hold a choice outside 0..num_choices-1")
-        self.encodings = enc.astype(np.int64)
-        self.num_choices = tuple(int(c) for c in choices)
-        # Mixed-radix code of each cell, and the inverse table code -> index
-        # (-1 where the code is not a cell), so encoding -> index is one lookup.
-        radix = np.ones(d, dtype=np.int64)
-        for k in range(d - 2, -1, -1):
-            radix[k] = radix[k + 1] * choices[k + 1]
-        self._radix = radix
-        total = int(radix[0] * choices[0])
-        if total > 50_000_000:
-            raise DataError(f"encoding space too large for a lookup table ({total:,} codes)")
-        codes = self.encodings @ radix
-        table = np.full(total, -1, dtype=np.int64)
-        table[codes] = np.arange(n)
-        if (table >= 0).sum() != n:
-            raise DataError("oracle encodings are not distinct: two cells share an encoding")
-        self._codes = codes
-        self._code_to_index = table
-        self.full_product = n == total
-
-        self.signal = self._column("signal", signal, n)
-        self.cost = self._column("cost", cost, n)
-        self.test = self._column("test", test, n, allow_nan=True)
-        if (self.cost < 0).any():
-            raise DataError("oracle costs must be non-negative seconds")
-        self.min_cost = float(self.cost.min())
-        if (high_signal is None) != (high_cost is None):
-            raise DataError("give both high_signal and high_cost for a second fidelity, or neither")
-        self.high_signal = None if high_signal is None else self._column("high_signal", high_signal, n)
-        self.high_cost = None if high_cost is None else self._column("high_cost", high_cost, n)
-        self.reported = {str(k): self._column(f"reported[{k!r}]", v, n, allow_nan=True) for k, v in (reported or {}).items()}
-        self.dataset = str(dataset)
-        self.space = str(space)
-        self.default_budget = None if default_budget is None else float(default_budget)
-        self.notes = tuple(str(s) for s in notes)
-        self._arch_name = arch_name
-        # Python lists: indexing them is several times faster than indexing
-        # NumPy arrays element by element, and the search loops do exactly that.
-        self._signal_list = self.signal.tolist()
-        self._cost_list = self.cost.tolist()
-        self._test_list = self.test.tolist()
-        self._high_signal_list = None if self.high_signal is None else self.high_signal.tolist()
-        self._high_cost_list = None if self.high_cost is None else self.high_cost.tolist()
-        self._enc_lists = self.encodings.tolist()
-        self._nch_list = list(self.num_choices)
-        self._radix_list = self._radix.tolist()
-
-    @staticmethod
-    def _column(name: str, values: Any, n: int, *, allow_nan: bool = False) -> np.ndarray:
-        arr = np.asarray(values, dtype=np.float64)
-        if arr.ndim == 0:
-            arr = np.full(n, float(arr))
-        if arr.shape != (n,):
-            raise DataError(f"oracle column {name} must have one value per cell ({n}), got shape {arr.shape}")
-        if not allow_nan and not np.isfinite(arr).all():
-            bad = int(np.flatnonzero(~np.isfinite(arr))[0])
-            raise DataError(f"oracle column {name} is not finite for cell {bad}")
-        return arr
-
-    # --- size ------------------------------------------------------------------
-    @property
-    def num_archs(self) -> int:
-        return int(self.encodings.shape[0])
-
-    @property
-    def num_dims(self) -> int:
-        return int(self.encodings.shape[1])
-
-    @property
-    def has_high_fidelity(self) -> bool:
-        return self.high_signal is not None
-
-    def __repr__(self) -> str:
-        return f"<SearchOracle {self.space or 'space'}/{self.dataset or 'dataset'}: {self.num_archs} cells, {self.num_dims} dims>"
-
-    # --- encodings ---------------------------------------------------------------
-    def index_of(self, choices: Any) -> int:
-        """Index of the cell with categorical encoding ``choices`` (-1 if none)."""
-        code = int(np.asarray(choices, dtype=np.int64) @ self._radix)
-        if not 0 <= code < self._code_to_index.shape[0]:
-            return -1
-        return int(self._code_to_index[code])
-
-    def ops_of(self, index: int) -> np.ndarray:
-        """The encoding of cell ``index`` (a read-only view)."""
-        row = self.encodings[index]
-        row.flags.writeable = False
-        return row
-
-    def arch_name(self, index: int) -> str:
-        """Readable name of cell ``index`` (NB201: its arch string)."""
-        if self._arch_name is None:
-            return str(int(index))
-        return self._arch_name(int(index))
-
-    # --- sampling -------------------------------------------------------------------
-    def random(self, rng: np.random.Generator, n: int = 1) -> np.ndarray:
-        """``n`` cells drawn uniformly, independently (with replacement).
-
-        For a full product space this is the same distribution as drawing each
-        dimension uniformly, which is how NB201's ``random_architecture`` does it.
-        """
-        return rng.integers(0, self.num_archs, size=n)
-
-    def mutate(self, index: int, rng: np.random.Generator, n: int = 1) -> np.ndarray:
-        """``n`` independent one-dimension mutations of cell ``index``.
-
-        Each picks a uniformly random dimension and a uniformly random *different*
-        choice for it (NB201 ``mutate_arch``: one edge gets a new op).
-        """
-        d = self.num_dims
-        code0 = int(self._codes[index])
-        cur = self._enc_lists[index]
-        nch, radix, table = self._nch_list, self._radix_list, self._code_to_index
-        out = np.empty(n, dtype=np.int64)
-        # Plain Python on one block of uniforms: for the few candidates a search
-        # asks for, this is several times faster than vectorised NumPy calls.
-        j = 0
-        for _ in range(100 * n + 100):  # retries only in non-product spaces
-            u = rng.random(2 * (n - j)).tolist()
-            for a in range(0, len(u), 2):
-                dim = int(u[a] * d)
-                old = cur[dim]
-                new = int(u[a + 1] * (nch[dim] - 1))
-                if new >= old:  # skip over the current choice: uniform over the others
-                    new += 1
-                idx = int(table[code0 + (new - old) * radix[dim]])
-                if idx >= 0:
-                    out[j] = idx
-                    j += 1
-            if j == n:
-                return out
-        raise DataError(f"cell {index} has no mutation that is a cell of this benchmark")
-
-    # --- lookups used by the search context ----------------------------------------
-    def observe(self, index: int, high: bool = False) -> tuple[float, float]:
-        """(observed accuracy, simulated seconds) of training cell ``index``."""
-        if high:
-            if self._high_signal_list is None:
-                raise ConfigError("this oracle has no high fidelity (200-epoch) data")
-            return self._high_signal_list[index], self._high_cost_list[index]  # type: ignore[index]
-        return self._signal_list[index], self._cost_list[index]
-
-    def test_of(self, index: int) -> float:
-        return self._test_list[index]
-
-    def reported_of(self, index: int) -> dict[str, float]:
-        return {k: float(v[index]) for k, v in self.reported.items()}
-
+from gradsign.errors import DataError
+from gradsign.search.tabular import SearchOracle, TabularObjective
 
 # --------------------------------------------------------------------------- NAS-Bench-201
 
@@ -368,7 +144,7 @@ def nb201_oracle_from_arrays(
     reported: Mapping[str, Any] | None = None,
     default_budget: float | None = None,
     extra_notes: Sequence[str] = (),
-) -> SearchOracle:
+) -> TabularObjective:
     """An NB201 oracle from per-cell arrays in official index order (15,625 each).
 
     ``signal12``: 12-epoch validation accuracy of the search setting
@@ -378,12 +154,10 @@ def nb201_oracle_from_arrays(
     validation accuracy of the search setting, enabling BOHB's ``"12/200"``
     fidelity mode.
     """
-    from gradsign.spaces.nb201 import NB201_NUM_OPS, all_nb201_archs
+    from gradsign.spaces import get_space
 
     ds = nb201_dataset(dataset)
     setting = NB201_SETTINGS[ds]
-    archs = all_nb201_archs()
-    enc = np.array([a.ops for a in archs], dtype=np.int64)
     cost12, notes = nb201_cost(train_epoch_seconds, valid_epoch_seconds, ds, epochs=12)
     high_cost = None
     if valid200 is not None:
@@ -395,12 +169,10 @@ def nb201_oracle_from_arrays(
         "simulator draws one run at random per query (is_random=True), so our searches see less noise",
         *extra_notes,
     ]
-    return SearchOracle(
-        enc, NB201_NUM_OPS, signal12, cost12, test200,
-        high_signal=valid200, high_cost=high_cost,
-        reported=reported, dataset=ds, space="nb201",
-        default_budget=setting.default_budget if default_budget is None else default_budget,
-        notes=notes, arch_name=lambda i: archs[i].to_string(),
+    return TabularObjective(
+        get_space("nb201"), signal12, cost12, test200,
+        high_signal=valid200, high_cost=high_cost, reported=reported, dataset=ds,
+        default_budget=setting.default_budget if default_budget is None else default_budget, notes=notes,
     )
 
 
@@ -454,7 +226,7 @@ def _arrays_from_table(table: Any, dataset: str) -> dict[str, Any]:
     return out
 
 
-def nb201_oracle(table: Any, dataset: str = "cifar10", **kwargs: Any) -> SearchOracle:
+def nb201_oracle(table: Any, dataset: str = "cifar10", **kwargs: Any) -> TabularObjective:
     """The NB201 search oracle for ``dataset`` from an :class:`~gradsign.benchmarks.nb201.NB201Table`.
 
     Reads the 12-epoch validation accuracy of the search setting, the 200-epoch
@@ -474,6 +246,7 @@ __all__ = [
     "NB201_SETTINGS",
     "NB201SearchSetting",
     "SearchOracle",
+    "TabularObjective",
     "nb201_cost",
     "nb201_dataset",
     "nb201_oracle",

@@ -46,7 +46,8 @@ from typing import Any
 import numpy as np
 
 from gradsign.errors import ConfigError
-from gradsign.search.base import SearchAlgorithm, SearchContext, register_search
+from gradsign.search.registry import SearchAlgorithm, register_search
+from gradsign.search.study import Study
 
 
 @register_search("predictor", aliases=("bananas", "predictor_guided", "predictor-guided", "pgs"))
@@ -107,73 +108,75 @@ class PredictorGuidedSearch(SearchAlgorithm):
             "uses_zerocost": self.uses_zerocost,
         }
 
-    def notes(self, ctx: SearchContext) -> list[str]:
+    def notes(self, study: Study) -> list[str]:
         out = ["predictor-guided search: the predictor is refitted after every "
                f"{self.batch} trainings on the observed (12-epoch) accuracies; its wall time is not charged"]
         if self.uses_zerocost:
             cost = f"{self.zc_seconds:g} s per cell (given)" if self.zc_seconds is not None else "the table's seconds"
             out.append(f"zero-cost features ({', '.join(self.features.zc_names)}) of every cell the predictor reads "
-                       f"are paid once per run at {cost}" + ("" if ctx.charge_proxy else " (recorded, not charged)"))
+                       f"are paid once per run at {cost}" + ("" if study.charge_proxy else " (recorded, not charged)"))
         return out
 
     # --- one run -------------------------------------------------------------------------
-    def _pay(self, ctx: SearchContext, index: int) -> None:
+    def _pay(self, study: Study, arch: Any) -> None:
         if not self.uses_zerocost:
             return
         if self.zc_seconds is not None:
             seconds = self.zc_seconds
         else:
-            seconds = self.features.feature_seconds([ctx.oracle.arch_name(index)], ("zerocost",))
-        ctx.pay_proxy_seconds(index, seconds, what="zero-cost features")
+            seconds = self.features.feature_seconds([study.space.to_string(arch)], ("zerocost",))
+        study.pay_proxy_seconds(arch, seconds, what="zero-cost features")
 
-    def run(self, ctx: SearchContext) -> None:
+    def run(self, study: Study) -> None:
         from gradsign.predictors import make_predictor
 
-        oracle, rng = ctx.oracle, ctx.rng
-        n = oracle.num_archs
-        observed: dict[int, float] = {}  # trained cell -> observed accuracy (insertion order = training order)
-        for index in rng.choice(n, size=min(self.initial, n), replace=False).tolist():
-            self._pay(ctx, index)
-            observed[int(index)] = ctx.evaluate(int(index))
+        space, rng = study.space, study.rng
+        name = space.to_string
+        if space.num_archs is None:
+            raise ConfigError(f"predictor-guided search needs an enumerable space; {space.name!r} is not")
+        observed: dict[Any, float] = {}  # trained arch -> observed accuracy (insertion order = training order)
+        for arch in space.sample(min(self.initial, space.num_archs), rng):
+            self._pay(study, arch)
+            observed[arch] = study.evaluate(arch)
         while True:
             model = make_predictor(self.predictor, self.features, seed=int(rng.integers(2**31)),
                                    **self.predictor_params)
-            cells = list(observed)
-            model.fit([oracle.arch_name(i) for i in cells], [observed[i] for i in cells])
-            candidates = self._candidates(ctx, observed)
-            for index in candidates:
-                self._pay(ctx, index)
-            predicted = model.predict([oracle.arch_name(i) for i in candidates])
+            archs = list(observed)
+            model.fit([name(a) for a in archs], [observed[a] for a in archs])
+            candidates = self._candidates(study, observed)
+            for arch in candidates:
+                self._pay(study, arch)
+            predicted = model.predict([name(a) for a in candidates])
             predicted = np.where(np.isfinite(predicted), predicted, -np.inf)
             order = np.argsort(-predicted, kind="stable")[: self.batch]
-            ctx.event("fit", len(cells), model.fit_seconds, model.query_seconds)
+            study.event("fit", len(archs), model.fit_seconds, model.query_seconds)
             for j in order.tolist():
-                index = candidates[j]
-                observed[index] = ctx.evaluate(index)
+                arch = candidates[j]
+                observed[arch] = study.evaluate(arch)
 
-    def _candidates(self, ctx: SearchContext, observed: dict[int, float]) -> list[int]:
-        """``pool`` distinct untrained cells: mutations of the best trained cells, then random fill."""
-        oracle, rng = ctx.oracle, ctx.rng
-        best = sorted(observed, key=lambda i: -observed[i])[: self.parents]  # stable: earlier trained first on ties
+    def _candidates(self, study: Study, observed: dict[Any, float]) -> list[Any]:
+        """``pool`` distinct untrained archs: mutations of the best trained archs, then random fill."""
+        space, rng = study.space, study.rng
+        best = sorted(observed, key=lambda a: -observed[a])[: self.parents]  # stable: earlier trained first on ties
         per_parent = -(-self.pool // len(best))
-        seen: dict[int, None] = {}
+        seen: dict[Any, None] = {}
         for parent in best:
-            for c in oracle.mutate(parent, rng, per_parent).tolist():
+            for c in [space.mutate(parent, rng) for _ in range(per_parent)]:
                 if c not in observed:
-                    seen.setdefault(int(c), None)
+                    seen.setdefault(c, None)
         out = list(seen)[: self.pool]
-        untrained = oracle.num_archs - len(observed)
+        untrained = space.num_archs - len(observed)
         tries = 0
         while len(out) < min(self.pool, untrained) and tries < 100:
-            for c in oracle.random(rng, self.pool).tolist():
+            for c in space.sample(self.pool, rng, replace=True):
                 if c not in observed and c not in seen:
-                    seen[int(c)] = None
-                    out.append(int(c))
+                    seen[c] = None
+                    out.append(c)
                     if len(out) >= self.pool:
                         break
             tries += 1
-        if not out:  # every cell trained: retrain (paid again), as the other algorithms may
-            out = [int(c) for c in oracle.random(rng, self.batch).tolist()]
+        if not out:  # every arch trained: retrain (paid again), as the other algorithms may
+            out = space.sample(self.batch, rng, replace=True)
         return out
 
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gradsign.search.base import SearchAlgorithm, SearchContext, register_search
+from gradsign.search.registry import SearchAlgorithm, register_search
+from gradsign.search.study import Study
 
 
 @register_search("random", aliases=("rs", "random_search", "randomsearch"))
@@ -33,12 +34,12 @@ class RandomSearch(SearchAlgorithm):
     def params(self) -> dict[str, Any]:
         return {"warmup_top": self.warmup_top}
 
-    def run(self, ctx: SearchContext) -> None:
-        ranked = ctx.warmup_ranking()
+    def run(self, study: Study) -> None:
+        ranked = study.warmup_ranking()
         if self.warmup_top is not None:
             ranked = ranked[: self.warmup_top]
-        for index in ranked:
-            ctx.evaluate(int(index))
-        oracle, rng, k = ctx.oracle, ctx.rng, ctx.candidates
+        for arch in ranked:
+            study.evaluate(arch)
+        space, rng, k = study.space, study.rng, study.candidates
         while True:
-            ctx.evaluate(ctx.pick(oracle.random(rng, k)))
+            study.evaluate(study.pick(space.sample(k, rng, replace=True)))

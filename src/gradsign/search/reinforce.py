@@ -1,4 +1,4 @@
-"""REINFORCE (Williams 1992) over per-edge op choices, NB201 settings.
+"""REINFORCE (Williams 1992) over a space's categorical choices (NB201: the op of each edge), NB201 settings.
 
 NB201 (``exps/NAS-Bench-201-algos/reinforce.py``): the policy is a table of
 logits, one row per edge and one column per op, initialised ``1e-3 * N(0, 1)``;
@@ -46,7 +46,8 @@ from typing import Any
 import numpy as np
 
 from gradsign.errors import ConfigError
-from gradsign.search.base import SearchAlgorithm, SearchContext, register_search
+from gradsign.search.registry import SearchAlgorithm, register_search
+from gradsign.search.study import Study
 
 
 class _Adam:
@@ -110,12 +111,12 @@ class Reinforce(SearchAlgorithm):
             "proposal": self.proposal, "credit": self.credit, "warmup_top": self.warmup_top,
         }
 
-    def run(self, ctx: SearchContext) -> None:
-        oracle, rng, k = ctx.oracle, ctx.rng, ctx.candidates
-        d = oracle.num_dims
-        nch = np.asarray(oracle.num_choices)
+    def run(self, study: Study) -> None:
+        space, rng, k = study.space, study.rng, study.candidates
+        nch = np.asarray(space.choices())  # one softmax per decision variable
+        d = len(nch)
         width = int(nch.max())
-        valid = np.arange(width)[None, :] < nch[:, None]  # ragged spaces: mask missing ops
+        valid = np.arange(width)[None, :] < nch[:, None]  # ragged spaces: mask missing choices
         logits = self.init_scale * rng.standard_normal((d, width))
         logits[~valid] = -np.inf
         adam = _Adam(logits.shape, self.learning_rate)
@@ -130,31 +131,31 @@ class Reinforce(SearchAlgorithm):
             acts = (cum[None, :, :] < u).sum(axis=2)
             return np.minimum(acts, nch - 1)
 
-        def sample_cell() -> tuple[int, np.ndarray]:
+        def sample_arch() -> tuple[Any, np.ndarray]:
             for _ in range(1000):  # product spaces succeed at once
                 acts = sample_actions(1)[0]
-                index = oracle.index_of(acts)
-                if index >= 0:
-                    return index, acts
-            raise ConfigError("the REINFORCE policy keeps sampling encodings that are not cells")
+                arch = space.from_choices(acts)
+                if arch is not None:
+                    return arch, acts
+            raise ConfigError("the REINFORCE policy keeps sampling choices that describe no arch of the space")
 
-        warm = ctx.warmup_ranking()[: self.warmup_top]
+        warm = study.warmup_ranking()[: self.warmup_top]
         step = 0
         while True:
             if step < len(warm):
-                index = int(warm[step])
-                sampled = oracle.ops_of(index)
+                arch = warm[step]
+                sampled = space.to_choices(arch)
             else:
-                index, sampled = sample_cell()
+                arch, sampled = sample_arch()
                 if k > 1:
                     if self.proposal == "mutation":
-                        cands = oracle.mutate(index, rng, k)
+                        cands = [space.mutate(arch, rng) for _ in range(k)]
                     else:
-                        cands = np.array([index] + [sample_cell()[0] for _ in range(k - 1)])
-                    index = ctx.pick(cands)
-            reward = ctx.evaluate(index)
+                        cands = [arch] + [sample_arch()[0] for _ in range(k - 1)]
+                    arch = study.pick(cands)
+            reward = study.evaluate(arch)
             step += 1
-            acts = sampled if (self.credit == "sampled" and step > len(warm)) else oracle.ops_of(index)
+            acts = sampled if (self.credit == "sampled" and step > len(warm)) else space.to_choices(arch)
             num = mom * num + (1 - mom) * reward
             den = mom * den + (1 - mom)
             advantage = reward - num / den
@@ -164,5 +165,5 @@ class Reinforce(SearchAlgorithm):
             grad *= advantage
             grad[~valid] = 0.0
             adam.step(logits, grad)
-            if ctx.events is not None:
-                ctx.event("policy", _softmax_rows(logits).round(4).tolist())
+            if study.events is not None:
+                study.event("policy", _softmax_rows(logits).round(4).tolist())

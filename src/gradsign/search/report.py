@@ -25,7 +25,7 @@ from scipy import stats
 from gradsign.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from gradsign.search.runner import SearchResults
+    from gradsign.search.results import SearchResults
 
 #: NAS-Bench-201 paper (Dong & Yang, ICLR 2020), Table 5: mean +- std over 500 runs,
 #: 12,000 simulated seconds, search on CIFAR-10 (cifar10-valid, 12-epoch valid

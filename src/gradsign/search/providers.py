@@ -1,0 +1,148 @@
+"""Where proxy scores come from: the provider protocol, arrays, and measured callables.
+
+A study asks its provider for ``score(key)`` and ``seconds(key)``, ``key`` being
+what the objective calls the arch (:meth:`~gradsign.search.objective.Objective.key`):
+the benchmark index for a tabular objective (so arrays and the results store
+are indexed directly), the arch itself otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from gradsign.errors import DataError
+
+
+@runtime_checkable
+class ProxyProvider(Protocol):
+    """Where proxy scores come from.
+
+    ``score(arch)``: the proxy's value for ``arch`` as the objective keys it
+    (a tabular objective's benchmark index; otherwise the space's arch); higher
+    must mean "predicted better" (negate lower-is-better proxies). ``seconds(arch)``: what computing that score cost, measured, in
+    seconds. A provider may also have a ``name`` attribute (used in results).
+
+    An *ensemble* provider (``a+b``, see :mod:`gradsign.proxies.ensemble`) instead has
+    ``member_scores(arch)`` (one value per member, higher = better, -inf where
+    undefined) and ``aggregate(rows)`` (rows = cells compared together): its value
+    for a cell depends on the cells it is compared with, so the study
+    ranks each group (the K candidates, the warm-up pool) together.
+    """
+
+    def score(self, arch: Any) -> float: ...
+
+    def seconds(self, arch: Any) -> float: ...
+
+
+class ArrayProxyProvider:
+    """A :class:`ProxyProvider` over arrays in benchmark index order.
+
+    ``seconds`` may be one number (the same cost for every cell) or an array.
+    NaN scores mark cells that were never scored; asking for one is an error
+    naming the cell, never a silent imputation. ``higher_is_better=False``
+    negates the scores so the search can always take the maximum.
+
+    This is also the fast path for a store-backed provider: load every score
+    of one (proxy, dataset) once and wrap the arrays.
+    """
+
+    def __init__(
+        self,
+        scores: Any,
+        seconds: Any = 0.0,
+        *,
+        name: str = "proxy",
+        higher_is_better: bool = True,
+        arch_name: Callable[[int], str] | None = None,
+    ) -> None:
+        s = np.asarray(scores, dtype=np.float64)
+        if s.ndim != 1 or s.shape[0] == 0:
+            raise DataError(f"proxy scores must be a non-empty 1-D array, got shape {s.shape}")
+        t = np.asarray(seconds, dtype=np.float64)
+        if t.ndim == 0:
+            t = np.full(s.shape, float(t))
+        if t.shape != s.shape:
+            raise DataError(f"proxy seconds must be one number or one per cell ({s.shape[0]}), got shape {t.shape}")
+        if (t[np.isfinite(s)] < 0).any() or not np.isfinite(t[np.isfinite(s)]).all():
+            raise DataError("proxy seconds must be finite and non-negative for every scored cell")
+        self._scores = (s if higher_is_better else -s).tolist()
+        self._seconds = t.tolist()
+        self.name = str(name)
+        self.higher_is_better = bool(higher_is_better)
+        self._arch_name = arch_name
+
+    def __len__(self) -> int:
+        return len(self._scores)
+
+    def _check(self, arch: int) -> None:
+        if not 0 <= arch < len(self._scores):
+            raise DataError(f"proxy {self.name!r} has no entry for cell {arch} (it covers 0..{len(self._scores) - 1})")
+
+    def score(self, arch: int) -> float:
+        self._check(arch)
+        v = self._scores[arch]
+        if v != v:  # NaN: never scored
+            label = self._arch_name(arch) if self._arch_name else f"#{arch}"
+            raise DataError(f"proxy {self.name!r} has no score for cell {arch} ({label}); score it first")
+        return v
+
+    def seconds(self, arch: int) -> float:
+        self._check(arch)
+        return self._seconds[arch]
+
+    def __repr__(self) -> str:
+        return f"<ArrayProxyProvider {self.name!r}: {len(self._scores)} cells>"
+
+
+class CallableProxyProvider:
+    """A :class:`ProxyProvider` from a function ``proxy(arch) -> score`` whose wall-clock seconds are measured.
+
+    The seconds charged for a score are what computing it took (``clock``,
+    default :func:`time.perf_counter`), measured the same way as a
+    :class:`~gradsign.search.objective.CallableObjective` measures a training, so
+    proxy screening and training share one honest budget. Each arch is computed
+    once per provider (its score and seconds are remembered; a study pays them
+    once per run). ``higher_is_better=False`` negates the scores.
+    """
+
+    def __init__(self, proxy: Callable[[Any], float], *, name: str | None = None, higher_is_better: bool = True,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        if not callable(proxy):
+            raise DataError(f"a proxy must be callable as proxy(arch) -> score, got {proxy!r}")
+        self._proxy = proxy
+        self.name = str(name or getattr(proxy, "__name__", "proxy"))
+        self.higher_is_better = bool(higher_is_better)
+        self._clock = clock
+        self._computed: dict[Hashable, tuple[float, float]] = {}
+        self.n_computed = 0
+
+    def _get(self, arch: Any) -> tuple[float, float]:
+        if arch not in self._computed:
+            start = self._clock()
+            value = float(self._proxy(arch))
+            seconds = self._clock() - start
+            self._computed[arch] = (value if self.higher_is_better else -value, seconds)
+            self.n_computed += 1
+        return self._computed[arch]
+
+    def score(self, arch: Any) -> float:
+        return self._get(arch)[0]
+
+    def seconds(self, arch: Any) -> float:
+        return self._get(arch)[1]
+
+    def __repr__(self) -> str:
+        return f"<CallableProxyProvider {self.name!r}: {self.n_computed} archs scored>"
+
+
+def provider_name(provider: ProxyProvider | None) -> str | None:
+    if provider is None:
+        return None
+    return str(getattr(provider, "name", type(provider).__name__))
+
+
+__all__ = ["ArrayProxyProvider", "CallableProxyProvider", "ProxyProvider", "provider_name"]

@@ -1,0 +1,115 @@
+"""The registry of search algorithms (the *samplers* of a :class:`~gradsign.search.study.Study`).
+
+One module per algorithm, each a :class:`SearchAlgorithm` subclass decorated
+with :func:`register_search`; a user's algorithm registers the same way from
+their own code.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from gradsign.errors import ConfigError
+from gradsign.search.study import Study
+
+
+class SearchAlgorithm(ABC):
+    """A NAS algorithm: its settings in ``__init__``, one run in :meth:`run`.
+
+    ``run`` proposes archs through ``study.space`` and trains them with
+    ``study.evaluate`` until the study raises :class:`BudgetExhausted`; it keeps
+    no state on ``self`` between runs, so one instance can serve many runs.
+    Register a subclass with :func:`register_search` (see docs/search.md).
+    """
+
+    #: registry name, set by :func:`register_search`
+    name: ClassVar[str] = ""
+    #: whether a proxy provider may assist it (candidates / warm-up)
+    accepts_proxy: ClassVar[bool] = True
+
+    @abstractmethod
+    def run(self, study: Study) -> None:
+        """Search until the budget is spent (the study raises BudgetExhausted)."""
+
+    def params(self) -> dict[str, Any]:
+        """The algorithm's settings (JSON-serialisable), written into results."""
+        return {}
+
+    def notes(self, study: Study) -> list[str]:
+        """Caveats about this algorithm's setting for the results."""
+        return []
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({args})"
+
+
+_ALGORITHMS: dict[str, type[SearchAlgorithm]] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def register_search(name: str, *, aliases: tuple[str, ...] = ()) -> Callable[[type], type]:
+    """Class decorator registering a :class:`SearchAlgorithm` under ``name``."""
+
+    def deco(cls: type) -> type:
+        if not (isinstance(cls, type) and issubclass(cls, SearchAlgorithm)):
+            raise TypeError(f"register_search({name!r}) expects a SearchAlgorithm subclass")
+        cls.name = name
+        _ALGORITHMS[name] = cls
+        for key in (name, *aliases):
+            _ALIASES[key.lower().replace("-", "").replace("_", "")] = name
+        return cls
+
+    return deco
+
+
+def _load_algorithms() -> None:
+    # The algorithm modules register themselves on import.
+    from gradsign.search import bohb, evolution, predictor_guided, random_search, reinforce  # noqa: F401
+
+
+def available_searches() -> list[str]:
+    _load_algorithms()
+    return sorted(_ALGORITHMS)
+
+
+def search_name(name: str) -> str:
+    """The registry name of an algorithm name or alias (``"bananas"`` -> ``"predictor"``)."""
+    _load_algorithms()
+    key = _ALIASES.get(str(name).strip().lower().replace("-", "").replace("_", ""))
+    if key is None:
+        raise ConfigError(f"unknown search algorithm {name!r}; available: {', '.join(available_searches())}")
+    return key
+
+
+def get_search(name: "str | SearchAlgorithm", **params: Any) -> SearchAlgorithm:
+    """An algorithm instance from its name (or alias) and settings; instances pass through."""
+    if isinstance(name, SearchAlgorithm):
+        if params:
+            raise ConfigError("settings can only be given with an algorithm name, not an instance")
+        return name
+    if not isinstance(name, str):
+        raise ConfigError(f"search algorithm must be a name or a SearchAlgorithm, got {name!r}")
+    _load_algorithms()
+    key = _ALIASES.get(name.strip().lower().replace("-", "").replace("_", ""))
+    if key is None:
+        raise ConfigError(f"unknown search algorithm {name!r}; available: {', '.join(available_searches())}")
+    try:
+        return _ALGORITHMS[key](**params)
+    except TypeError as exc:
+        raise ConfigError(f"invalid settings for search algorithm {key!r}: {exc}") from None
+
+
+def unregister_search(name: str) -> None:
+    """Remove a registered algorithm and its aliases (for tests and plug-ins that replace one)."""
+    cls = _ALGORITHMS.pop(name, None)
+    if cls is None:
+        raise ConfigError(f"no search algorithm {name!r} is registered")
+    for key in [k for k, v in _ALIASES.items() if v == name]:
+        del _ALIASES[key]
+
+
+__all__ = ["SearchAlgorithm", "available_searches", "get_search", "register_search", "search_name",
+           "unregister_search"]
