@@ -288,7 +288,7 @@ def test_build_problem_auto_falls_back_to_naslib_without_a_store(data_dir, tmp_p
     assert len(p.features.zc.archs) == 725 and p.features.has("lowfidelity")
     a = p.features.zc.archs[:3]
     assert np.isfinite(p.accuracy(a)).all() and p.target.startswith("NAS-Bench-201 cifar100 test")
-    with pytest.raises(ConfigError, match="zero-cost features are NASLib"):
+    with pytest.raises(ConfigError, match="zero-cost source 'nb201-table' for nb301; valid: auto, naslib, none"):
         build_problem("darts", "cifar10", zc_source="nb201-table", data_dir=data_dir)
 
 

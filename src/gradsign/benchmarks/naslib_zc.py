@@ -44,6 +44,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -51,6 +53,8 @@ import numpy as np
 import pandas as pd
 
 from gradsign.data.paths import find_resource
+from gradsign.benchmarks.datasets import canonical_dataset
+from gradsign.benchmarks.tables import ZeroCostTable
 from gradsign.errors import ArchError, ConfigError, DataError
 from gradsign.spaces.base import get_space
 from gradsign.spaces.darts import DartsArch, check_nb301
@@ -241,6 +245,61 @@ def load_naslib_zc(
     return df
 
 
+@dataclass
+class NaslibSample:
+    """NASLib's zero-cost file for one (space, dataset), one row per distinct cell."""
+
+    zerocost: ZeroCostTable
+    accuracy: dict[str, float]  # representative arch string -> mean val_accuracy
+    description: str
+
+
+def naslib_sample(space: str, dataset: str = "cifar10", data_dir: str | Path | None = None) -> NaslibSample:
+    """NASLib's reference zero-cost scores (and ``val_accuracy``) of ``space``/``dataset``, one row per cell.
+
+    Rows that are the same cell (NB101: isomorphic specs, same spec hash; DARTS:
+    the same genotype up to the order of a node's two pairs) are merged: the first
+    row's arch string represents the cell, accuracies and finite scores are
+    averaged (a proxy that is ``-inf`` in every copy stays ``-inf``). Merging keeps
+    one cell from landing in both a training and a test set.
+    """
+    name = get_space(space).name
+    frame = load_naslib_zc(name, canonical_dataset(dataset), data_dir=data_dir)
+    proxies = [c for c in frame.columns if c not in ("arch", "val_accuracy", "naslib_key") and not c.endswith("_time")]
+    space_obj = get_space(name)
+
+    def ident(text: str) -> str:  # the rule the ground truth merges by (NaslibSampleBenchmark.ground_truth)
+        return space_obj.identity(space_obj.parse(text))
+
+    groups: dict[Any, list[int]] = {}
+    for i, a in enumerate(frame["arch"]):
+        groups.setdefault(ident(a), []).append(i)
+    vals = frame[proxies].to_numpy(dtype=np.float64)
+    secs = frame[[f"{p}_time" for p in proxies]].to_numpy(dtype=np.float64)
+    accs = frame["val_accuracy"].to_numpy(dtype=np.float64)
+    archs, rows_v, rows_s, acc = [], [], [], {}
+    for members in groups.values():
+        rep = frame["arch"].iat[members[0]]
+        archs.append(rep)
+        v = vals[members]
+        merged = np.empty(v.shape[1])
+        for j in range(v.shape[1]):
+            fin = v[:, j][np.isfinite(v[:, j])]
+            merged[j] = fin.mean() if len(fin) else (v[0, j] if not np.isnan(v[:, j]).all() else np.nan)
+        rows_v.append(merged)
+        with warnings.catch_warnings():  # a proxy column with no recorded seconds is NaN, not an alarm
+            warnings.simplefilter("ignore", RuntimeWarning)
+            rows_s.append(np.nanmean(secs[members], axis=0) if np.isfinite(secs[members]).any() else secs[members[0]])
+        acc[rep] = float(accs[members].mean())
+    source = f"NASLib reference scores {Path(frame.attrs['source']).name} ({name}, {frame.attrs['dataset']})"
+    data_free = {"flops", "params"}
+    zc = ZeroCostTable(archs, tuple(proxies), np.array(rows_v), np.array(rows_s), source,
+                       {p: p not in data_free for p in proxies})
+    merged_note = f"; {len(frame)} records merged into {len(archs)} distinct cells" if len(archs) != len(frame) else ""
+    return NaslibSample(zc, acc, f"val_accuracy of {Path(frame.attrs['source']).name} ({name}, "
+                                 f"{frame.attrs['dataset']}){merged_note}")
+
+
 def score_ratios(ours: Any, theirs: Any) -> tuple[float, float, float] | None:
     """Ours / NASLib's score, record by record: (median, min, max), or None when no record qualifies.
 
@@ -261,7 +320,9 @@ __all__ = [
     "NASLIB_NB201_OPS",
     "NASLIB_PROXY_NAMES",
     "NASLIB_ZC_RESOURCES",
+    "NaslibSample",
     "load_naslib_zc",
+    "naslib_sample",
     "naslib_zc_datasets",
     "nb201_from_naslib",
     "score_ratios",

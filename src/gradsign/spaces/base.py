@@ -179,7 +179,7 @@ def _discover() -> None:
         return
     from gradsign.plugins import import_submodules
 
-    import_submodules("gradsign.spaces", skip=("base",), skip_if=lambda name: name.endswith("_network"))
+    import_submodules("gradsign.spaces", skip=("base", "encodings"), skip_if=lambda name: name.endswith("_network"))
     _DISCOVERED = True
 
 

@@ -89,14 +89,11 @@ from gradsign.predictors import (
     FeatureProvider,
     ZeroCostTable,
     make_predictor,
-    naslib_sample,
-    nb201_lowfidelity,
-    nb201_reference_zerocost,
     parse_predictor_list,
     predictor_class,
 )
 
-ZC_SOURCES = ("auto", "store", "naslib", "nb201-table", "none")
+_SOURCE_NAMES = {"naslib": "NASLib's reference scores"}
 #: A test set is never cut below this many cells (or the requested size, if smaller) to fit a training size.
 MIN_TEST = 100
 METRICS = ("spearman", "kendall", "top10")
@@ -265,41 +262,32 @@ def build_problem(
     lowfidelity: bool = True,
     data_dir: str | Path | None = None,
 ) -> Problem:
-    """Ground truth and a :class:`FeatureProvider` for (space, dataset) from the benchmarks and the store."""
-    from gradsign.data.images import canonical_dataset
-    from gradsign.spaces import get_space
+    """Ground truth and a :class:`FeatureProvider` for (space, dataset) from its benchmark and the store."""
+    from gradsign.benchmarks.registry import get_benchmark
 
-    name = get_space(space).name
-    ds = canonical_dataset(dataset)
+    bench = get_benchmark(space)
+    name = bench.space
+    ds = bench.dataset(dataset)
     notes: list[str] = []
+    truth = bench.ground_truth(ds, "test", data_dir)
+    accuracy = truth.accuracy
+    target = truth.description
+    # A benchmark whose ground truth is a sample of cells brings its own zero-cost scores for them.
+    sample_only = truth.archs is not None
+    own = bench.zerocost_sources()
+    valid_sources = ("auto", *(() if sample_only else ("store",)), *own, "none")
     parts = [s.strip() for s in str(zc_source).split("+") if s.strip()]
-    bad = [s for s in parts if s not in ZC_SOURCES]
+    bad = [s for s in parts if s not in valid_sources]
     if bad or not parts:
-        raise ConfigError(f"unknown zero-cost source {zc_source!r}; valid: {', '.join(ZC_SOURCES)} (join with '+')")
+        raise ConfigError(f"unknown zero-cost source {zc_source!r} for {bench.name}; valid: "
+                          f"{', '.join(valid_sources)} (join with '+')")
+    universe = list(truth.archs) if sample_only else [bench.search_space.to_string(a) for a in bench.search_space]
+    reference: dict[str, ZeroCostTable] = {}  # each benchmark source read once
 
-    naslib = None
-    if name in ("nb101", "darts"):
-        naslib = naslib_sample(name, ds, data_dir)
-        acc_of = naslib.accuracy
-        universe = list(naslib.accuracy)
-
-        def accuracy(archs: Sequence[str]) -> np.ndarray:
-            return np.array([acc_of[a] for a in archs], dtype=np.float64)
-
-        target = naslib.description
-        if any(s in ("store", "nb201-table") for s in parts):
-            raise ConfigError(f"on {name} the zero-cost features are NASLib's (the only ground truth here is its "
-                              "sample); use --zc-source naslib, auto or none")
-    elif name == "nb201":
-        from gradsign.benchmarks import NB201Table
-        from gradsign.workflows.ground_truth import nb201_truth
-
-        truth = nb201_truth(ds, "test", data_dir)
-        accuracy = truth.accuracy
-        universe = list(NB201Table.load(data_dir).archs)
-        target = truth.description
-    else:
-        raise ConfigError(f"no predictor evaluation for space {name!r}; available: nb201, nb101, darts")
+    def from_benchmark(src: str) -> ZeroCostTable:
+        if src not in reference:
+            reference[src] = bench.zerocost(src, ds, data_dir)
+        return reference[src]
 
     tables: list[ZeroCostTable] = []
     labels: list[str] = []
@@ -307,7 +295,8 @@ def build_problem(
     # "name@source" picks one source's column where several sources have the name (our naswot and the
     # NB201 table's, say); the store is asked only for the names meant for it, since its pool is the
     # cells that have all of them.
-    named_sources = [p for p in parts if p != "auto"] + (["store", "naslib"] if "auto" in parts else [])
+    auto_sources = ([] if sample_only else ["store"]) + list(own[:1])  # "auto" picks one of these
+    named_sources = [p for p in parts if p != "auto"] + (auto_sources if "auto" in parts else [])
     entries = _zc_entries(zc_proxies, named_sources)
 
     def from_store() -> ZeroCostTable:
@@ -319,35 +308,31 @@ def build_problem(
 
     for src in parts:
         if src == "auto":
-            src = "naslib"
-            if name == "nb201":
-                # The store serves the request only if it covers at least the cells NASLib's reference
+            src = auto_sources[-1] if auto_sources else "none"
+            if len(auto_sources) == 2:
+                # The store serves the request only if it covers at least the cells the benchmark's reference
                 # scores do: a store holding a few scores of an unrelated run must not shrink the pool.
-                reference = (naslib or naslib_sample(name, ds, data_dir)).zerocost
+                ref = from_benchmark(src)
                 try:
                     stored = from_store()
                 except (DataError, StoreError, ConfigError) as exc:
-                    notes.append(f"zero-cost source auto: NASLib's reference scores ({len(reference.archs)} cells); "
+                    notes.append(f"zero-cost source auto: {_SOURCE_NAMES.get(src, src)} ({len(ref.archs)} cells); "
                                  f"the store is unusable here ({exc})")
                 else:
                     usable = len(set(stored.archs) & set(universe))
-                    if usable >= len(reference.archs):
+                    if usable >= len(ref.archs):
                         notes.append(f"zero-cost source auto: the store ({usable} cells with every proxy)")
                         tables.append(stored)
                         labels.append("store")
                         continue
-                    notes.append(f"zero-cost source auto: NASLib's reference scores ({len(reference.archs)} cells); "
+                    notes.append(f"zero-cost source auto: {_SOURCE_NAMES.get(src, src)} ({len(ref.archs)} cells); "
                                  f"the store has only {usable} cells with every proxy for this setting")
         if src == "store":
             tables.append(from_store())
-        elif src == "naslib":
-            tables.append((naslib or naslib_sample(name, ds, data_dir)).zerocost)
-        elif src == "nb201-table":
-            if name != "nb201":
-                raise ConfigError("--zc-source nb201-table exists only for nb201")
-            tables.append(nb201_reference_zerocost(data_dir))
-        else:  # "none"
+        elif src == "none":
             continue
+        else:
+            tables.append(from_benchmark(src))
         labels.append(src)
     zc, origin = _join_with_origins(tables, labels) if tables else (None, {})
     if zc is not None and entries is not None:
@@ -362,12 +347,13 @@ def build_problem(
         raise ConfigError("--zc-proxies needs a zero-cost source (not --zc-source none)")
 
     lf = None
-    if lowfidelity and name == "nb201":
-        lf = nb201_lowfidelity(ds, data_dir)
+    if lowfidelity and bench.supports("lowfidelity"):
+        lf = bench.lowfidelity(ds, data_dir)
     elif lowfidelity:
         notes.append(f"no low-fidelity accuracy for {name} here: low-fidelity predictors are skipped and omni runs "
                      "on encoding + zero-cost scores")
-    return Problem(FeatureProvider(name, ds, zerocost=zc, lowfidelity=lf), accuracy, universe, target, notes)
+    features = FeatureProvider(name, ds, zerocost=zc, lowfidelity=lf, encoders=bench.encoders())
+    return Problem(features, accuracy, universe, target, notes)
 
 
 def _store_path(store: str | Path | None) -> Path:
@@ -831,7 +817,6 @@ __all__ = [
     "MIN_TEST",
     "PredictorEvaluation",
     "Problem",
-    "ZC_SOURCES",
     "aggregate",
     "bootstrap_mean_ci",
     "build_problem",
