@@ -114,6 +114,12 @@ def test_choose_reads_only_training_columns_and_respects_candidates_and_cost():
     cheap = choose_combination(table, combos, ["A", "B"], cost={"synflow": 1, "params": 5, "snip": 1, "gradsign": 1},
                                max_cost=4)
     assert "params" not in cheap.combination.members
+    # The gap is measured against the best single proxy whatever its cost (here an expensive one).
+    uncapped = choose_combination(table, combos, ["A", "B"])
+    capped = choose_combination(table, combos, ["A", "B"], cost={"synflow": 1, "params": 99, "snip": 1, "gradsign": 99},
+                                max_cost=2)
+    assert capped.best_single == uncapped.best_single and capped.best_single["A"][0] == "params"
+    assert set(capped.combination.members) <= {"synflow", "snip"}
     with pytest.raises(ConfigError, match="training"):
         choose_combination(table, combos, [])
 

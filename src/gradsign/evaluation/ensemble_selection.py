@@ -275,9 +275,10 @@ def choose_combination(table: "Any", combos: Sequence[Combination], train: Seque
     """Maximise the worst case over ``train`` (columns of ``table``) of rho(c) - rho(best single proxy).
 
     Only combinations whose members are all in ``proxies`` (default: all) and, with
-    ``max_cost``, whose members' summed ``cost`` (e.g. seconds per cell) is at most
-    ``max_cost`` compete; the best single proxy of each training part is taken among the
-    same proxies. Ties: higher mean rho over ``train``, then fewer members, then the name.
+    ``max_cost``, whose members' summed ``cost`` (e.g. multiples of one forward+backward) is at
+    most ``max_cost`` compete. The best single proxy of each training part, the gap's reference,
+    is taken among all ``proxies`` whatever their cost: a cost cap buys speed, and the gap says
+    what it costs in rho. Ties: higher mean rho over ``train``, then fewer members, then the name.
     Reads nothing but the ``train`` columns. ``criterion``: ``worst_gap`` (the rule above, the
     default), or, for comparison only, ``worst_rho`` (maximise the smallest rho) or ``mean_rho``.
     """
@@ -291,10 +292,12 @@ def choose_combination(table: "Any", combos: Sequence[Combination], train: Seque
         raise ConfigError(f"no rho column for training part(s) {', '.join(missing)}")
     allowed = None if proxies is None else set(proxies)
     sub = table[train].to_numpy(dtype=np.float64)  # the training columns only, from here on
-    keep = []
+    keep, singles = [], []
     for i, c in enumerate(combos):
         if allowed is not None and not set(c.members) <= allowed:
             continue
+        if len(c.members) == 1 and np.isfinite(sub[i]).all():
+            singles.append(i)
         if max_cost is not None:
             if cost is None or any(m not in cost for m in c.members):
                 raise ConfigError("max_cost needs a cost for every candidate proxy")
@@ -305,7 +308,6 @@ def choose_combination(table: "Any", combos: Sequence[Combination], train: Seque
         keep.append(i)
     if not keep:
         raise ConfigError("no candidate combination is available on every training benchmark")
-    singles = [i for i in keep if len(combos[i].members) == 1]
     if not singles:
         raise ConfigError("no single proxy among the candidates: cannot measure the gap to the best single proxy")
     single_rho = sub[singles]
