@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
-from gradsign.benchmarks.datasets import canonical_dataset
+from gradsign.benchmarks.datasets import DATASET_NAMES, canonical_dataset
 from gradsign.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -154,8 +154,9 @@ def register_benchmark(name: str, *, aliases: tuple[str, ...] = ()) -> Callable[
                                f"{sorted(CAPABILITIES)} (got space={cls.space!r}, datasets={cls.datasets!r}, "
                                f"unknown capabilities {unknown})")
         for dataset in cls.datasets:
-            if canonical_dataset(dataset, among=(dataset,)) != dataset:
-                raise RuntimeError(f"benchmark {name!r}: dataset {dataset!r} is not a canonical name")
+            if dataset not in DATASET_NAMES:
+                raise RuntimeError(f"benchmark {name!r}: dataset {dataset!r} is not a canonical name "
+                                   f"({', '.join(DATASET_NAMES)}; add it to gradsign.benchmarks.datasets)")
         cls.name = name
         _CLASSES[name] = cls
         _INSTANCES.pop(name, None)

@@ -1,0 +1,213 @@
+"""The benchmark registry, and the worked example of docs/extending.md: a benchmark in one module.
+
+``tinyconv`` is a search space of three-layer convnets (a width per layer) and
+``tinybench`` its benchmark, with made-up "trained" accuracies: a benchmark
+needs nothing but its own module. The tests run it end to end through the
+``evaluate`` and ``predictors evaluate`` workflows, and through the command line
+with ``--plugin`` (this file is the plug-in). No data files are read.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pytest
+from torch import nn
+
+from gradsign.benchmarks.registry import Benchmark, available_benchmarks, get_benchmark, register_benchmark
+from gradsign.benchmarks.tables import GroundTruth, LowFidelityTable, ZeroCostTable
+from gradsign.errors import ArchError, ConfigError
+from gradsign.spaces.base import SearchSpace, as_generator, register_space
+
+# =========================================================================== the worked example
+
+WIDTHS = (4, 8, 16, 32)
+LAYERS = 3
+
+
+@register_space("tinyconv")
+class TinyConvSpace(SearchSpace[tuple]):
+    """Three 3x3 convolutions of 4, 8, 16 or 32 channels: 64 archs, written ``c8-16-4``."""
+
+    def parse(self, text: str) -> tuple:
+        try:
+            widths = tuple(int(w) for w in str(text).removeprefix("c").split("-"))
+        except ValueError:
+            widths = ()
+        if len(widths) != LAYERS or any(w not in WIDTHS for w in widths):
+            raise ArchError(f"not a tinyconv arch: {text!r} (expected c<w>-<w>-<w>, widths {WIDTHS})")
+        return widths
+
+    def to_string(self, arch: tuple) -> str:
+        return "c" + "-".join(str(w) for w in arch)
+
+    @property
+    def num_archs(self) -> int:
+        return len(WIDTHS) ** LAYERS
+
+    def arch_at(self, index: int) -> tuple:
+        return tuple(itertools.product(WIDTHS, repeat=LAYERS))[index]
+
+    def index_of(self, arch: tuple) -> int:
+        return tuple(itertools.product(WIDTHS, repeat=LAYERS)).index(tuple(arch))
+
+    def sample(self, n: int, seed=None, *, replace: bool = False) -> list[tuple]:
+        picks = as_generator(seed).choice(self.num_archs, size=n, replace=replace)
+        return [self.arch_at(int(i)) for i in picks]
+
+    def mutate(self, arch: tuple, seed=None) -> tuple:
+        rng = as_generator(seed)
+        layer = int(rng.integers(LAYERS))
+        width = int(rng.choice([w for w in WIDTHS if w != arch[layer]]))
+        return tuple(width if i == layer else w for i, w in enumerate(arch))
+
+    def build_network(self, arch: tuple, num_classes: int = 10, **options) -> nn.Module:
+        layers, channels = [], 3
+        for width in arch:
+            layers += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU()]
+            channels = width
+        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes))
+
+
+def tiny_params(arch: tuple, num_classes: int = 10) -> int:
+    """The parameter count of ``arch``'s network (what the ``params`` proxy counts)."""
+    sizes = (3, *arch)
+    return sum(9 * a * b + b for a, b in zip(sizes, sizes[1:])) + arch[-1] * num_classes + num_classes
+
+
+def tiny_accuracy(arch: tuple) -> float:
+    """The made-up 'trained' accuracy: increasing in the parameter count."""
+    return 100.0 - 1000.0 / math.sqrt(tiny_params(arch))
+
+
+@register_benchmark("tinybench")
+class TinyBench(Benchmark):
+    """Every tinyconv arch 'trained' on CIFAR-10, with a low-fidelity accuracy and a reference score."""
+
+    space = "tinyconv"
+    datasets = ("cifar10",)
+    description = "toy benchmark of the docs' worked example"
+    provides = frozenset({"lowfidelity", "zerocost"})
+    lacking = {"objective": "it records no training times"}
+
+    def _archs(self) -> list[str]:
+        return [self.search_space.to_string(a) for a in self.search_space]
+
+    def ground_truth(self, dataset: str, target: str = "test", data_dir=None) -> GroundTruth:
+        ds = self.dataset(dataset)
+
+        def accuracy(archs: Sequence[str]) -> np.ndarray:
+            return np.array([tiny_accuracy(self.search_space.parse(a)) for a in archs])
+
+        return GroundTruth(space=self.space, dataset=ds, target=target, description="tinybench accuracy",
+                           accuracy=accuracy, noise_ceiling=lambda archs: None)
+
+    def lowfidelity(self, dataset: str, data_dir=None) -> LowFidelityTable:
+        archs = self._archs()
+        truth = self.ground_truth(dataset).accuracy(archs)
+        return LowFidelityTable(archs, truth / 2, np.full(len(archs), 1.0), "half the accuracy")
+
+    def zerocost_sources(self) -> tuple[str, ...]:
+        return ("tiny-table",)
+
+    def zerocost(self, source: str, dataset: str, data_dir=None) -> ZeroCostTable:
+        if source != "tiny-table":
+            return super().zerocost(source, dataset, data_dir)
+        archs = self._archs()
+        widths = np.array([sum(self.search_space.parse(a)) for a in archs], dtype=np.float64)
+        return ZeroCostTable(archs, ("width_sum",), widths[:, None], None, "tinybench widths",
+                             {"width_sum": False})
+
+    def encoders(self):
+        return {"onehot": lambda arch: np.eye(len(WIDTHS), dtype=np.float32)[[WIDTHS.index(w) for w in arch]].ravel()}
+
+
+# =========================================================================== the tests
+
+
+def test_registry_finds_benchmarks_by_name_alias_and_space():
+    assert {"nb201", "nb101", "nb301", "tinybench"} <= set(available_benchmarks())
+    assert get_benchmark("darts") is get_benchmark("nb301") and get_benchmark("nb301").space == "darts"
+    assert get_benchmark("NAS-Bench-201") is get_benchmark("nb201")
+    assert get_benchmark("tinyconv") is get_benchmark("tinybench")
+    with pytest.raises(ConfigError, match=r"unknown benchmark 'nb999'; available: .*nb201"):
+        get_benchmark("nb999")
+
+
+def test_datasets_come_from_the_one_table_and_unknown_ones_are_refused_in_one_line():
+    assert get_benchmark("nb201").dataset("in16") == "ImageNet16-120"
+    assert get_benchmark("nb201").dataset("cifar10-valid") == "cifar10"
+    with pytest.raises(ConfigError, match=r"^unknown nb101 dataset 'c100'; valid: cifar10$"):
+        get_benchmark("nb101").dataset("c100")
+    with pytest.raises(RuntimeError, match="not a canonical name"):
+        register_benchmark("bad")(type("Bad", (TinyBench,), {"datasets": ("c10",)}))
+
+
+@pytest.mark.parametrize("name", ["nb101", "nb301", "tinybench"])
+def test_missing_data_is_refused_in_one_line(name):
+    bench = get_benchmark(name)
+    assert not bench.supports("objective")
+    with pytest.raises(ConfigError) as excinfo:
+        bench.objective("cifar10")
+    message = str(excinfo.value)
+    assert message.startswith(f"{name}: no simulated training (") and "search needs" in message
+    assert "\n" not in message
+
+
+def test_nb201_serves_every_capability():
+    bench = get_benchmark("nb201")
+    assert all(bench.supports(c) for c in ("lowfidelity", "zerocost", "objective"))
+    assert bench.zerocost_sources() == ("naslib", "nb201-table") and set(bench.encoders()) == {"onehot", "path", "graph"}
+
+
+def test_toy_benchmark_runs_through_evaluate(tmp_path):
+    from gradsign.workflows.evaluate import run_evaluate
+    from gradsign.workflows.scoring import ScoringSetup
+
+    setup = ScoringSetup(space="tinyconv", dataset="c10", proxies=("params",), seed=0)
+    result = run_evaluate(setup, sample=20, n_bootstrap=200, progress=False, output=tmp_path)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["space"] == "tinyconv" and summary["n_archs"] == 20 and summary["dataset"] == "cifar10"
+    # the toy's accuracy is increasing in the parameter count, so `params` ranks it perfectly
+    assert summary["proxies"]["params"]["spearman"] == pytest.approx(1.0)
+    archs = [TinyConvSpace().parse(a) for a in result.archs]
+    assert list(result.scores["params"]) == [tiny_params(a) for a in archs]
+
+
+def test_toy_benchmark_runs_through_predictor_evaluation():
+    from gradsign.workflows.predictors import run_predictor_evaluation
+
+    ev = run_predictor_evaluation("tinyconv", "cifar10", predictors=["lowfidelity", "zc:width_sum", "forest"],
+                                  train_sizes=(0, 10, 20), test_size=30, trials=2, zc_source="tiny-table",
+                                  n_bootstrap=100)
+    s = ev.summary
+    assert ev.meta["space"] == "tinyconv" and ev.meta["pool_size"] == len(TinyConvSpace())
+    assert set(s["predictor"]) == {"lowfidelity", "zc:width_sum", "forest"}
+    assert set(s.loc[s["predictor"] == "forest", "train_size"]) == {10, 20}
+    # the low-fidelity accuracy is a monotone function of the accuracy: a perfect ranking
+    assert (s.loc[s["predictor"] == "lowfidelity", "spearman"] == 1.0).all()
+    assert np.isfinite(s["spearman"]).all()
+    with pytest.raises(ConfigError, match="unknown zero-cost source 'naslib' for tinybench; valid: auto, store, "
+                                          "tiny-table, none"):
+        run_predictor_evaluation("tinyconv", "cifar10", zc_source="naslib")
+
+
+def test_toy_benchmark_is_a_command_line_plugin(tmp_path):
+    out = tmp_path / "eval"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("GRADSIGN_PLUGINS", None)
+    r = subprocess.run([sys.executable, "-m", "gradsign.cli.main", "--plugin", str(Path(__file__)), "evaluate",
+                        "--space", "tinyconv", "--proxies", "params", "--sample", "12", "--no-store",
+                        "--no-progress", "--bootstrap", "200", "--output", str(out)],
+                       capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["space"] == "tinyconv" and summary["proxies"]["params"]["spearman"] == pytest.approx(1.0)
