@@ -56,13 +56,22 @@ def _url(page: Path, fragment: str) -> str:
     return Path(page).resolve().as_uri() + (f"#{fragment}" if fragment else "")
 
 
-def load_page(page: str | os.PathLike[str], *, fragment: str = "", chromium: str | None = None,
-              timeout: float = 60.0) -> PageRun:
-    """Load ``page`` (``#fragment`` appended), run its scripts, return the DOM and the console messages."""
-    done = subprocess.run([*_base(chromium), "--dump-dom", _url(Path(page), fragment)], capture_output=True,
-                          text=True, timeout=timeout)
+def load_page(page: str | os.PathLike[str], *, fragment: str = "", screenshot_to: str | os.PathLike[str] | None = None,
+              width: int = 1400, height: int = 1800, chromium: str | None = None, timeout: float = 60.0) -> PageRun:
+    """Load ``page`` (``#fragment`` appended), run its scripts, return the DOM and the console messages.
+
+    With ``screenshot_to``, the same visit also saves a PNG of the top ``width`` x
+    ``height`` pixels there (after the scripts ran), so one browser start does both.
+    """
+    args = [*_base(chromium), f"--window-size={width},{height}", "--dump-dom"]
+    target = None
+    if screenshot_to is not None:
+        target = Path(screenshot_to).resolve()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        args.append(f"--screenshot={target}")
+    done = subprocess.run([*args, _url(Path(page), fragment)], capture_output=True, text=True, timeout=timeout)
     console = [m.group(1) for line in done.stderr.splitlines() if (m := _CONSOLE.search(line))]
-    if done.returncode != 0:
+    if done.returncode != 0 or (target is not None and not target.is_file()):
         raise RuntimeError(f"chromium exited {done.returncode}: {done.stderr.strip()[-500:]}")
     return PageRun(done.stdout, console, done.stderr)
 

@@ -84,7 +84,6 @@ def scatter(scores: np.ndarray, accuracy: np.ndarray, *, title: str, xlabel: str
         ax.set_xscale("log")
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.title.set_fontsize(8.5)
-    fig.tight_layout()
     return png_data_uri(fig)
 
 
