@@ -152,7 +152,7 @@ def test_interrupt_with_store_names_it(tmp_path, capsys, monkeypatch):
 
 
 def test_interrupted_search_does_not_claim_saved_runs(capsys, monkeypatch):
-    monkeypatch.setattr("gradsign.workflows.search.run_search_workflow", _interrupt)
+    monkeypatch.setattr("gradsign.workflows.search.search", _interrupt)
     code, _, err = run(["search", "--runs", "1"], capsys)
     assert code == 130 and "searches are not saved" in err and "kept in the store" not in err
 

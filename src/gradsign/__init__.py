@@ -27,6 +27,8 @@ _LAZY = {
     "register_model_source": "gradsign.models.sources",
     "fewshot_ensemble": "gradsign.evaluation.ensemble_selection",
     "build_report": "gradsign.reports.build",
+    # the package gradsign.search is callable: gradsign.search(...) runs gradsign.workflows.search.search
+    "search": "gradsign.search",
 }
 
 __all__ = ["__version__", *_LAZY]
@@ -36,7 +38,8 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        value = getattr(importlib.import_module(_LAZY[name]), name)
+        module = importlib.import_module(_LAZY[name])
+        value = module if module.__name__ == f"{__name__}.{name}" else getattr(module, name)
         globals()[name] = value  # later lookups skip this function
         return value
     raise AttributeError(f"module 'gradsign' has no attribute {name!r}")

@@ -1,4 +1,4 @@
-"""`gradsign search`: simulated NAS on NB201, with and without a proxy."""
+"""`gradsign search`: simulated NAS on NB201, with and without a proxy (parses and displays :func:`gradsign.workflows.search.search`)."""
 
 from __future__ import annotations
 
@@ -45,12 +45,8 @@ def search(
     """Run R simulated searches (proxy time charged, and not) and report final test accuracy."""
     from gradsign.errors import ConfigError
     from gradsign.search import format_table, format_transfer_table
-    from gradsign.spaces import get_space
-    from gradsign.workflows.search import run_search_workflow
+    from gradsign.workflows.search import search as run_search
 
-    if get_space(space).name != "nb201":
-        raise ConfigError(f"search runs on nb201 only (tabular ground truth with training times); got {space!r}")
-    algo = {"rs": "random"}.get(algo, algo)
     if option and not proxy:
         raise ConfigError("--option sets a proxy's option: give --proxy")
     setup = _setup(space, dataset, proxy, batch_size, seed, "random", data_dir, engine,
@@ -62,8 +58,8 @@ def search(
     else:
         set_interrupt_note("nothing is kept: the searches are not saved" +
                            (" and --no-store keeps no proxy scores" if proxy else ""))
-    report = run_search_workflow(
-        algo=algo, dataset=dataset, proxy=proxy, candidates=candidates, budget=budget, runs=runs, seed=seed,
+    report = run_search(
+        algo, space=space, dataset=dataset, proxy=proxy, candidates=candidates, budget=budget, runs=runs, seed=seed,
         setup=setup, store=proxy_store, output=output, warmup_pool=warmup_pool,
         precompute=precompute, progress=progress, data_dir=data_dir,
         predictor=predictor, zc_source=zc_source, zc_seconds=zc_seconds, store_path=store, batch_size=batch_size,

@@ -1,4 +1,9 @@
-"""`search`: simulated NAS on NB201, with and without a proxy, proxy time charged and not.
+"""`gradsign.search(...)`: seeded searches, plain and proxy-assisted, on a benchmark or your own objective.
+
+The typed API behind ``gradsign search`` (the CLI only parses and displays):
+:func:`search` validates, builds the objective (a benchmark's tabular one, or
+the user's) and the proxy provider, runs every setting on the same seeds
+(:func:`gradsign.search.run_searches`) and returns a :class:`SearchReport`.
 
 Proxy scores come from the results store: a cell is scored the first time any
 run asks for it (then stored), so all runs of all settings share one score per
@@ -13,7 +18,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +28,9 @@ from gradsign.proxies import get_proxy
 from gradsign.reports.provenance import collect as collect_provenance
 from gradsign.storage import ResultsStore
 from gradsign.workflows.scoring import Scorer, ScoringSetup
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 
 class StoreBackedProvider:
@@ -185,118 +193,267 @@ def gradsign_mean_from_gradsign(gradsign: StoreBackedProvider) -> Any:
 
 @dataclass
 class SearchReport:
+    """What :func:`search` returns: every setting's runs, their table and the files written.
+
+    ``results``: one :class:`~gradsign.search.SearchResults` per setting (plain,
+    proxy-assisted with its time charged, and free), each with every run and its
+    trajectory; ``summary``: the settings' table (``summary["settings"]``, also
+    :attr:`table`), the notes and the provenance; ``files``: what was written.
+    """
+
     results: list[Any]
     summary: dict[str, Any]
     files: list[Path] = field(default_factory=list)
 
+    @property
+    def table(self) -> list[dict[str, Any]]:
+        """One row per setting: runs, mean/std/CI of the final accuracy, trainings and seconds per run."""
+        return self.summary["settings"]
 
-def run_search_workflow(
+    def to_frame(self) -> "pd.DataFrame":
+        """One row per run of every setting: the pick, its accuracy, what the run spent."""
+        import pandas as pd
+
+        rows = []
+        for res in self.results:
+            for r in res.runs:
+                row = {"setting": res.label, "run": r.run, "incumbent": r.incumbent, "arch": r.arch, "test": r.test,
+                       "signal": r.signal, "evaluations": r.evaluations, "proxy_scored": r.proxy_scored,
+                       "train_seconds": r.train_seconds, "proxy_seconds": r.proxy_seconds,
+                       "charged_seconds": r.charged_seconds}
+                row.update({f"reported_{k}": v for k, v in r.reported.items()})
+                rows.append(row)
+        return pd.DataFrame(rows)
+
+    def trajectories(self, **kwargs: Any) -> dict[str, dict[str, Any]]:
+        """Each setting's mean incumbent accuracy on a budget grid (see :func:`~gradsign.search.aggregate_trajectories`)."""
+        return {res.label: res.trajectory(**kwargs) for res in self.results}
+
+    def to_json(self, path: str | Path, *, trajectories: bool = True) -> Path:
+        """The summary and every setting's runs in one JSON document."""
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        doc = {"summary": self.summary, "results": [r.to_dict(trajectories=trajectories) for r in self.results]}
+        p.write_text(dumps_json(doc, default=_jsonable))
+        return p
+
+
+def search(
+    algo: Any = "rea",
     *,
-    algo: str,
+    objective: Any = None,
+    space: Any = None,
     dataset: str = "cifar10",
-    proxy: str | None = None,
+    proxy: Any = None,
     candidates: int = 10,
-    budget: str | None = None,
+    budget: Any = None,
     runs: int = 100,
     seed: int = 0,
+    charge_proxy: bool | None = None,
+    warmup_pool: int = 0,
+    algo_params: dict[str, Any] | None = None,
     setup: ScoringSetup | None = None,
     store: ResultsStore | None = None,
-    output: Path | None = None,
-    warmup_pool: int = 0,
     precompute: bool = False,
     backend: Any = None,
-    progress: bool = True,
-    data_dir: Path | None = None,
     predictor: str | None = None,
     zc_source: str = "nb201-table",
     zc_seconds: float | None = None,
     store_path: Path | None = None,
     batch_size: int = 64,
+    output: Path | None = None,
+    data_dir: Path | None = None,
+    progress: bool = True,
 ) -> SearchReport:
-    """Simulated searches on NB201; see the module docstring.
+    """Run ``runs`` seeded searches of ``algo``, plain and proxy-assisted; the typed API of ``gradsign search``.
 
-    ``algo="predictor"`` is the predictor-guided search
-    (:mod:`gradsign.search.predictor_guided`) with predictor ``predictor``; its
-    zero-cost features come from ``zc_source`` (as in ``gradsign predictors``;
-    every cell must have them, so ``nb201-table`` or a fully scored ``store``)
-    at ``zc_seconds`` per cell when the source records no seconds (``batch_size``
-    selects the stored scores' setting). It runs with
-    feature seconds charged and, if it reads zero-cost features, not charged.
+    What is searched:
+
+    * ``objective=None`` (default): the benchmark ``space`` (default ``"nb201"``)
+      on ``dataset``, through its tabular objective (NB201: the 12-epoch
+      validation accuracy observed, its simulated training time charged);
+    * ``objective=``: your own. An :class:`~gradsign.search.Objective`, or a
+      function ``train(arch) -> accuracy`` with ``space=`` your
+      :class:`~gradsign.spaces.base.SearchSpace`; its measured wall-clock seconds
+      are the budget's unit (give ``budget=``, e.g. ``"3600s"`` or ``"50evals"``).
+
+    ``proxy``: a proxy name scored on the benchmark's cells through the results
+    ``store`` (``setup`` says how; precompute=True scores every cell first), or,
+    for your own objective, a function ``proxy(arch) -> score`` (its measured
+    seconds are charged like training seconds) or a
+    :class:`~gradsign.search.ProxyProvider`. With a proxy, the plain algorithm
+    runs too (same seeds), and the assisted one with its seconds charged and,
+    for a tabular objective, free (the papers' setting); ``charge_proxy=True`` /
+    ``False`` runs only that one. ``candidates``: K proposals per step, the best by
+    the proxy trained; ``warmup_pool``: Abdelfattah et al.'s warm-up pool.
+
+    ``algo="predictor"`` is the predictor-guided search with ``predictor``; its
+    zero-cost features come from ``zc_source`` (as in ``gradsign predictors``) at
+    ``zc_seconds`` per cell when the source records none. ``algo_params`` go to
+    the algorithm (e.g. ``{"sample_size": 3}`` for REA). ``output``: a folder for
+    one JSON per setting, ``summary.json`` and ``trajectory.png`` (checked
+    writable before searching).
     """
-    from gradsign.benchmarks import NB201Table
-    from gradsign.search import get_search, nb201_oracle, search_name, plot_trajectories, results_table, run_searches
+    from gradsign.search import TabularObjective, as_objective, get_search, search_name
 
     started = time.time()
-    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
-        raise ConfigError(f"--runs must be a positive integer, got {runs!r}")
+    _check_counts(runs=runs, candidates=candidates, warmup_pool=warmup_pool)
     if output is not None:
         check_output_dir(output)  # before minutes of searching, not after
-    table = NB201Table.load(data_dir)
-    oracle = nb201_oracle(table, dataset)
-    provider = None
-    algo_params: dict[str, Any] = {}
-    if search_name(algo) == "predictor":
-        if proxy is not None:
-            raise ConfigError("the predictor-guided search reads zero-cost features through --zc-source, not --proxy")
-        from gradsign.workflows.predictors import build_problem
-
-        problem = build_problem("nb201", dataset, zc_source=zc_source, store=store_path, lowfidelity=False,
-                                batch_size=batch_size, seed=seed, data_dir=data_dir)
-        algo_params = dict(features=problem.features, predictor=predictor or "forest", zc_seconds=zc_seconds)
-        guided = get_search(algo, **algo_params)
-        results = [run_searches(guided, oracle, None, runs=runs, seed=seed, budget=budget)]
-        if guided.uses_zerocost:
-            results.append(run_searches(guided, oracle, None, runs=runs, seed=seed, budget=budget, charge_proxy=False))
+    guided = (search_name(algo) if isinstance(algo, str) else getattr(algo, "name", "")) == "predictor"
+    if guided and proxy is not None:
+        raise ConfigError("the predictor-guided search reads zero-cost features through zc_source (--zc-source), "
+                          "not a proxy")
+    if predictor is not None and not guided:
+        raise ConfigError("predictor (--predictor) is for the predictor-guided search (--algo predictor)")
+    if objective is None:
+        obj = _benchmark_objective(space or "nb201", dataset, data_dir)
     else:
-        if predictor is not None:
-            raise ConfigError("--predictor is for --algo predictor (the predictor-guided search)")
-        results = [run_searches(algo, oracle, None, runs=runs, seed=seed, budget=budget)]
-    if proxy is not None:
+        from gradsign.spaces import get_space
+
+        obj = as_objective(objective, get_space(space) if isinstance(space, str) else space)
+    if guided and isinstance(algo, str):
+        algorithm = _predictor_guided(algo, algo_params, obj, predictor, zc_source, zc_seconds, store_path,
+                                      batch_size, seed, data_dir)
+    else:
+        algorithm = get_search(algo, **(algo_params or {}))
+    tabular = isinstance(obj, TabularObjective)
+    provider = _provider(proxy, obj, tabular, setup, store, precompute, progress, backend)
+    results = _run_settings(algorithm, obj, provider, charge_proxy, candidates, warmup_pool, tabular=tabular,
+                            runs=runs, seed=seed, budget=budget)
+    report = SearchReport(results, _summary(results, obj, algorithm, proxy, provider, candidates, budget, runs, seed,
+                                            setup, started, zc_source if guided else None))
+    if output is not None:
+        _write(report, obj, Path(output))
+    return report
+
+
+def _check_counts(**counts: Any) -> None:
+    minimum = {"runs": 1, "candidates": 1, "warmup_pool": 0}
+    for name, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum[name]:
+            raise ConfigError(f"{name} must be an integer >= {minimum[name]}, got {value!r}")
+
+
+def _benchmark_objective(space: Any, dataset: str, data_dir: Path | None) -> Any:
+    """The tabular objective of a benchmark space: what its table says each training observes and costs."""
+    from gradsign.benchmarks import NB201Table
+    from gradsign.search import nb201_oracle
+    from gradsign.spaces import get_space
+
+    name = get_space(space).name if isinstance(space, str) else getattr(space, "name", space)
+    if name != "nb201":
+        raise ConfigError(f"no simulated search on {name!r}: it needs every cell's accuracy and training time, which "
+                          "only NB201's table has; search your own objective instead (gradsign.search(objective=...))")
+    return nb201_oracle(NB201Table.load(data_dir), dataset)
+
+
+def _predictor_guided(algo: Any, algo_params: dict[str, Any] | None, objective: Any, predictor: str | None,
+                      zc_source: str, zc_seconds: float | None, store_path: Path | None, batch_size: int, seed: int,
+                      data_dir: Path | None) -> Any:
+    """The predictor-guided search with its benchmark's zero-cost features."""
+    from gradsign.search import get_search
+    from gradsign.workflows.predictors import build_problem
+
+    problem = build_problem(objective.space.name, objective.dataset, zc_source=zc_source, store=store_path,
+                            lowfidelity=False, batch_size=batch_size, seed=seed, data_dir=data_dir)
+    params = dict(algo_params or {})
+    params.update(features=problem.features, predictor=predictor or params.get("predictor", "forest"),
+                  zc_seconds=zc_seconds)
+    return get_search(algo, **params)
+
+
+def _provider(proxy: Any, objective: Any, tabular: bool, setup: ScoringSetup | None, store: ResultsStore | None,
+              precompute: bool, progress: bool, backend: Any) -> Any:
+    """The proxy provider: store-backed for a named proxy on a benchmark, measured for a user's function."""
+    from gradsign.search import CallableProxyProvider, ProxyProvider
+
+    if proxy is None:
+        return None
+    if isinstance(proxy, str):
+        if not tabular:
+            raise ConfigError(f"proxy {proxy!r}: a named proxy scores a benchmark's cells from the store; for your "
+                              "own objective give proxy=a function proxy(arch) -> score, or a ProxyProvider")
         if setup is None:
-            raise ConfigError("a proxy-assisted search needs a scoring setup")
+            setup = ScoringSetup(space=objective.space.name, dataset=objective.dataset, proxies=(proxy,))
         scorer = Scorer(setup, store)
         provider = (EnsembleStoreProvider(scorer, proxy) if getattr(get_proxy(proxy), "is_ensemble", False)
                     else StoreBackedProvider(scorer, proxy))
         if precompute:
             provider.precompute(progress, backend)
-        common = dict(runs=runs, seed=seed, budget=budget, candidates=candidates, warmup_pool=warmup_pool)
-        results.append(run_searches(algo, oracle, provider, charge_proxy=True, **common))
-        results.append(run_searches(algo, oracle, provider, charge_proxy=False, **common))
+        return provider
+    if isinstance(proxy, ProxyProvider):
+        return proxy
+    if callable(proxy):
+        return CallableProxyProvider(proxy)
+    raise ConfigError(f"proxy must be a proxy name, a function proxy(arch) -> score or a ProxyProvider, got {proxy!r}")
 
-    rows = results_table(results)
+
+def _run_settings(algorithm: Any, objective: Any, provider: Any, charge_proxy: bool | None, candidates: int,
+                  warmup_pool: int, *, tabular: bool, **common: Any) -> list[Any]:
+    """The plain algorithm, then the assisted one charged and (tabular objectives) free, all on the same seeds."""
+    from gradsign.search import run_searches
+
+    results = []
+    if provider is None or charge_proxy is None:
+        results.append(run_searches(algorithm, objective, None, **common))
+        if getattr(algorithm, "uses_zerocost", False):  # predictor-guided with zero-cost features: free too
+            results.append(run_searches(algorithm, objective, None, charge_proxy=False, **common))
+    if provider is not None:
+        charges = [charge_proxy] if charge_proxy is not None else ([True, False] if tabular else [True])
+        for charge in charges:
+            results.append(run_searches(algorithm, objective, provider, candidates=candidates,
+                                        warmup_pool=warmup_pool, charge_proxy=charge, **common))
+    return results
+
+
+def _summary(results: list[Any], objective: Any, algorithm: Any, proxy: Any, provider: Any, candidates: int,
+             budget: Any, runs: int, seed: int, setup: ScoringSetup | None, started: float,
+             zc_source: str | None) -> dict[str, Any]:
+    from gradsign.search import results_table
+
     summary: dict[str, Any] = {
-        "space": "nb201", "dataset": dataset, "algo": algo, "runs": runs, "seed": seed,
-        "budget": budget or "benchmark default", "proxy": proxy, "candidates": candidates if proxy else 1,
-        "predictor": algo_params.get("predictor"), "zc_source": zc_source if algo_params else None,
-        "settings": rows,
+        "space": objective.space.name, "dataset": objective.dataset, "algo": algorithm.name, "runs": runs,
+        "seed": seed, "budget": budget or "benchmark default",
+        "proxy": proxy if proxy is None or isinstance(proxy, str) else getattr(provider, "name", "proxy"),
+        "candidates": candidates if proxy is not None else 1,
+        "predictor": getattr(algorithm, "predictor", None) if zc_source else None, "zc_source": zc_source,
+        "settings": results_table(results),
         "notes": sorted({n for r in results for n in r.notes}),
         "provenance": collect_provenance(seeds=[seed], started=started, device=setup.device if setup else None,
                                          threads=setup.threads if setup else None),
     }
-    if provider is not None:
+    if isinstance(provider, StoreBackedProvider):
         summary["proxy_cells_scored_this_invocation"] = provider.n_computed
         summary["proxy_cells_from_store"] = provider.n_preloaded
         summary["proxy_nonfinite_cells_seen"] = len(provider.nonfinite)
-    report = SearchReport(results, summary)
-    if output is not None:
-        best = float(np.nanmax(oracle.test))
+    return summary
 
-        def write(directory: Path) -> list[Path]:
-            files = []
-            for res in results:
-                name = res.label.replace(" ", "_").replace("/", "-").replace(",", "")
-                files.append(res.to_json(directory / f"runs_{name}.json"))
-            path = directory / "summary.json"
-            path.write_text(dumps_json(summary, default=_jsonable))
-            files.append(path)
-            files.append(plot_trajectories(results, directory / "trajectory.png", x="spent", reference=best,
-                                           title=f"{algo} on NB201 {dataset}: mean incumbent test accuracy"))
-            return files
 
-        report.files, problem = write_with_fallback(write, Path(output))
-        if problem is not None:
-            summary["output_fallback"] = {"problem": problem, "written_to": str(report.files[0].parent)}
-    return report
+def _write(report: SearchReport, objective: Any, output: Path) -> None:
+    """One JSON per setting, summary.json and trajectory.png (or the fallback folder, said in the summary)."""
+    from gradsign.search import plot_trajectories
+
+    summary, results = report.summary, report.results
+    tests = getattr(objective, "test", None)
+    best = float(np.nanmax(tests)) if tests is not None else None
+
+    def write(directory: Path) -> list[Path]:
+        files = []
+        for res in results:
+            name = res.label.replace(" ", "_").replace("/", "-").replace(",", "")
+            files.append(res.to_json(directory / f"runs_{name}.json"))
+        path = directory / "summary.json"
+        path.write_text(dumps_json(summary, default=_jsonable))
+        files.append(path)
+        files.append(plot_trajectories(results, directory / "trajectory.png", x="spent", reference=best,
+                                       title=f"{summary['algo']} on {summary['space']} {summary['dataset']}: "
+                                             "mean incumbent test accuracy"))
+        return files
+
+    report.files, problem = write_with_fallback(write, output)
+    if problem is not None:
+        summary["output_fallback"] = {"problem": problem, "written_to": str(report.files[0].parent)}
 
 
 def _jsonable(x: Any) -> Any:
