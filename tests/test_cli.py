@@ -83,6 +83,7 @@ def test_error_messages_keep_square_brackets(capsys, tmp_path):
     assert code == 2 and "[x]" in err
 
 
+@pytest.mark.slow
 def test_sigterm_stops_a_run_cleanly_and_resume_recomputes_nothing_finished(tmp_path):
     import os
     import signal

@@ -8,6 +8,7 @@ from benchmark_scripts import load_benchmark_script
 from gradsign.errors import GradsignError
 
 
+@pytest.mark.slow
 def test_variants_are_scored_and_compared(data_dir):
     script = load_benchmark_script("darts_naslib_variants.py")
     text = script.run(4, ["params", "l2_norm"], ["no_affine", "pool_bn"], seed=0, batch_size=4,

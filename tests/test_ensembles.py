@@ -104,6 +104,7 @@ def test_score_cli_prints_ensemble_columns(capsys):
     assert header[-3:] == ["synflow", "params", "synflow+params"]
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_evaluate_and_search_accept_ensembles(data_dir, tmp_path, capsys):
     code, out, err = run(["evaluate", "--sample", "40", "--proxies", "synflow,synflow+params", "--no-store",
@@ -183,6 +184,7 @@ def test_az_nas_is_the_named_log_rank_product_of_its_four_scores(capsys):
     assert code == 0 and "az_nas" in out and "named ensembles" in out
 
 
+@pytest.mark.slow
 @pytest.mark.data
 def test_evaluate_writes_outputs_for_an_ensemble_alone(data_dir, tmp_path, capsys):
     code, out, err = run(["evaluate", "--sample", "20", "--proxies", "synflow+params", "--no-store", "--bootstrap",

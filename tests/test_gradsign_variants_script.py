@@ -37,6 +37,7 @@ def _put(path: Path, data_dir: Path, batch_size: int, cells: range, *, with_mean
                            [(a, v / count_nb201_prunable_weights(a), s) for a, v, s in rows])
 
 
+@pytest.mark.slow
 def test_compares_the_common_cells_and_derives_the_mean(script, data_dir, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("GRADSIGN_DATA", str(data_dir))
     store = tmp_path / "s.sqlite"

@@ -36,6 +36,7 @@ def plugin_file(tmp_path, monkeypatch):
     return path
 
 
+@pytest.mark.slow
 def test_cli_plugin_file_registers_a_proxy_for_every_backend(plugin_file, capsys, monkeypatch):
     code, out, err = run(["--plugin", str(plugin_file), "score", "--index", "3", "--proxies", "module_count_cli",
                           "--no-store", "--format", "csv"], capsys)

@@ -22,6 +22,8 @@ from gradsign.workflows.scoring import Scorer, ScoringSetup
 
 ray = pytest.importorskip("ray", reason="Ray not installed: pip install 'gradsign[ray]'")
 
+pytestmark = pytest.mark.slow  # every test here starts Ray or its workers: 8-70 s each
+
 DATA_FREE = ("params", "l2_norm", "synflow")
 
 

@@ -47,6 +47,7 @@ def test_refuses_an_incomplete_store_with_the_command(script, data_dir, tmp_path
     assert "params for 100 of 15,625" in err and "--precompute" in err and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_writes_tables_plots_and_runs(script, data_dir, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("GRADSIGN_DATA", str(data_dir))
     store = tmp_path / "s.sqlite"
@@ -94,6 +95,7 @@ def _fill_gradsign(store_path: Path, data_dir: Path, n: int, mean_cells: int = 0
                         for i in range(mean_cells)])
 
 
+@pytest.mark.slow
 def test_gradsign_mean_is_derived_from_stored_gradsign_and_checked(script, data_dir, tmp_path, monkeypatch):
     from gradsign.errors import ConfigError
     from gradsign.spaces import count_nb201_prunable_weights, nb201_arch_at
@@ -121,6 +123,7 @@ def test_gradsign_mean_is_derived_from_stored_gradsign_and_checked(script, data_
             gradsign_mean_from_gradsign(gs)
 
 
+@pytest.mark.slow
 def test_derived_mean_warmup_settings_and_the_ranking_table(script, data_dir, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("GRADSIGN_DATA", str(data_dir))
     store = tmp_path / "s.sqlite"

@@ -87,6 +87,7 @@ def test_proxy_options_parse_json_values_and_validate_names():
         parse_proxy_options(["snip.x=1"], ["fisher"])
 
 
+@pytest.mark.slow
 def test_option_reaches_the_proxy_and_the_store_key(capsys):
     from gradsign.cli.main import main
 

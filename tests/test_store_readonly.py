@@ -154,6 +154,7 @@ def _run_on_read_only(folder: Path, code: str) -> subprocess.CompletedProcess:
 _CLI_MAIN = "from gradsign.cli.main import main"
 
 
+@pytest.mark.slow
 @needs_ro_mount
 def test_store_on_a_read_only_file_system_can_be_read(tmp_path):
     ro = tmp_path / "ro"
@@ -173,6 +174,7 @@ def test_store_on_a_read_only_file_system_can_be_read(tmp_path):
     assert sorted(os.listdir(ro)) == ["s.sqlite"]
 
 
+@pytest.mark.slow
 @needs_ro_mount
 def test_read_only_file_system_with_unreadable_wal_is_refused_not_misread(tmp_path):
     """A copy taken while a writer had uncheckpointed pages: -wal without -shm on read-only media."""
@@ -222,6 +224,7 @@ def test_store_info_without_a_default_store_says_so_and_creates_nothing(tmp_path
     assert _tree(tmp_path) == []
 
 
+@pytest.mark.slow
 @needs_ro_mount
 def test_scoring_commands_read_a_read_only_store_and_refuse_only_to_write(tmp_path):
     """score with every score already stored works on a read-only store; new cells get one true line."""

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from gradsign.storage import ResultsStore
 from store_keys import score_key
 
@@ -25,6 +27,7 @@ def _cells(line: str) -> list[str]:
     return [c.strip() for c in line.strip().strip("│").split("│")]
 
 
+@pytest.mark.slow
 def test_store_info_rows_stay_one_line_in_a_pipe(tmp_path):
     deep = tmp_path / ("very_long_folder_name_" * 4) / ("another_long_folder_name_" * 3)
     store = deep / "store.sqlite"
@@ -59,6 +62,7 @@ def test_data_listing_one_line_per_resource_in_a_pipe(tmp_path):
         assert row[1] == "missing" and f"expected: {ddir}" in row[2] and "obtain:" in row[2]
 
 
+@pytest.mark.slow
 def test_long_error_message_is_one_line_on_stderr_pipe(tmp_path):
     missing = tmp_path / ("no_such_folder_with_a_long_name_" * 4) / "store.sqlite"
     r = _cli("store", "info", "--store", str(missing))

@@ -103,6 +103,7 @@ def test_unknown_names_are_config_errors():
         Scorer(_setup(dataset="mnist"))
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("data_dir")
 def test_evaluate_writes_summary_scores_and_plots(tmp_path):
     from gradsign.workflows.evaluate import run_evaluate
@@ -123,6 +124,7 @@ def test_evaluate_writes_summary_scores_and_plots(tmp_path):
     assert res.summary["noise_ceiling"] is None or res.summary["noise_ceiling"]["spearman"] > 0.9
 
 
+@pytest.mark.slow
 def test_process_pool_gives_the_same_scores_as_in_process(tmp_path):
     from gradsign.execution import ProcessPoolBackend
 
@@ -135,6 +137,7 @@ def test_process_pool_gives_the_same_scores_as_in_process(tmp_path):
     assert store.count() == len(archs) * len(DATA_FREE)  # the parent wrote every result
 
 
+@pytest.mark.slow
 def test_process_pool_stops_its_workers_when_interrupted():
     import multiprocessing
     import time
@@ -202,6 +205,7 @@ def test_ray_backend_without_ray_says_how_to_install(monkeypatch):
         get_backend("dask", 2)
 
 
+@pytest.mark.slow
 def test_process_pool_survives_a_killed_worker_and_loses_no_cell():
     import os
     import signal
@@ -248,6 +252,7 @@ def _with_minibatch(setup, store):
     return Scorer(setup, store, minibatch=batch)
 
 
+@pytest.mark.slow
 def test_data_free_scores_are_found_whichever_minibatch_the_storing_run_had(tmp_path):
     # A data-free proxy scored next to a data-dependent one is stored under that run's
     # minibatch description; a later data-free-only run (no minibatch) must find it, and
@@ -273,6 +278,7 @@ def test_data_free_scores_are_found_whichever_minibatch_the_storing_run_had(tmp_
     assert other.score_archs(archs, progress=False).n_computed == 3
 
 
+@pytest.mark.slow
 def test_search_provider_preloads_data_free_scores_stored_by_a_run_with_data(tmp_path):
     from gradsign.workflows.search import StoreBackedProvider
 
