@@ -307,6 +307,22 @@ def coinciding_curves(curves: Mapping[str, Mapping[str, Any]], atol: float = 1e-
     return out
 
 
+def _aggregated_curves(curves: Mapping[str, Any] | Sequence["SearchResults"], x: str,
+                       num_points: int) -> dict[str, Mapping[str, Any]]:
+    """Label -> aggregated trajectory, for SearchResults or a mapping of them (or of aggregates)."""
+    items = list(curves.items()) if isinstance(curves, Mapping) else [(res.label, res) for res in curves]
+    if not items:
+        raise ConfigError("nothing to plot: no search results given")
+    aggs: dict[str, Mapping[str, Any]] = {}
+    for label, item in items:
+        k = 2
+        base, label = label, str(label)
+        while label in aggs:  # two settings with one label: keep both, numbered
+            label, k = f"{base} #{k}", k + 1
+        aggs[label] = item if isinstance(item, Mapping) else aggregate_trajectories(item, x=x, num_points=num_points)
+    return aggs
+
+
 def plot_trajectories(
     curves: Mapping[str, Any] | Sequence["SearchResults"],
     path: str | Path,
@@ -337,19 +353,7 @@ def plot_trajectories(
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    if isinstance(curves, Mapping):
-        items = list(curves.items())
-    else:
-        items = [(res.label, res) for res in curves]
-    if not items:
-        raise ConfigError("nothing to plot: no search results given")
-    aggs: dict[str, Mapping[str, Any]] = {}
-    for label, item in items:
-        k = 2
-        base, label = label, str(label)
-        while label in aggs:  # two settings with one label: keep both, numbered
-            label, k = f"{base} #{k}", k + 1
-        aggs[label] = item if isinstance(item, Mapping) else aggregate_trajectories(item, x=x, num_points=num_points)
+    aggs = _aggregated_curves(curves, x, num_points)
     kinds = {k for k in (_budget_kind(a) for a in aggs.values()) if k is not None}
     if x == "spent" and len(kinds) > 1:
         raise ConfigError(f"cannot plot budgets of different kinds ({', '.join(sorted(kinds))}) on one 'spent' axis; "

@@ -267,34 +267,27 @@ def search(
 ) -> SearchReport:
     """Run ``runs`` seeded searches of ``algo``, plain and proxy-assisted; the typed API of ``gradsign search``.
 
-    What is searched:
-
-    * ``objective=None`` (default): the benchmark ``space`` (default ``"nb201"``)
-      on ``dataset``, through its tabular objective (NB201: the 12-epoch
-      validation accuracy observed, its simulated training time charged);
-    * ``objective=``: your own. An :class:`~gradsign.search.Objective`, or a
-      function ``train(arch) -> accuracy`` with ``space=`` your
-      :class:`~gradsign.spaces.base.SearchSpace`; its measured wall-clock seconds
-      are the budget's unit (give ``budget=``, e.g. ``"3600s"`` or ``"50evals"``).
+    What is searched: with ``objective=None``, the benchmark ``space`` (default
+    ``"nb201"``) on ``dataset`` through its tabular objective (NB201: the 12-epoch
+    validation accuracy observed, its simulated training time charged); else your
+    :class:`~gradsign.search.Objective`, or a function ``train(arch) -> accuracy``
+    with ``space=`` its :class:`~gradsign.spaces.base.SearchSpace`, whose measured
+    seconds are the budget's unit (give ``budget=``: ``"3600s"``, ``"50evals"``).
 
     ``proxy``: a proxy name scored on the benchmark's cells through the results
-    ``store`` (``setup`` says how; precompute=True scores every cell first), or,
-    for your own objective, a function ``proxy(arch) -> score`` (its measured
-    seconds are charged like training seconds) or a
-    :class:`~gradsign.search.ProxyProvider`. With a proxy, the plain algorithm
-    runs too (same seeds), and the assisted one with its seconds charged and,
+    ``store`` (``setup`` says how; ``precompute`` scores every cell first), or a
+    function ``proxy(arch) -> score`` (its measured seconds charged like
+    training seconds), or a :class:`~gradsign.search.ProxyProvider`. With a proxy
+    the plain algorithm runs too (same seeds), then the assisted one charged and,
     for a tabular objective, free (the papers' setting); ``charge_proxy=True`` /
     ``False`` runs only that one. ``candidates``: K proposals per step, the best by
-    the proxy trained; ``warmup_pool``: Abdelfattah et al.'s warm-up pool.
-
-    ``algo="predictor"`` is the predictor-guided search with ``predictor``; its
-    zero-cost features come from ``zc_source`` (as in ``gradsign predictors``) at
-    ``zc_seconds`` per cell when the source records none. ``algo_params`` go to
-    the algorithm (e.g. ``{"sample_size": 3}`` for REA). ``output``: a folder for
-    one JSON per setting, ``summary.json`` and ``trajectory.png`` (checked
-    writable before searching).
+    the proxy trained; ``warmup_pool``: Abdelfattah et al.'s warm-up.
+    ``algo="predictor"``: the predictor-guided search with ``predictor``, zero-cost
+    features from ``zc_source`` at ``zc_seconds`` per cell if it records none.
+    ``algo_params`` go to the algorithm; ``output``: a folder for one JSON per
+    setting, ``summary.json`` and ``trajectory.png`` (checked before searching).
     """
-    from gradsign.search import TabularObjective, as_objective, get_search, search_name
+    from gradsign.search import TabularObjective, get_search, search_name
 
     started = time.time()
     _check_counts(runs=runs, candidates=candidates, warmup_pool=warmup_pool)
@@ -306,12 +299,7 @@ def search(
                           "not a proxy")
     if predictor is not None and not guided:
         raise ConfigError("predictor (--predictor) is for the predictor-guided search (--algo predictor)")
-    if objective is None:
-        obj = _benchmark_objective(space or "nb201", dataset, data_dir)
-    else:
-        from gradsign.spaces import get_space
-
-        obj = as_objective(objective, get_space(space) if isinstance(space, str) else space)
+    obj = _objective(objective, space, dataset, data_dir)
     if guided and isinstance(algo, str):
         algorithm = _predictor_guided(algo, algo_params, obj, predictor, zc_source, zc_seconds, store_path,
                                       batch_size, seed, data_dir)
@@ -333,6 +321,16 @@ def _check_counts(**counts: Any) -> None:
     for name, value in counts.items():
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum[name]:
             raise ConfigError(f"{name} must be an integer >= {minimum[name]}, got {value!r}")
+
+
+def _objective(objective: Any, space: Any, dataset: str, data_dir: Path | None) -> Any:
+    """The user's objective (or training function on ``space``), else the benchmark space's tabular one."""
+    from gradsign.search import as_objective
+    from gradsign.spaces import get_space
+
+    if objective is None:
+        return _benchmark_objective(space or "nb201", dataset, data_dir)
+    return as_objective(objective, get_space(space) if isinstance(space, str) else space)
 
 
 def _benchmark_objective(space: Any, dataset: str, data_dir: Path | None) -> Any:
