@@ -14,7 +14,7 @@ from gradsign.cli.common import err_console, report_fallback
 
 def report(
     runs: Annotated[list[Path], typer.Argument(
-        help="Output folders or files of evaluate, score/rank (--format json), search and predictors evaluate; "
+        help="Output folders or files of `gradsign evaluate`, `gradsign score --format json`, `gradsign rank --format json`, `gradsign search` and `gradsign predictors evaluate`; "
              "any mix, in the order to show them.", metavar="RUN_DIR...", show_default=False)],
     output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path("report.html"),
     title: Annotated[Optional[str], typer.Option("--title", help="Page title (default: the runs' kinds and count).")] = None,

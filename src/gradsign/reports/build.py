@@ -58,8 +58,9 @@ def _num(v: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def cell(value: Any, digits: int = 3, *, text: str | None = None) -> dict[str, Any]:
-    """A table cell: what is shown, and the number the column sorts by (None: blank, sorted last)."""
+def cell(value: Any, digits: int = 3, *, text: str | None = None, sub: str | None = None) -> dict[str, Any]:
+    """A table cell: what is shown (``sub``: a second, smaller line), and the number the column sorts by
+    (None: blank, sorted last)."""
     v = _num(value)
     if text is None:
         if value is None or (isinstance(value, float) and not math.isfinite(value)):
@@ -70,11 +71,11 @@ def cell(value: Any, digits: int = 3, *, text: str | None = None) -> dict[str, A
             text = f"{v:.{digits}f}" if abs(v) < 1e5 or v == 0 else f"{v:.3g}"
         else:
             text = str(value)
-    return {"text": text, "sort": v}
+    return {"text": text, "sort": v, "sub": sub}
 
 
 def text_cell(value: Any) -> dict[str, Any]:
-    return {"text": "" if value is None else str(value), "sort": None}
+    return {"text": "" if value is None else str(value), "sort": None, "sub": None}
 
 
 def ci_text(value: Any, ci: Sequence[Any] | None, digits: int = 3) -> str:
@@ -152,13 +153,10 @@ def _evaluate_section(run: Run, index: int) -> dict[str, Any]:
 def _comparison_section(runs: list[Run]) -> dict[str, Any] | None:
     if len(runs) < 2:
         return None
-    labels, seen = [], set()
-    for r in runs:
-        label = _evaluate_label(r)
-        if label in seen:
-            label = f"{label} – {r.name}"
-        seen.add(label)
-        labels.append(label)
+    # Short column labels: space, dataset and cells; runs that share them are told apart by name.
+    short = [f"{r.summary.get('space', '?')} {r.summary.get('dataset', '?')} ({r.summary.get('n_archs', '?')})"
+             for r in runs]
+    labels = [f"{s} {r.name}" if short.count(s) > 1 else s for s, r in zip(short, runs)]
     proxies: list[str] = []
     for r in runs:
         proxies.extend(p for p in r.summary["proxies"] if p not in proxies)
@@ -174,11 +172,13 @@ def _comparison_section(runs: list[Run]) -> dict[str, Any] | None:
                 continue
             ci = p.get("spearman_ci") or [None, None]
             values[(proxy, label)] = (float(p["spearman"]), _num(ci[0]) or math.nan, _num(ci[1]) or math.nan)
-            row.append(cell(p["spearman"], text=ci_text(p["spearman"], ci)))
+            interval = ci_text(p["spearman"], ci)
+            row.append(cell(p["spearman"], sub=interval[interval.index("["):] if "[" in interval else None))
         rows.append(row)
     columns = [("proxy", "text")] + [(label, "num") for label in labels]
     return {"id": "comparison", "labels": labels,
-            "table": {"id": "comparison-table", "columns": columns, "rows": rows, "default_sort": 1},
+            "table": {"id": "comparison-table", "columns": columns, "rows": rows, "default_sort": 1,
+                      "compact": True},
             "figure": plots.correlation_comparison(proxies, labels, values)}
 
 
@@ -298,8 +298,8 @@ def _rank_section(run: Run, index: int) -> dict[str, Any]:
     models = [m["model"] for m in doc["models"]]
     columns = [("model", "text"), ("params", "num"), ("flops", "num")]
     columns += [(p, "num") for p in proxies if p not in ("params", "flops")]
-    columns += [(f"#{p}", "num") for p in proxies] + [("s/model", "num"), ("notes / errors", "text")]
-    rows, ranks = [], {}
+    columns += [(f"#{p}", "rank") for p in proxies] + [("s/model", "num"), ("failed", "text")]
+    rows, ranks, remarks = [], {}, []
     errors = doc.get("errors") or {}
     for m in doc["models"]:
         row = [text_cell(m["model"]), cell(m.get("params"), text=f"{int(m['params']):,}" if _num(m.get("params")) else "–"),
@@ -310,10 +310,12 @@ def _rank_section(run: Run, index: int) -> dict[str, Any]:
             r = _num(m.get(f"rank_{p}"))
             ranks[(m["model"], p)] = r if r is not None else math.nan
             row.append(cell(r, text=str(int(r)) if r is not None else "–"))
-        err = "; ".join(f"{k}: {v}" for k, v in (errors.get(m["model"]) or {}).items())
-        row += [cell(m.get("seconds"), text=_seconds(m.get("seconds")) or "–"),
-                text_cell(" | ".join(x for x in (m.get("notes"), err) if x))]
+        failed = errors.get(m["model"]) or {}
+        row += [cell(m.get("seconds"), text=_seconds(m.get("seconds")) or "–"), text_cell(", ".join(failed))]
         rows.append(row)
+        if m.get("notes"):
+            remarks.append((m["model"], f"note: {m['notes']}"))
+        remarks.extend((m["model"], f"error: {why}") for why in failed.values())
     facts = [("data", doc.get("data")), ("input shape", doc.get("input_shape")), ("batch size", doc.get("batch_size")),
              ("seed", doc.get("seed")), ("device", doc.get("device")), ("torch", doc.get("torch")),
              ("better is", ", ".join(f"{p} {'higher' if h else 'lower'}" for p, h in doc["higher_is_better"].items()))]
@@ -321,7 +323,7 @@ def _rank_section(run: Run, index: int) -> dict[str, Any]:
             "facts": [(k, v) for k, v in facts if v not in (None, "")],
             "table": {"id": f"rank-{index}-table", "columns": columns, "rows": rows,
                       "default_sort": len(columns) - 2 - len(proxies)},
-            "figure": plots.rank_chart(models, proxies, ranks)}
+            "remarks": remarks, "figure": plots.rank_chart(models, proxies, ranks)}
 
 
 def _score_section(run: Run, index: int) -> dict[str, Any]:

@@ -21,6 +21,11 @@ import numpy as np
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000", "#999999")
 
 
+def style(k: int) -> dict[str, str]:
+    """Colour and line style of the k-th series: the palette, then the palette again dashed, then dotted."""
+    return {"color": PALETTE[k % len(PALETTE)], "linestyle": ("-", "--", ":")[(k // len(PALETTE)) % 3]}
+
+
 def _pyplot():
     import matplotlib
 
@@ -126,8 +131,8 @@ def trajectories(curves: Sequence[Mapping[str, Any]], *, title: str, xlabel: str
         m = np.asarray(c["mean"], dtype=float)
         lo = np.asarray(c["ci_low"], dtype=float)
         hi = np.asarray(c["ci_high"], dtype=float)
-        colour = PALETTE[k % len(PALETTE)]
-        ax.plot(g, m, color=colour, lw=1.3, label=c["label"])
+        colour = style(k)["color"]
+        ax.plot(g, m, lw=1.3, label=c["label"], **style(k))
         ax.fill_between(g, lo, hi, color=colour, alpha=0.18, linewidth=0)
         finite = m[np.isfinite(m)]
         if finite.size:
@@ -153,8 +158,8 @@ def predictor_curves(frame, *, title: str, metric: str = "spearman") -> str:
     k = 0
     for name, rows in trained.groupby("predictor", sort=False):
         rows = rows.sort_values("train_size")
-        colour = PALETTE[k % (len(PALETTE) - 1)]
-        ax.plot(rows["train_size"], rows[metric], marker="o", ms=3, lw=1.2, color=colour, label=name)
+        colour = style(k)["color"]
+        ax.plot(rows["train_size"], rows[metric], marker="o", ms=3, lw=1.2, label=name, **style(k))
         if f"{metric}_lo" in rows and f"{metric}_hi" in rows:
             ax.fill_between(rows["train_size"], rows[f"{metric}_lo"], rows[f"{metric}_hi"], color=colour, alpha=0.15,
                             linewidth=0)
@@ -178,8 +183,7 @@ def rank_chart(models: Sequence[str], proxies: Sequence[str], ranks: Mapping[tup
     for k, model in enumerate(models):
         xs = [i for i, p in enumerate(proxies) if math.isfinite(ranks.get((model, p), math.nan))]
         ys = [ranks[(model, proxies[i])] for i in xs]
-        colour = PALETTE[k % len(PALETTE)]
-        ax.plot(xs, ys, marker="o", ms=4, lw=1.2, color=colour, label=model)
+        ax.plot(xs, ys, marker="o", ms=4, lw=1.2, label=model, **style(k))
     ax.set_xticks(range(len(proxies)), proxies)
     ax.set_ylabel("rank (1 = best)")
     ax.invert_yaxis()

@@ -162,6 +162,10 @@ class RankResult:
         if self.partial is not None:
             doc["partial"] = {"finished": self.partial[0], "of": self.partial[1]}
         doc.update(self.to_dict())
+        if self.setup is not None:  # what produced it; the wall time is the process's (one command)
+            from gradsign.reports.provenance import collect, process_started
+
+            doc["provenance"] = collect(seeds=[self.setup.seed], started=process_started(), device=self.setup.device)
         order = list(self.to_frame(sort_by)["model"])
         doc["models"] = sorted(doc["models"], key=lambda r: order.index(r["model"]))
         return dumps_json(doc)

@@ -1,8 +1,9 @@
 /* gradsign report: sortable tables, and a self-test for the browser test.
-   Click a column header to sort by it (numbers: largest first, click again to reverse;
-   text: A to Z). Blank cells (NaN, missing) always sort last.
+   Click a column header to sort by it (numbers: largest first, ranks: 1 first; click
+   again to reverse; text: A to Z). Blank cells (NaN, missing) always sort last.
    Opening the page with #selftest in its address sorts every table by its marked
-   column, as a click would, and records what happened in DOM attributes. */
+   column, as a click would, and records what happened in DOM attributes;
+   #only=comparison,rank shows only those sections. */
 (function () {
   "use strict";
   var errors = [];
@@ -45,7 +46,8 @@
   function onHeader(table, col) {
     var header = table.tHead.rows[0].cells[col];
     var current = header.getAttribute("aria-sort");
-    var first = header.getAttribute("data-type") === "num" ? "descending" : "ascending";
+    var first = header.getAttribute("data-first") ||
+      (header.getAttribute("data-type") === "num" ? "descending" : "ascending");
     var direction = current === null ? first : (current === "ascending" ? "descending" : "ascending");
     sortTable(table, col, direction);
   }
@@ -61,6 +63,15 @@
       });
     });
   });
+
+  // #only=ID[,ID...]: show just those sections (a link to one part of the page, or a screenshot of it)
+  var only = /^#only=([\w,-]+)$/.exec(window.location.hash);
+  if (only) {
+    var keep = only[1].split(",");
+    Array.prototype.forEach.call(document.querySelectorAll("main > section"), function (section) {
+      if (keep.indexOf(section.id) < 0) { section.hidden = true; }
+    });
+  }
 
   if (window.location.hash === "#selftest") {
     var sorted = 0;
