@@ -13,7 +13,6 @@ whole space up front (resumable, with a progress bar).
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
