@@ -120,6 +120,8 @@ class RankResult:
             None (the first proxy).
         partial: ``(finished, of)`` when the run was interrupted and this ranks the models
             finished before it; None for a complete run.
+        provenance: how the numbers were made (:func:`gradsign.reports.provenance.collect`:
+            command line, versions, data files, seeds, device; :func:`rank` only).
     """
 
     frame: pd.DataFrame
@@ -132,6 +134,7 @@ class RankResult:
     setup: RankSetup | None = None
     sort_by: str | None = None
     partial: tuple[int, int] | None = None
+    provenance: dict[str, Any] | None = None
 
     def sorted(self, by: str | None = None) -> pd.DataFrame:
         """The frame ordered by ``rank_<by>`` (default: the first proxy), unranked (NaN) rows last."""
@@ -168,6 +171,8 @@ class RankResult:
             doc["provenance"] = collect(seeds=[self.setup.seed], started=process_started(), device=self.setup.device)
         order = list(self.to_frame(sort_by)["model"])
         doc["models"] = sorted(doc["models"], key=lambda r: order.index(r["model"]))
+        if self.provenance is not None:
+            doc["provenance"] = self.provenance
         return dumps_json(doc)
 
     def to_csv(self, sort_by: str | None = None) -> str:
@@ -518,9 +523,15 @@ def rank(
     except RankInterrupted as stop:
         if stop.partial is not None:
             stop.partial = dataclasses.replace(stop.partial, setup=setup, sort_by=sort_by,
-                                               partial=(stop.done, stop.total))
+                                               partial=(stop.done, stop.total), provenance=_provenance(setup))
         raise
-    return dataclasses.replace(result, setup=setup, sort_by=sort_by)
+    return dataclasses.replace(result, setup=setup, sort_by=sort_by, provenance=_provenance(setup))
+
+
+def _provenance(setup: RankSetup) -> dict[str, Any]:
+    from gradsign.reports.provenance import collect, process_started
+
+    return collect(seeds=[setup.seed], started=process_started(), device=setup.device)
 
 
 def _rank_options(names: list[str], options: Any, engine: str, chunk_size: int | None) -> dict[str, dict[str, Any]]:
