@@ -21,6 +21,8 @@ store, nothing is written, and a store on a read-only file system can be read.
 
 from __future__ import annotations
 
+import io
+
 import json
 import math
 import sqlite3
@@ -116,8 +118,31 @@ def _open_text(path: str | Path, mode: str):
     if str(path).endswith(".gz"):
         import gzip
 
-        return gzip.open(path, mode + "t", newline="", encoding="utf-8")
+        if "r" in mode:
+            return gzip.open(path, mode + "t", newline="", encoding="utf-8")
+        # No time stamp or file name in the gzip header: the same rows give the same bytes,
+        # so a re-export of unchanged scores is no change to commit.
+        raw = open(path, mode + "b")
+        try:
+            return _ClosingTextWrapper(gzip.GzipFile(filename="", mode=mode + "b", fileobj=raw, mtime=0), raw)
+        except BaseException:
+            raw.close()
+            raise
     return open(path, mode, newline="", encoding="utf-8")
+
+
+class _ClosingTextWrapper(io.TextIOWrapper):
+    """A UTF-8 text view of a GzipFile that also closes the file the GzipFile writes into."""
+
+    def __init__(self, gz, raw) -> None:
+        super().__init__(gz, encoding="utf-8", newline="")
+        self._raw = raw
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._raw.close()
 
 
 def connect_read_only(path: str | Path, *, timeout: float = 60.0) -> sqlite3.Connection:
