@@ -3,8 +3,8 @@
     @register_proxy("snip", description="...", needs_data=True, needs_labels=True)
     def snip(ctx: ProxyContext) -> float: ...
 
-Every module in :mod:`gradsign.proxies` is imported on first use of the registry,
-so adding a proxy means adding a file; nothing else is edited.
+Every module in :mod:`gradsign.proxies` is imported on first use of the registry
+(:class:`gradsign.registry.Registry`), so adding a proxy means adding a file; nothing else is edited.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from gradsign.errors import ConfigError
+from gradsign.registry import Registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from gradsign.proxies.context import ProxyContext
@@ -49,8 +50,10 @@ SHARED_PASSES = {
                       "when one runs anyway, else from one shared label-free pass",
 }
 
-_REGISTRY: dict[str, ProxySpec] = {}
-_DISCOVERED = False
+#: Every registered proxy; its package's modules are imported on first look-up (they register themselves).
+_REGISTRY: Registry[ProxySpec] = Registry("proxy", package="gradsign.proxies",
+                                          skip=("registry", "context", "api", "ensemble"),
+                                          same=lambda spec: spec.fn)
 
 
 def register_proxy(
@@ -73,47 +76,31 @@ def register_proxy(
         raise RuntimeError(f"proxy {name!r}: unknown shared pass(es) {unknown}; known: {sorted(SHARED_PASSES)}")
 
     def decorator(fn: Callable[..., float]) -> Callable[..., float]:
-        if name in _REGISTRY and _REGISTRY[name].fn is not fn:
-            raise RuntimeError(f"proxy {name!r} registered twice ({_REGISTRY[name].fn.__module__}, {fn.__module__})")
-        _REGISTRY[name] = ProxySpec(
+        _REGISTRY.add(name, ProxySpec(
             name=name, fn=fn, description=description, needs_data=needs_data, needs_labels=needs_labels,
             higher_is_better=higher_is_better, version=version, reference=reference, uses=frozenset(uses),
-        )
+        ))
         return fn
 
     return decorator
 
 
-def _discover() -> None:
-    """Import every proxy module of this package once (they register themselves)."""
-    global _DISCOVERED
-    if _DISCOVERED:
-        return
-    from gradsign.plugins import import_submodules
-
-    import_submodules("gradsign.proxies", skip=("registry", "context", "api", "ensemble"))
-    _DISCOVERED = True
-
-
 def get_proxy(name: str) -> ProxySpec:
     """The registered proxy ``name``; an ensemble name (``a+b``, ``meanrank(a+b)``) gives its
     :class:`~gradsign.proxies.ensemble.EnsembleSpec`, which has the same descriptive attributes."""
-    _discover()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        pass
+    spec = _REGISTRY.find(name)
+    if spec is not None:
+        return spec
     from gradsign.proxies.ensemble import is_ensemble_name, parse_ensemble
 
     if isinstance(name, str) and is_ensemble_name(name):
         return parse_ensemble(name)  # type: ignore[return-value]
-    raise ConfigError(f"unknown proxy {name!r}; available: {', '.join(sorted(_REGISTRY))} "
+    raise ConfigError(f"unknown proxy {name!r}; available: {', '.join(_REGISTRY.names())} "
                       "(or an ensemble such as gradsign+jacob_cov)")
 
 
 def available_proxies() -> list[ProxySpec]:
-    _discover()
-    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+    return [spec for _, spec in _REGISTRY.items()]
 
 
 def parse_proxy_list(text: str) -> list[str]:
