@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Generic, Hashable, It
 import numpy as np
 
 from gradsign.errors import ConfigError
+from gradsign.registry import Registry
 
 if TYPE_CHECKING:  # pragma: no cover - torch is only needed to build networks
     import torch.nn as nn
@@ -140,15 +141,16 @@ class SearchSpace(ABC, Generic[A]):
 
 # --------------------------------------------------------------------------- registry
 
-_FACTORIES: dict[str, Callable[[], SearchSpace]] = {}
-_ALIASES: dict[str, str] = {}
-_INSTANCES: dict[str, SearchSpace] = {}
-_DISCOVERED = False
-
-
 def _normalise(name: str) -> str:
     # "NAS-Bench-201", "nas_bench_201" and "nasbench201" should all resolve.
     return name.strip().lower().replace("-", "").replace("_", "")
+
+
+#: Network-builder modules (``*_network``) are not imported by discovery: they import torch and
+#: register nothing, and arch-only work (parsing, sampling) should stay light.
+_SPACES: Registry[type] = Registry("search space", package="gradsign.spaces", skip=("base",),
+                                   skip_if=lambda name: name.endswith("_network"), normalise=_normalise)
+_INSTANCES: dict[str, SearchSpace] = {}
 
 
 def register_space(name: str, *, aliases: tuple[str, ...] = ()) -> Callable[[type], type]:
@@ -157,48 +159,27 @@ def register_space(name: str, *, aliases: tuple[str, ...] = ()) -> Callable[[typ
     def decorator(cls: type) -> type:
         if not (isinstance(cls, type) and issubclass(cls, SearchSpace)):
             raise TypeError(f"register_space({name!r}) expects a SearchSpace subclass, got {cls!r}")
-        if name in _FACTORIES and _FACTORIES[name] is not cls:
-            raise RuntimeError(f"search space {name!r} registered twice ({_FACTORIES[name]!r}, {cls!r})")
+        _SPACES.add(name, cls, aliases=aliases)
         cls.name = name
-        _FACTORIES[name] = cls
-        for key in (name, *aliases):
-            _ALIASES[_normalise(key)] = name
         return cls
 
     return decorator
 
 
-def _discover() -> None:
-    """Import each space module of this package once; they register themselves.
-
-    Network-builder modules (``*_network``) are skipped: they import torch and
-    register nothing, and arch-only work (parsing, sampling) should stay light.
-    """
-    global _DISCOVERED
-    if _DISCOVERED:
-        return
-    from gradsign.plugins import import_submodules
-
-    import_submodules("gradsign.spaces", skip=("base", "encodings"), skip_if=lambda name: name.endswith("_network"))
-    _DISCOVERED = True
-
-
 def available_spaces() -> list[str]:
     """Registered space names, sorted."""
-    _discover()
-    return sorted(_FACTORIES)
+    return _SPACES.names()
 
 
 def get_space(name: str) -> SearchSpace:
     """The (shared, stateless) space registered as ``name`` or one of its aliases."""
     if not isinstance(name, str):
         raise ConfigError(f"search space name must be a string, got {name!r}")
-    _discover()
-    key = _ALIASES.get(_normalise(name))
+    key = _SPACES.resolve(name)
     if key is None:
         raise ConfigError(f"unknown search space {name!r}; available: {', '.join(available_spaces())}")
     if key not in _INSTANCES:
-        _INSTANCES[key] = _FACTORIES[key]()
+        _INSTANCES[key] = _SPACES.get(key)()
     return _INSTANCES[key]
 
 
