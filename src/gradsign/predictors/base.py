@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Sequence
 import numpy as np
 
 from gradsign.errors import ConfigError
+from gradsign.registry import Registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from gradsign.predictors.features import FeatureProvider
@@ -182,8 +183,9 @@ class TargetScaler:
 
 # --------------------------------------------------------------------------- registry
 
-_REGISTRY: dict[str, type[Predictor]] = {}
-_DISCOVERED = False
+#: Every registered predictor class; the package's modules are imported on first look-up.
+_REGISTRY: Registry[type[Predictor]] = Registry("predictor", package="gradsign.predictors",
+                                                skip=("base", "features", "encodings"))
 
 
 def register_predictor(cls: type[Predictor]) -> type[Predictor]:
@@ -195,40 +197,25 @@ def register_predictor(cls: type[Predictor]) -> type[Predictor]:
     unknown = (set(cls.needs) | set(cls.optional)) - set(NEEDS)
     if unknown:
         raise TypeError(f"{cls.__name__}: unknown needs {sorted(unknown)}; valid: {NEEDS}")
-    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
-        raise RuntimeError(f"predictor {cls.name!r} registered twice ({_REGISTRY[cls.name]!r}, {cls!r})")
-    _REGISTRY[cls.name] = cls
-    return cls
+    return _REGISTRY.add(cls.name, cls)
 
 
 def unregister_predictor(name: str) -> None:
     """Remove a registration (for tests that register throw-away predictors)."""
-    _REGISTRY.pop(name, None)
-
-
-def _discover() -> None:
-    global _DISCOVERED
-    if _DISCOVERED:
-        return
-    from gradsign.plugins import import_submodules
-
-    import_submodules("gradsign.predictors", skip=("base", "features", "encodings"))
-    _DISCOVERED = True
+    _REGISTRY.pop(name)
 
 
 def predictor_classes() -> dict[str, type[Predictor]]:
     """Registered predictor classes by name (parametrised ones under their bare name, e.g. ``zc``)."""
-    _discover()
-    return dict(sorted(_REGISTRY.items()))
+    return dict(_REGISTRY.items())
 
 
 def predictor_class(name: str) -> tuple[type[Predictor], str | None]:
     """The class of ``name`` (``"forest"`` or ``"zc:synflow"``) and its parameter, if any."""
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"predictor name must be a non-empty string, got {name!r}")
-    _discover()
     base, sep, arg = name.strip().partition(":")
-    cls = _REGISTRY.get(base)
+    cls = _REGISTRY.find(base)
     if cls is None:
         raise ConfigError(f"unknown predictor {name!r}; available: {', '.join(predictor_names())}")
     if cls.param is None and sep:
