@@ -200,6 +200,7 @@ def test_toy_benchmark_runs_through_predictor_evaluation():
         run_predictor_evaluation("tinyconv", "cifar10", zc_source="naslib")
 
 
+@pytest.mark.slow
 def test_toy_benchmark_is_a_command_line_plugin(tmp_path):
     out = tmp_path / "eval"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

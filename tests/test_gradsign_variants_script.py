@@ -56,6 +56,7 @@ def test_compares_the_common_cells_and_derives_the_mean(script, data_dir, tmp_pa
     assert text.count("[") >= 8  # a bootstrap interval per variant and target
 
 
+@pytest.mark.slow
 def test_too_few_common_cells_is_a_one_line_error(script, data_dir, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("GRADSIGN_DATA", str(data_dir))
     store = tmp_path / "s.sqlite"
