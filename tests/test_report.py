@@ -220,3 +220,24 @@ def test_cli(runs, tmp_path, capsys):
         main(["report", str(tmp_path / "nothere"), "--output", str(out)])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and err.strip().count("\n") == 0 and "nothere: no such file or directory" in err
+
+
+def test_predictors_output_folder(tmp_path):
+    """A `predictors evaluate --output` folder: summary.json (meta + results) and summary.csv."""
+    import pandas as pd
+
+    frame = pd.read_csv(COMMITTED_PREDICTORS)
+    folder = tmp_path / "pred"
+    folder.mkdir()
+    frame.to_csv(folder / "summary.csv", index=False)
+    meta = {"space": "nb201", "dataset": "cifar10", "trials": 10, "test_size": 500, "seed": 0,
+            "results": frame.to_dict(orient="records")}
+    (folder / "summary.json").write_text(json.dumps(meta))
+    (run,) = load_path(folder)
+    assert run.kind == "predictors" and run.provenance == {} and len(run.table) == len(frame)
+    out = tmp_path / "p.html"
+    result = build_report([folder], out)
+    assert result.sections == ["predictors", "provenance"]
+    page = parse(out)
+    (table,) = [t for t in page.tables if "sortable" in t["class"]]
+    assert len(table["rows"]) == frame["predictor"].nunique() and page.figures["svg"] == 1

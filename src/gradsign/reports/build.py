@@ -231,7 +231,8 @@ def _search_section(run: Run, index: int) -> dict[str, Any]:
     for key, docs in groups.items():
         curves = [SearchResults.from_dict(d).trajectory(num_points=81, n_bootstrap=300) for d in docs]
         kind = (docs[0].get("budget") or {}).get("kind")
-        figures.append({"svg": plots.trajectories(curves, title=f"NB201 {' / '.join(key)}: mean incumbent accuracy",
+        space = str(docs[0].get("space") or "").upper() or "search"
+        figures.append({"svg": plots.trajectories(curves, title=f"{space} {' / '.join(key)}: mean incumbent accuracy",
                                                   xlabel=trajectory_xlabel("spent", kind)),
                         "caption": f"{' / '.join(key)}: mean over runs, band = {curves[0]['ci_method']} "
                                    f"(bounded by the runs' min and max)"})

@@ -85,8 +85,14 @@ def scatter(scores: np.ndarray, accuracy: np.ndarray, *, title: str, xlabel: str
     x, y = scores[ok], accuracy[ok]
     fig, ax = plt.subplots(figsize=(4.2, 3.3))
     ax.scatter(x, y, s=12 if ok.sum() < 200 else 4, alpha=0.6, linewidths=0, color=PALETTE[0])
-    if ok.any() and (x > 0).all() and x.max() / max(x.min(), 1e-300) > 100:
-        ax.set_xscale("log")
+    positive = x[x > 0]
+    # Scores spanning orders of magnitude read best on a log axis; zeros (e.g. cells cut off by
+    # "none" edges) stay visible on a symmetric-log axis, linear below the smallest positive score.
+    if positive.size and (x >= 0).all() and positive.max() / positive.min() > 100:
+        if (x > 0).all():
+            ax.set_xscale("log")
+        else:
+            ax.set_xscale("symlog", linthresh=float(positive.min()))
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.title.set_fontsize(8.5)
     return png_data_uri(fig)
