@@ -17,16 +17,14 @@ was ever seen, and no statistic over other cells is computed here; scaling
 statistics are the predictors' business and are fitted on training cells only
 (:class:`ZeroCostScaler`).
 
-Builders for the benchmark-backed tables are here too (they read only lower
-layers: :mod:`gradsign.benchmarks`); the store-backed zero-cost table is built
-by :func:`gradsign.workflows.predictors.zerocost_from_store`.
+The tables come from the benchmark of the space (:mod:`gradsign.benchmarks.registry`:
+``lowfidelity``, ``zerocost``, ``encoders``); the store-backed zero-cost table is
+built by :func:`gradsign.workflows.predictors.zerocost_from_store`.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -35,9 +33,9 @@ import numpy as np
 from gradsign.benchmarks.naslib_zc import NaslibSample, naslib_sample
 from gradsign.benchmarks.registry import get_benchmark
 from gradsign.benchmarks.tables import LowFidelityTable, ZeroCostTable
-from gradsign.errors import ConfigError, DataError
-from gradsign.spaces.encodings import ENCODINGS, space_encoders
+from gradsign.errors import ConfigError
 from gradsign.spaces.base import get_space
+from gradsign.spaces.encodings import ENCODINGS, space_encoders
 
 
 # --------------------------------------------------------------------------- the provider
