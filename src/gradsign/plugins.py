@@ -1,13 +1,14 @@
 """Finding what registers itself: the discovery helper behind every registry, and user plug-ins.
 
-Proxies, spaces and predictors are registered by decorators in their own
-modules; a registry imports its package's modules once, on first use, so that
-adding one means adding a file. :func:`import_submodules` is that import, shared
-by every registry (it was four copies).
+Proxies, spaces, predictors and model sources are registered by decorators in
+their own modules; a registry (:class:`gradsign.registry.Registry`) imports its
+package's modules once, on first use, so that adding one means adding a file.
+:func:`import_submodules` is that import.
 
-A user's own proxies, spaces or predictors live in their own module, registered
-with the same decorators (``@register_proxy`` ...). Importing that module is all
-the Python API needs. The command line imports it when asked (:func:`load_plugins`):
+A user's own proxies, spaces, predictors or model sources live in their own module,
+registered with the same decorators (``@register_proxy``, ``@register_model_source``
+...). Importing that module is all the Python API needs. The command line imports it
+when asked (:func:`load_plugins`):
 
 * ``gradsign --plugin my_proxies score ...`` (a module name on ``sys.path``, or a
   path to a ``.py`` file; repeatable);

@@ -39,8 +39,8 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
     plugin: list[str] = typer.Option(
         [], "--plugin", help="Import your module (a name, or a path to a .py file) first: its @register_proxy / "
-        "register_space / register_predictor entries work in every command. Repeatable; also $GRADSIGN_PLUGINS "
-        "and the 'gradsign.plugins' entry-point group.", show_default=False),
+        "register_space / register_predictor / register_model_source entries work in every command. "
+        "Repeatable; also $GRADSIGN_PLUGINS and the 'gradsign.plugins' entry-point group.", show_default=False),
 ) -> None:
     """Model performance inference: zero-cost proxies (GradSign, ...), NAS benchmarks, predictors, search."""
     from gradsign.plugins import load_plugins
