@@ -36,8 +36,9 @@ class Registry(Generic[T]):
         package: the package whose modules register built-ins; imported on first look-up.
         skip, skip_if: modules of ``package`` not to import (helpers that register nothing).
         normalise: how names and aliases are compared (default: exactly).
-        same: what makes two registrations of one name the same (default: the object itself;
-            e.g. the function behind a proxy spec, so re-importing a module is not a clash).
+        same: what makes two registrations of one name the same, compared with ``==`` (default:
+            the object itself; e.g. the function behind a proxy spec, or a class's
+            ``(__module__, __qualname__)`` so that a module imported twice is not a clash).
     """
 
     def __init__(self, kind: str, *, package: str | None = None, skip: Iterable[str] = (),
@@ -55,7 +56,7 @@ class Registry(Generic[T]):
     def add(self, name: str, value: T, *, aliases: Iterable[str] = ()) -> T:
         """Register ``value`` as ``name`` (and its aliases); the same object again is a no-op."""
         old = self._entries.get(name)
-        if old is not None and self._same(old) is not self._same(value):
+        if old is not None and self._same(old) != self._same(value):
             raise RuntimeError(f"{self.kind} {name!r} registered twice ({_where(old)}, {_where(value)})")
         self._entries[name] = value
         for key in (name, *aliases):
