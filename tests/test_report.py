@@ -241,3 +241,37 @@ def test_predictors_output_folder(tmp_path):
     page = parse(out)
     (table,) = [t for t in page.tables if "sortable" in t["class"]]
     assert len(table["rows"]) == frame["predictor"].nunique() and page.figures["svg"] == 1
+
+
+def test_search_report_document_and_score_json(tmp_path):
+    """SearchReport.to_json's one-file document, and a `score --format json` document."""
+    from gradsign.search import results_table, run_searches
+
+    from search_fakes import toy_oracle
+
+    results = [run_searches(algo, toy_oracle(budget=300.0), runs=4, seed=0) for algo in ("random", "rea")]
+    doc = {"summary": {"settings": results_table(results), "runs": 4, "seed": 0},
+           "results": [r.to_dict() for r in results]}
+    (tmp_path / "search.json").write_text(json.dumps(doc))
+    (search,) = load_path(tmp_path / "search.json")
+    assert search.kind == "search" and [d["label"] for d in search.searches] == ["random", "rea"]
+    score = {"space": "nb201", "dataset": "cifar10", "batch_size": 64, "seed": 0, "data": "synthetic",
+             "scores": [{"index": i, "arch": f"cell{i}", "params": float(10 * i), "snip": float(-i)} for i in range(5)]}
+    (tmp_path / "score.json").write_text(json.dumps(score))
+    out = tmp_path / "r.html"
+    result = build_report([tmp_path / "search.json", tmp_path / "score.json"], out)
+    assert result.sections == ["search", "score", "provenance"]
+    page = parse(out)
+    tables = {t["id"]: t for t in page.tables if "sortable" in t["class"]}
+    assert len(tables["search-0-table"]["rows"]) == 2 and len(tables["score-0-table"]["rows"]) == 5
+    assert page.figures["svg"] == 1  # the two settings' trajectories in one plot
+
+
+def test_comparison_columns_name_the_seed_when_seeds_differ(runs):
+    from gradsign.reports.build import _comparison_section
+
+    section = _comparison_section(load_inputs([runs["eval_a"], runs["eval_b"]]))
+    assert section["labels"] == ["nb201 cifar10 (60, seed 0)", "nb201 cifar100 (60, seed 1)"]
+    same = evaluate_run(runs["eval_a"].parent / "eval_c", seed=0)
+    section = _comparison_section(load_inputs([runs["eval_a"], same]))
+    assert section["labels"] == ["nb201 cifar10 (60) eval_a", "nb201 cifar10 (60) eval_c"]

@@ -153,9 +153,11 @@ def _evaluate_section(run: Run, index: int) -> dict[str, Any]:
 def _comparison_section(runs: list[Run]) -> dict[str, Any] | None:
     if len(runs) < 2:
         return None
-    # Short column labels: space, dataset and cells; runs that share them are told apart by name.
-    short = [f"{r.summary.get('space', '?')} {r.summary.get('dataset', '?')} ({r.summary.get('n_archs', '?')})"
-             for r in runs]
+    # Short column labels: space, dataset, cells (and the seed when the runs' seeds differ); runs that
+    # share them are told apart by name.
+    seeds = {r.summary.get("seed") for r in runs}
+    short = [f"{r.summary.get('space', '?')} {r.summary.get('dataset', '?')} ({r.summary.get('n_archs', '?')}"
+             + (f", seed {r.summary.get('seed')})" if len(seeds) > 1 else ")") for r in runs]
     labels = [f"{s} {r.name}" if short.count(s) > 1 else s for s, r in zip(short, runs)]
     proxies: list[str] = []
     for r in runs:

@@ -6,7 +6,8 @@ One loader per kind of output, tried in turn on each input:
   (``proxies``), plus ``scores.csv`` and ``scatter_<proxy>.png`` when present;
 * ``search``: a folder of ``gradsign search`` outputs (``summary.json`` with
   ``settings``, ``runs_*.json``) or of search results documents
-  (``format: gradsign.search.results/1``, as ``benchmarks/`` scripts write them);
+  (``format: gradsign.search.results/1``, as ``benchmarks/`` scripts write them),
+  or the one-file ``SearchReport.to_json`` document (``summary`` + ``results``);
 * ``predictors``: a folder with the ``predictors evaluate`` ``summary.json``
   (``results``), or one or more predictor summary CSVs (``predictor``,
   ``train_size``, ``spearman``... columns), e.g. ``docs/predictors/``;
@@ -74,6 +75,9 @@ def _json_kind(doc: Any) -> str | None:
         return None
     if doc.get("format") == SEARCH_FORMAT:
         return "search-results"
+    if (isinstance(doc.get("summary"), dict) and isinstance(doc["summary"].get("settings"), list)
+            and isinstance(doc.get("results"), list)):
+        return "search-report"  # SearchReport.to_json: the summary and every setting's results in one file
     if isinstance(doc.get("proxies"), dict) and all(isinstance(v, dict) and "spearman" in v
                                                     for v in doc["proxies"].values()) and doc["proxies"]:
         return "evaluate"
@@ -175,7 +179,7 @@ def load_path(path: str | Path) -> list[Run]:
     runs: list[Run] = []
     for q in jsons:
         doc = _read_json(q)
-        if _json_kind(doc) in ("rank", "score"):
+        if _json_kind(doc) in ("rank", "score", "search-report"):
             runs.extend(_load_file(q, doc))
     for q in sorted(p.glob("*.csv")):
         if _is_predictor_csv(q):
@@ -204,6 +208,11 @@ def _load_file(p: Path, doc: Any = None) -> list[Run]:
     if kind == "search-results":
         doc["_file"] = p.name
         return [_search_run(p, None, [doc])]
+    if kind == "search-report":
+        docs = [d for d in doc["results"] if _json_kind(d) == "search-results"]
+        run = _search_run(p, doc["summary"], docs)
+        run.name = p.stem
+        return [run]
     if kind == "predictors":
         return [_predictor_run(p.parent.name, p, doc, pd.DataFrame(doc["results"]))]
     raise ReportInputError(f"{p}: not a recognised run output (an evaluate / search / predictors summary, "
