@@ -22,15 +22,9 @@ from torch import nn
 import gradsign
 from gradsign.cli.main import main
 from gradsign.errors import ConfigError
+from gradsign.models import LoadedModel, adapt_head, install_hint, load_model, parse_model_spec
 from gradsign.workflows import rank as rank_mod
-from gradsign.workflows.rank import (
-    LoadedModel,
-    adapt_head,
-    install_hint,
-    load_model,
-    parse_model_spec,
-    rank_models,
-)
+from gradsign.workflows.rank import rank_models
 
 MODELS_PY = textwrap.dedent(
     """
@@ -405,4 +399,6 @@ def test_cli_timm_missing_exit_2(monkeypatch, fake_cifar, capsys):
 
 
 def test_lazy_export():
-    assert gradsign.rank_models is rank_mod.rank_models
+    assert gradsign.rank_models is rank_mod.rank_models and gradsign.rank is rank_mod.rank
+    # model loading moved to gradsign.models; the old import path still works
+    assert rank_mod.load_model is load_model and rank_mod.adapt_head is adapt_head
