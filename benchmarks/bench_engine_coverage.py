@@ -10,7 +10,7 @@ loop / auto ratio, the seconds of the cold first runs, and whether the two
 scores are equal.
 
 Models are ``gradsign rank`` specs (``timm:NAME``, ``torchvision:NAME``,
-``file.py:factory``), built by :func:`gradsign.workflows.rank.load_model` with the
+``file.py:factory``), built by :func:`gradsign.models.load_model` with the
 dataset's classes, as ``rank`` builds them. timm and torchvision are not in the
 project's environment; run it where they are, e.g. the models venv of
 docs/rank.md, whose torchvision needs ``rank_model_zoo.import_torchvision``::
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"# {import_torchvision()}", file=sys.stderr)
     from gradsign.proxies.engine import gradsign_sign_sums
-    from gradsign.workflows.rank import load_model
+    from gradsign.models import load_model
 
     x, y, what = _inputs(args.batch_size, args.image_size, args.seed)
     print(f"# torch {torch.__version__}, {args.threads} thread(s), batch {args.batch_size}, {what}")
