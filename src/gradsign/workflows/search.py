@@ -333,16 +333,11 @@ def _objective(objective: Any, space: Any, dataset: str, data_dir: Path | None) 
 
 
 def _benchmark_objective(space: Any, dataset: str, data_dir: Path | None) -> Any:
-    """The tabular objective of a benchmark space: what its table says each training observes and costs."""
-    from gradsign.benchmarks import NB201Table
-    from gradsign.search import nb201_oracle
-    from gradsign.spaces import get_space
+    """The benchmark's simulated-training objective (NB201: its tabular objective); a one-line refusal otherwise."""
+    from gradsign.benchmarks.registry import get_benchmark
 
-    name = get_space(space).name if isinstance(space, str) else getattr(space, "name", space)
-    if name != "nb201":
-        raise ConfigError(f"no simulated search on {name!r}: it needs every cell's accuracy and training time, which "
-                          "only NB201's table has; search your own objective instead (gradsign.search(objective=...))")
-    return nb201_oracle(NB201Table.load(data_dir), dataset)
+    name = space if isinstance(space, str) else space.name
+    return get_benchmark(name).objective(dataset, data_dir)
 
 
 def _predictor_guided(algo: Any, algo_params: dict[str, Any] | None, objective: Any, predictor: str | None,
