@@ -190,8 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = results_table(results)
     summary = [{**row, "candidates": res.candidates, "charge_proxy": res.charge_proxy, "warmup_pool": res.warmup_pool}
                for res, row in zip(results, rows)]
+    from gradsign.reports.provenance import collect, process_started
+
     (args.output / "summary.json").write_text(json.dumps(
-        {"runs": args.runs, "seed": args.seed, "settings": summary}, indent=1, allow_nan=False))
+        {"runs": args.runs, "seed": args.seed, "settings": summary,
+         "provenance": collect(seeds=[args.seed], started=process_started())}, indent=1, allow_nan=False))
     seconds = {p.name: float(np.mean([p.seconds(i) for i in range(15_625)])) for p in providers}
     md = [
         f"Searches on CIFAR-10 (12,000 simulated s), {args.runs} runs per setting, seed {args.seed}; proxies from "

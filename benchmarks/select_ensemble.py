@@ -495,7 +495,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(fs_lines))
 
     from gradsign.outputs import dumps_json
+    from gradsign.reports.provenance import collect, process_started
 
+    summary["provenance"] = collect(seeds=[args.seed], started=process_started())
     (out / "summary.json").write_text(dumps_json(summary))
     (out / "summary.md").write_text("# Ensemble selection\n\n" + f"`{summary['command']}` ({summary['date']})\n\n"
                                     + text + "\n" + "\n".join(fs_lines) + "\n")
