@@ -275,3 +275,22 @@ def test_comparison_columns_name_the_seed_when_seeds_differ(runs):
     same = evaluate_run(runs["eval_a"].parent / "eval_c", seed=0)
     section = _comparison_section(load_inputs([runs["eval_a"], same]))
     assert section["labels"] == ["nb201 cifar10 (60) eval_a", "nb201 cifar10 (60) eval_c"]
+
+
+def test_search_and_predictor_results_from_the_api(tmp_path):
+    import pandas as pd
+
+    from gradsign.search import results_table, run_searches
+    from gradsign.workflows.predictors import PredictorEvaluation
+    from gradsign.workflows.search import SearchReport
+
+    from search_fakes import toy_oracle
+
+    results = [run_searches("rea", toy_oracle(budget=300.0), runs=4, seed=0)]
+    report = SearchReport(results, {"settings": results_table(results), "runs": 4, "seed": 0})
+    frame = pd.read_csv(COMMITTED_PREDICTORS)
+    evaluation = PredictorEvaluation(frame.iloc[0:0], frame, {"space": "nb201", "dataset": "cifar10"})
+    built = build_report([report, evaluation], tmp_path / "api.html")
+    assert [kind for kind, _, _ in built.runs] == ["search", "predictors"]
+    assert built.sections == ["search", "predictors", "provenance"]
+    assert parse(tmp_path / "api.html").figures["svg"] == 2  # trajectories, predictor curves
