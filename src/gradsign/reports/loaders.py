@@ -134,8 +134,11 @@ def _search_docs(paths: Iterable[Path]) -> list[dict[str, Any]]:
 def _search_run(folder: Path, summary: dict[str, Any] | None, docs: list[dict[str, Any]]) -> Run:
     summary = dict(summary or {})
     if not summary:  # a folder of results documents without a summary: describe them from the documents
-        summary = {"runs": sorted({len(d.get("runs", [])) for d in docs}),
-                   "seed": sorted({d.get("seed") for d in docs}, key=str)}
+        def one_or_all(values: set) -> Any:
+            return next(iter(values)) if len(values) == 1 else sorted(values, key=str)
+
+        summary = {"runs": one_or_all({len(d.get("runs", [])) for d in docs}),
+                   "seed": one_or_all({d.get("seed") for d in docs})}
     return Run("search", str(folder), folder.name, summary, of_summary(summary), searches=docs)
 
 
