@@ -201,7 +201,8 @@ def test_python_api_results(tmp_path):
     import gradsign
 
     built = gradsign.build_report([result], tmp_path / "api.html")
-    assert built.runs == [("evaluate", "EvaluateResult", "Python API: EvaluateResult")]
+    name = type(result).__name__
+    assert built.runs == [("evaluate", name, f"Python API: {name}")]
     assert parse(tmp_path / "api.html").figures["img"] == len(summary["proxies"])
     with pytest.raises(GradsignError, match="int: not a result the report can show"):
         build_report([3], tmp_path / "x.html")
