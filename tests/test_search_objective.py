@@ -231,3 +231,73 @@ def test_a_registered_algorithm_runs_everywhere_a_builtin_does(toy, hillclimb):
     report = gradsign.search("test-hillclimb", objective=objective, budget="30evals", runs=2)
     assert report.summary["algo"] == "test-hillclimb" and report.table[0]["runs"] == 2
     assert gradsign.search.available_searches().count("test-hillclimb") == 1
+
+
+# --------------------------------------------------------------------------- resuming a killed search
+
+
+class Killed(Exception):
+    """Stands for the process being killed mid-training."""
+
+
+def test_a_killed_search_resumes_from_its_journal_without_retraining(toy, tmp_path):
+    space, _, _, clock, _, _ = toy
+    calls = []
+    kill_at = [None]
+
+    def train(arch):
+        if kill_at[0] is not None and len(calls) == kill_at[0]:
+            raise Killed
+        calls.append(arch)
+        clock.now += training_seconds(arch)
+        return accuracy(arch)
+
+    proxy_calls = []
+
+    def proxy(arch):
+        proxy_calls.append(arch)
+        clock.now += 0.5
+        return float(arch[0] + arch[1])
+
+    def run(journal):
+        from gradsign.search import Journal
+
+        # the fake clock times the proxy too; the journal keeps its scores and seconds
+        provider = CallableProxyProvider(proxy, clock=clock, arch_name=space.to_string,
+                                         journal=None if journal is None else Journal(journal))
+        objective = CallableObjective(space, train, clock=clock)
+        return gradsign.search("rea", objective=objective, proxy=provider, candidates=3, budget="300s", runs=3,
+                               seed=2, journal=journal)
+
+    uninterrupted = run(None)
+    trainings, scores = len(calls), len(proxy_calls)
+    calls.clear(), proxy_calls.clear()
+    journal = tmp_path / "search.sqlite"
+    kill_at[0] = trainings // 2
+    with pytest.raises(Killed):
+        run(journal)
+    assert len(calls) == trainings // 2
+    kill_at[0] = None
+    before_resume = len(calls)
+    resumed = run(journal)
+    # trainings recomputed: none of the finished ones; the rest exactly once
+    assert len(calls) - before_resume == trainings - trainings // 2
+    assert len(proxy_calls) == len(set(proxy_calls))  # each arch's proxy score computed once, in either process
+    assert [r.to_dict() for res in resumed.results for r in res.runs] == \
+           [r.to_dict() for res in uninterrupted.results for r in res.runs]
+    calls.clear()
+    again = run(journal)  # everything recorded: nothing is trained
+    assert calls == [] and again.table == resumed.table
+
+
+def test_a_journal_refuses_a_different_search(toy, tmp_path):
+    _, objective, _, _, _, _ = toy
+    from gradsign.errors import DataError
+    from gradsign.search import Journal
+
+    journal = Journal(tmp_path / "j.sqlite")
+    run_searches("rea", objective, runs=1, seed=0, budget="8evals", journal=journal)
+    assert journal.recorded == 8
+    with pytest.raises(DataError, match="the search changed"):
+        run_searches("rea", objective, runs=1, seed=0, budget="8evals", journal=journal, sample_size=2,
+                     population_size=3)  # same label 'rea', other proposals

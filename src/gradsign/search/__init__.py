@@ -28,6 +28,7 @@ import types
 from typing import Any
 
 from gradsign.search.budget import Budget, BudgetExhausted
+from gradsign.search.journal import Journal
 from gradsign.search.objective import CallableObjective, Objective, as_objective
 from gradsign.search.oracle import (
     NB201_DATASETS,
@@ -82,6 +83,7 @@ __all__ = [
     "CallableObjective",
     "CallableProxyProvider",
     "DEFAULT_CANDIDATES",
+    "Journal",
     "Ledger",
     "NB201_DATASETS",
     "NB201_PAPER_CIFAR10_TEST",

@@ -106,11 +106,15 @@ class CallableProxyProvider:
     :class:`~gradsign.search.objective.CallableObjective` measures a training, so
     proxy screening and training share one honest budget. Each arch is computed
     once per provider (its score and seconds are remembered; a study pays them
-    once per run). ``higher_is_better=False`` negates the scores.
+    once per run). ``higher_is_better=False`` negates the scores. With a
+    ``journal`` (:class:`~gradsign.search.journal.Journal`) the scores and seconds
+    are also recorded on disk under ``arch_name(arch)``, so a resumed search
+    does not recompute them.
     """
 
     def __init__(self, proxy: Callable[[Any], float], *, name: str | None = None, higher_is_better: bool = True,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+                 clock: Callable[[], float] = time.perf_counter, journal: Any = None,
+                 arch_name: Callable[[Any], str] = str) -> None:
         if not callable(proxy):
             raise DataError(f"a proxy must be callable as proxy(arch) -> score, got {proxy!r}")
         self._proxy = proxy
@@ -119,14 +123,24 @@ class CallableProxyProvider:
         self._clock = clock
         self._computed: dict[Hashable, tuple[float, float]] = {}
         self.n_computed = 0
+        # a Journal (gradsign.search.journal) keeps (score, seconds) per (proxy, arch name) across processes
+        self._journal = journal
+        self._arch_name = arch_name
 
     def _get(self, arch: Any) -> tuple[float, float]:
         if arch not in self._computed:
+            name = self._arch_name(arch) if self._journal is not None else ""
+            recorded = self._journal.proxy_score(self.name, name) if self._journal is not None else None
+            if recorded is not None:
+                self._computed[arch] = recorded
+                return recorded
             start = self._clock()
             value = float(self._proxy(arch))
             seconds = self._clock() - start
             self._computed[arch] = (value if self.higher_is_better else -value, seconds)
             self.n_computed += 1
+            if self._journal is not None:
+                self._journal.record_proxy_score(self.name, name, *self._computed[arch])
         return self._computed[arch]
 
     def score(self, arch: Any) -> float:

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gradsign.errors import ConfigError
 from gradsign.search.budget import Budget, BudgetExhausted
+from gradsign.search.journal import Journal, RunJournal
 from gradsign.search.objective import Objective, as_objective
 from gradsign.search.providers import ProxyProvider, provider_name
 from gradsign.search.registry import SearchAlgorithm, get_search
@@ -102,10 +104,11 @@ def _one_run(
     charge_proxy: bool,
     warmup_pool: int,
     record_events: bool,
+    journal: RunJournal | None = None,
 ) -> SearchRun:
     study = Study(
         objective, budget, _run_rng(seed, run), proxy=provider, charge_proxy=charge_proxy,
-        candidates=k, warmup_pool=warmup_pool, record_events=record_events,
+        candidates=k, warmup_pool=warmup_pool, record_events=record_events, journal=journal,
     )
     try:
         algorithm.run(study)
@@ -127,6 +130,7 @@ def run_searches(
     charge_proxy: bool = True,
     warmup_pool: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    journal: "Journal | str | Path | None" = None,
     **params: Any,
 ) -> SearchResults:
     """``runs`` independent searches of ``algo`` on ``objective``.
@@ -148,6 +152,9 @@ def run_searches(
         False reproduces the papers, which treat the proxy as free
     warmup_pool : > 0 enables the warm-up variant with a pool of that many cells
     progress : called as ``progress(done, runs)`` after each run
+    journal : a :class:`~gradsign.search.journal.Journal` (or its SQLite path) recording
+        every training: rerunning with it replays what was recorded, so a killed
+        search resumes without retraining (the results are those of an uninterrupted run)
     params : algorithm settings (e.g. ``sample_size=3`` for REA)
     """
     if isinstance(runs, bool) or not isinstance(runs, (int, np.integer)) or runs < 1:
@@ -156,15 +163,31 @@ def run_searches(
     objective = as_objective(objective, space)
     algorithm, k = _resolve(algo, provider, candidates, warmup_pool, params)
     b = Budget.parse(budget, objective.default_budget)
+    results = SearchResults(
+        algo=algorithm.name or type(algorithm).__name__, params=algorithm.params(), dataset=objective.dataset,
+        space=objective.space.name, budget=b.to_dict(), proxy=provider_name(provider), candidates=k,
+        charge_proxy=bool(charge_proxy) if provider is not None or algorithm.params().get("uses_zerocost") else False,
+        warmup_pool=int(warmup_pool), seed=seed, runs=[],
+        notes=_notes(objective, algorithm, provider, b, seed, k, charge_proxy, warmup_pool),
+    )
+    if journal is not None and not isinstance(journal, Journal):
+        journal = Journal(journal)
     start = time.perf_counter()
-    out = []
     for r in range(int(runs)):
-        out.append(_one_run(algorithm, objective, provider, seed, r, k, b, charge_proxy, warmup_pool, False))
+        run_journal = journal.run(results.label, seed, r) if journal is not None else None
+        results.runs.append(_one_run(algorithm, objective, provider, seed, r, k, b, charge_proxy, warmup_pool, False,
+                                     run_journal))
         if progress is not None:
             progress(r + 1, int(runs))
-    wall = time.perf_counter() - start
+    results.wall_seconds = time.perf_counter() - start
+    return results
+
+
+def _notes(objective: Objective, algorithm: SearchAlgorithm, provider: ProxyProvider | None, budget: Budget,
+           seed: int, k: int, charge_proxy: bool, warmup_pool: int) -> list[str]:
+    """What every result of this setting should say about how it was obtained."""
     notes = list(objective.notes)
-    probe = Study(objective, b, _run_rng(seed, 0), proxy=provider, charge_proxy=charge_proxy,
+    probe = Study(objective, budget, _run_rng(seed, 0), proxy=provider, charge_proxy=charge_proxy,
                   candidates=k, warmup_pool=warmup_pool)
     notes += algorithm.notes(probe)
     notes.append("a cell trained twice is paid twice (no training cache), as in NB201's scripts")
@@ -173,14 +196,9 @@ def run_searches(
         if not charge_proxy:
             notes.append("proxy seconds were NOT charged to the budget (the GradSign / Abdelfattah et al. setting); "
                          "they are recorded in proxy_seconds")
-        elif b.kind == "evaluations":
+        elif budget.kind == "evaluations":
             notes.append("evaluation budget: proxy seconds are recorded but cannot limit the search")
-    return SearchResults(
-        algo=algorithm.name or type(algorithm).__name__, params=algorithm.params(), dataset=objective.dataset,
-        space=objective.space.name, budget=b.to_dict(), proxy=provider_name(provider), candidates=k,
-        charge_proxy=bool(charge_proxy) if provider is not None or algorithm.params().get("uses_zerocost") else False,
-        warmup_pool=int(warmup_pool), seed=seed, runs=out, notes=notes, wall_seconds=wall,
-    )
+    return notes
 
 
 __all__ = ["DEFAULT_CANDIDATES", "run_search", "run_searches"]

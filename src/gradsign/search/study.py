@@ -30,6 +30,7 @@ import numpy as np
 
 from gradsign.errors import ConfigError, DataError
 from gradsign.search.budget import Budget, BudgetExhausted
+from gradsign.search.journal import RunJournal
 from gradsign.search.objective import Objective
 from gradsign.search.providers import ProxyProvider, provider_name
 
@@ -131,6 +132,7 @@ class Study:
         candidates: int = 1,
         warmup_pool: int = 0,
         record_events: bool = False,
+        journal: "RunJournal | None" = None,
     ) -> None:
         if candidates < 1:
             raise ConfigError(f"candidates must be >= 1, got {candidates}")
@@ -159,6 +161,7 @@ class Study:
         self._incumbent_record: int | str = -1
         self._incumbent_test = math.nan
         self.events: list[tuple] | None = [] if record_events else None
+        self.journal = journal
 
     # --- spending (read-only views of the ledger) ------------------------------------
     @property
@@ -188,7 +191,12 @@ class Study:
         highest rank seen so far. BOHB passes its Hyperband rung to reproduce
         hpbandster's "best run on the largest budget".
         """
-        signal, cost = self.objective.evaluate(arch, high=high)
+        if self.budget.kind == "evaluations" and self.ledger.evaluations + 1 > self.budget.amount:
+            raise BudgetExhausted  # known before training: do not train what cannot be paid for
+        if self.journal is None:
+            signal, cost = self.objective.evaluate(arch, high=high)
+        else:  # replayed from the journal when it has this step, else trained and recorded
+            signal, cost = self.journal.train(self.objective, arch, high)
         self.ledger.pay_training(cost)
         level = (1 if high else 0) if rank is None else rank
         # A higher fidelity replaces the incumbent outright: accuracies after 12

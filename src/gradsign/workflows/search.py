@@ -263,6 +263,7 @@ def search(
     output: Path | None = None,
     data_dir: Path | None = None,
     progress: bool = True,
+    journal: Any = None,
 ) -> SearchReport:
     """Run ``runs`` seeded searches of ``algo``, plain and proxy-assisted; the typed API of ``gradsign search``.
 
@@ -285,8 +286,10 @@ def search(
     features from ``zc_source`` at ``zc_seconds`` per cell if it records none.
     ``algo_params`` go to the algorithm; ``output``: a folder for one JSON per
     setting, ``summary.json`` and ``trajectory.png`` (checked before searching).
+    ``journal``: a SQLite path recording every training (and measured proxy score);
+    rerun with it, a killed search resumes without retraining.
     """
-    from gradsign.search import TabularObjective, get_search, search_name
+    from gradsign.search import Journal, TabularObjective, get_search, search_name
 
     started = time.time()
     _check_counts(runs=runs, candidates=candidates, warmup_pool=warmup_pool)
@@ -305,9 +308,10 @@ def search(
     else:
         algorithm = get_search(algo, **(algo_params or {}))
     tabular = isinstance(obj, TabularObjective)
-    provider = _provider(proxy, obj, tabular, setup, store, precompute, progress, backend)
+    journal = None if journal is None else Journal(journal)
+    provider = _provider(proxy, obj, tabular, setup, store, precompute, progress, backend, journal)
     results = _run_settings(algorithm, obj, provider, charge_proxy, candidates, warmup_pool, tabular=tabular,
-                            runs=runs, seed=seed, budget=budget)
+                            runs=runs, seed=seed, budget=budget, journal=journal)
     report = SearchReport(results, _summary(results, obj, algorithm, proxy, provider, candidates, budget, runs, seed,
                                             setup, started, zc_source if guided else None))
     if output is not None:
@@ -356,7 +360,7 @@ def _predictor_guided(algo: Any, algo_params: dict[str, Any] | None, objective: 
 
 
 def _provider(proxy: Any, objective: Any, tabular: bool, setup: ScoringSetup | None, store: ResultsStore | None,
-              precompute: bool, progress: bool, backend: Any) -> Any:
+              precompute: bool, progress: bool, backend: Any, journal: Any = None) -> Any:
     """The proxy provider: store-backed for a named proxy on a benchmark, measured for a user's function."""
     from gradsign.search import CallableProxyProvider, ProxyProvider
 
@@ -377,7 +381,7 @@ def _provider(proxy: Any, objective: Any, tabular: bool, setup: ScoringSetup | N
     if isinstance(proxy, ProxyProvider):
         return proxy
     if callable(proxy):
-        return CallableProxyProvider(proxy)
+        return CallableProxyProvider(proxy, journal=journal, arch_name=objective.name_of)
     raise ConfigError(f"proxy must be a proxy name, a function proxy(arch) -> score or a ProxyProvider, got {proxy!r}")
 
 

@@ -1,0 +1,100 @@
+"""A search's trainings and proxy scores on disk (SQLite), so that a killed search resumes without retraining.
+
+Every run is deterministic given its seed and what it observed, so resuming is
+replaying: a study with a :class:`Journal` asks it before each training; a
+training it has recorded (same setting, seed, run and step, same arch) returns
+the recorded accuracy and seconds, and the budget is charged those seconds
+again, so the resumed run is the run that was interrupted. Only trainings the
+journal lacks are computed (and recorded at once). A measured proxy score
+(:class:`~gradsign.search.providers.CallableProxyProvider`) is recorded per
+(proxy, arch) the same way. One journal per experiment: a replayed step whose
+arch differs from the recorded one is refused (the search changed).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from gradsign.errors import DataError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS trainings (
+    setting TEXT NOT NULL, seed INTEGER NOT NULL, run INTEGER NOT NULL, step INTEGER NOT NULL,
+    arch TEXT NOT NULL, high INTEGER NOT NULL, accuracy REAL NOT NULL, seconds REAL NOT NULL,
+    PRIMARY KEY (setting, seed, run, step));
+CREATE TABLE IF NOT EXISTS proxy_scores (
+    proxy TEXT NOT NULL, arch TEXT NOT NULL, score REAL NOT NULL, seconds REAL NOT NULL,
+    PRIMARY KEY (proxy, arch));
+"""
+
+
+class Journal:
+    """The SQLite file ``path`` (created if missing) recording trainings and measured proxy scores."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(self.path))
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise DataError(f"cannot open the search journal {self.path}: {exc}") from None
+        self.replayed = 0  # trainings answered from the journal
+        self.recorded = 0  # trainings computed and recorded
+
+    def run(self, setting: str, seed: int, run: int) -> "RunJournal":
+        """The journal of one run (``setting``: e.g. the results' label)."""
+        rows = self._db.execute("SELECT step, arch, high, accuracy, seconds FROM trainings "
+                                "WHERE setting = ? AND seed = ? AND run = ?", (setting, seed, run)).fetchall()
+        return RunJournal(self, (setting, seed, run), {r[0]: r[1:] for r in rows})
+
+    def _record(self, key: tuple[str, int, int], step: int, arch: str, high: bool, accuracy: float,
+                seconds: float) -> None:
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO trainings VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                             (*key, step, arch, int(high), accuracy, seconds))
+        self.recorded += 1
+
+    def proxy_score(self, proxy: str, arch: str) -> tuple[float, float] | None:
+        row = self._db.execute("SELECT score, seconds FROM proxy_scores WHERE proxy = ? AND arch = ?",
+                               (proxy, arch)).fetchone()
+        return None if row is None else (float(row[0]), float(row[1]))
+
+    def record_proxy_score(self, proxy: str, arch: str, score: float, seconds: float) -> None:
+        with self._db:
+            self._db.execute("INSERT OR REPLACE INTO proxy_scores VALUES (?, ?, ?, ?)", (proxy, arch, score, seconds))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __repr__(self) -> str:
+        return f"<Journal {self.path}: {self.replayed} replayed, {self.recorded} recorded>"
+
+
+class RunJournal:
+    """One run's recorded trainings, replayed in order by :meth:`train`."""
+
+    def __init__(self, journal: Journal, key: tuple[str, int, int], steps: dict[int, tuple]) -> None:
+        self.journal, self.key, self.steps = journal, key, steps
+        self.step = 0
+
+    def train(self, objective: Any, arch: Any, high: bool) -> tuple[float, float]:
+        """The recorded result of this step's training, else ``objective.evaluate`` (then recorded)."""
+        name = objective.name_of(arch)
+        step, self.step = self.step, self.step + 1
+        recorded = self.steps.get(step)
+        if recorded is not None:
+            if recorded[0] != name or bool(recorded[1]) != high:
+                raise DataError(f"search journal {self.journal.path}: run {self.key[2]} of {self.key[0]!r} (seed "
+                                f"{self.key[1]}) trained {recorded[0]} at step {step}, this search {name}; "
+                                "the search changed: use a new journal")
+            self.journal.replayed += 1
+            return float(recorded[2]), float(recorded[3])
+        accuracy, seconds = objective.evaluate(arch, high=high)
+        self.journal._record(self.key, step, name, high, float(accuracy), float(seconds))
+        return accuracy, seconds
+
+
+__all__ = ["Journal", "RunJournal"]
