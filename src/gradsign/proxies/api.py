@@ -134,24 +134,10 @@ def score(
         ConfigError: unknown proxy name or option, or data/labels missing for a proxy.
         ProxyError: a proxy failed (the message names it; the cause is chained).
     """
-    if not isinstance(model, nn.Module):
-        raise ConfigError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    names = _resolve_names(proxies)
-    ensembles = [n for n in names if getattr(get_proxy(n), "is_ensemble", False)]
-    if ensembles:
-        raise ConfigError(
-            f"{ensembles[0]!r} is an ensemble: it ranks candidates scored together, not one model; score its "
-            "members here and combine them with gradsign.ensemble_scores(...), or use gradsign.rank_models(...)")
-    _check_batch(names, inputs, targets, input_shape)
+    names, options = _validate_request(model, proxies, inputs, targets, input_shape, options, seed)
     inputs = _match_dtype(model, inputs)
     if logits is not None:
         model = SelectLogits(model, logits)
-    options = dict(options or {})
-    unknown = sorted(set(options) - set(names))
-    if unknown:
-        raise ConfigError(f"options given for proxies not requested: {', '.join(unknown)}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise ConfigError(f"seed must be an int or None, got {seed!r}")
 
     try:
         ctx = ProxyContext(
@@ -180,20 +166,46 @@ def score(
                         torch.cuda.manual_seed(seed)
             ctx.start_proxy()
             start = time.perf_counter()
-            try:
-                value = spec(ctx, **options.get(name, {}))
-            except GradsignError:
-                raise
-            except TypeError as exc:
-                if name in options and "unexpected keyword argument" in str(exc):
-                    raise ConfigError(f"proxy {name!r}: {_first_line(str(exc))}") from exc
-                raise ProxyError(f"proxy {name!r} failed: {type(exc).__name__}: {_first_line(str(exc))}") from exc
-            except Exception as exc:
-                raise ProxyError(f"proxy {name!r} failed: {type(exc).__name__}: {_first_line(str(exc))}") from exc
-            results[name] = _as_float(name, value)
+            results[name] = _as_float(name, _call_proxy(spec, ctx, name, options))
             if timings is not None:
                 timings[name] = ctx.proxy_seconds(time.perf_counter() - start)
     return results
+
+
+def _validate_request(model: Any, proxies: str | Sequence[str], inputs: Any, targets: Any,
+                      input_shape: Sequence[int] | None, options: Mapping[str, Mapping[str, Any]] | None,
+                      seed: Any) -> tuple[list[str], dict[str, Mapping[str, Any]]]:
+    """Everything :func:`score` checks before touching the model: the proxy names and the options it takes."""
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    names = _resolve_names(proxies)
+    ensembles = [n for n in names if getattr(get_proxy(n), "is_ensemble", False)]
+    if ensembles:
+        raise ConfigError(
+            f"{ensembles[0]!r} is an ensemble: it ranks candidates scored together, not one model; score its "
+            "members here and combine them with gradsign.ensemble_scores(...), or use gradsign.rank_models(...)")
+    _check_batch(names, inputs, targets, input_shape)
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(names))
+    if unknown:
+        raise ConfigError(f"options given for proxies not requested: {', '.join(unknown)}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ConfigError(f"seed must be an int or None, got {seed!r}")
+    return names, options
+
+
+def _call_proxy(spec: Any, ctx: ProxyContext, name: str, options: Mapping[str, Mapping[str, Any]]) -> Any:
+    """One proxy on the context; a bad option is the caller's ConfigError, any other failure a ProxyError."""
+    try:
+        return spec(ctx, **options.get(name, {}))
+    except GradsignError:
+        raise
+    except TypeError as exc:
+        if name in options and "unexpected keyword argument" in str(exc):
+            raise ConfigError(f"proxy {name!r}: {_first_line(str(exc))}") from exc
+        raise ProxyError(f"proxy {name!r} failed: {type(exc).__name__}: {_first_line(str(exc))}") from exc
+    except Exception as exc:
+        raise ProxyError(f"proxy {name!r} failed: {type(exc).__name__}: {_first_line(str(exc))}") from exc
 
 
 class SelectLogits(nn.Module):
