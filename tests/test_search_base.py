@@ -263,3 +263,20 @@ def test_summarize_handles_missing_and_small_samples():
     one = summarize([4.0])
     assert one["mean"] == 4.0 and np.isnan(one["std"])
     assert summarize([])["n"] == 0
+
+
+def test_table_space_outside_a_full_product():
+    """A table whose rows do not fill the product of its choices: moves stay on rows."""
+    from gradsign.search import TableSpace
+
+    enc = np.array([[0, 0], [0, 1], [1, 0], [2, 2]])  # (1, 1), (2, 0) ... are no rows
+    space = TableSpace(enc, 3, name="sparse")
+    assert not space.full_product and space.num_archs == 4 and space.choices() == (3, 3)
+    assert space.from_choices([1, 0]) == 2 and space.from_choices([1, 1]) is None
+    assert space.to_choices(3) == (2, 2) and space.parse(space.to_string(1)) == 1
+    assert sorted(space.neighbours(0)) == [1, 2]  # (0, 1) and (1, 0): (0, 2) and (2, 0) are no rows
+    rng = np.random.default_rng(0)
+    assert {space.mutate(0, rng) for _ in range(200)} == {1, 2}
+    with pytest.raises(DataError, match="no mutation"):
+        space.mutate(3, rng)  # (2, 2): every one-choice change leaves the table
+    assert sorted(space.sample(4, 1)) == [0, 1, 2, 3]
