@@ -14,8 +14,9 @@ the cell's network built once), times:
   can share a pass share it (the library's shared-pass mechanism), plus the rank
   aggregation, which costs nothing per cell.
 
-Every timing is the median of ``--repeats`` runs after one warm-up, and the table
-reports the median over cells of (time / unit time) next to the mean seconds.
+Every timing is the median of ``--repeats`` runs after one warm-up; each proxy's runs alternate
+with runs of the unit, and the table reports the median over cells of (proxy time / its paired
+unit time) next to the mean seconds.
 All ratios come from this one run on this machine.
 """
 
@@ -41,6 +42,21 @@ def _median_time(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def _paired_times(fn, unit, repeats: int) -> tuple[float, float]:
+    """Medians of ``fn``'s and ``unit``'s times, measured alternately after one warm-up of each."""
+    fn()
+    unit()
+    a, b = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        a.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        unit()
+        b.append(time.perf_counter() - start)
+    return statistics.median(a), statistics.median(b)
 
 
 def main() -> None:
@@ -77,13 +93,15 @@ def main() -> None:
 
         u = _median_time(unit, args.repeats)
         units.append(u)
+        # Each proxy is timed next to its own unit measurement (alternating), so that a load that
+        # drifts during the run (a shared machine) moves both sides of the ratio alike.
         for name in proxies:
-            t = _median_time(lambda: gradsign.score(net, x, y, [name], seed=0), args.repeats)
-            rows[name].append((t, t / u))
+            t, tu = _paired_times(lambda: gradsign.score(net, x, y, [name], seed=0), unit, args.repeats)
+            rows[name].append((t, t / tu))
         for name in ensembles:
             members = list(get_proxy(name).members)
-            t = _median_time(lambda: gradsign.score(net, x, y, members, seed=0), args.repeats)
-            rows[name].append((t, t / u))
+            t, tu = _paired_times(lambda: gradsign.score(net, x, y, members, seed=0), unit, args.repeats)
+            rows[name].append((t, t / tu))
         print(f"  cell {i}/{args.cells}: unit {u * 1000:.1f} ms", flush=True)
 
     print(f"\nunit = one batched forward + cross-entropy + backward: mean {statistics.mean(units) * 1000:.1f} ms")
