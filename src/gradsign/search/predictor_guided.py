@@ -25,7 +25,7 @@ an ensemble, because most predictors here are not ensembles; it is the
 
 Honest cost accounting: if the predictor reads zero-cost scores, every cell
 whose features it reads (trained cells and candidates) pays its zero-cost
-seconds once per run, through :meth:`SearchContext.pay_proxy_seconds`
+seconds once per run, through :meth:`Study.pay_proxy_seconds`
 (``charge_proxy=False`` records without charging, as for proxies). The
 seconds come from the feature table (``FeatureProvider.feature_seconds``) or
 from ``zc_seconds`` when the table records none. The predictor's own fit and
