@@ -90,7 +90,7 @@ class EnsembleStoreProvider(StoreBackedProvider):
     """A search provider for an ensemble proxy (``a+b``): its members' scores from the results store.
 
     Each cell's members are computed together the first time a run asks (then
-    stored); the search context ranks the cells it compares (the K candidates of
+    stored); the study ranks the cells it compares (the K candidates of
     a step, the warm-up pool) with :meth:`aggregate`. A non-finite member score
     ranks last for that member and is counted in :attr:`nonfinite`.
     """
