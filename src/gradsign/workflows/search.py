@@ -308,7 +308,7 @@ def search(
     else:
         algorithm = get_search(algo, **(algo_params or {}))
     tabular = isinstance(obj, TabularObjective)
-    journal = None if journal is None else Journal(journal)
+    journal = journal if journal is None or isinstance(journal, Journal) else Journal(journal)
     provider = _provider(proxy, obj, tabular, setup, store, precompute, progress, backend, journal)
     results = _run_settings(algorithm, obj, provider, charge_proxy, candidates, warmup_pool, tabular=tabular,
                             runs=runs, seed=seed, budget=budget, journal=journal)
