@@ -13,6 +13,7 @@ import itertools
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -169,26 +170,44 @@ def test_nb201_serves_every_capability():
 
 
 def test_toy_benchmark_runs_through_evaluate(tmp_path):
-    from gradsign.workflows.evaluate import run_evaluate
-    from gradsign.workflows.scoring import ScoringSetup
+    import gradsign
 
-    setup = ScoringSetup(space="tinyconv", dataset="c10", proxies=("params",), seed=0)
-    result = run_evaluate(setup, sample=20, n_bootstrap=200, progress=False, output=tmp_path)
+    result = gradsign.evaluate("tinyconv", "c10", ["params"], sample=20, n_bootstrap=200, output=tmp_path)
+    assert isinstance(result, gradsign.EvaluationResult)
     summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary == json.loads(result.to_json())
     assert summary["space"] == "tinyconv" and summary["n_archs"] == 20 and summary["dataset"] == "cifar10"
     # the toy's accuracy is increasing in the parameter count, so `params` ranks it perfectly
-    assert summary["proxies"]["params"]["spearman"] == pytest.approx(1.0)
+    frame = result.to_frame().set_index("proxy")
+    assert frame.at["params", "spearman"] == pytest.approx(1.0) == summary["proxies"]["params"]["spearman"]
     archs = [TinyConvSpace().parse(a) for a in result.archs]
-    assert list(result.scores["params"]) == [tiny_params(a) for a in archs]
+    assert list(result.scores_frame()["params"]) == [tiny_params(a) for a in archs]
 
 
-def test_toy_benchmark_runs_through_predictor_evaluation():
-    from gradsign.workflows.predictors import run_predictor_evaluation
+@pytest.mark.parametrize("kwargs, needle", [
+    ({"sample": 0}, "--sample must be a positive integer or 'all', got 0"),
+    ({"n_bootstrap": 10}, "--bootstrap must be an integer of at least"),
+    ({"proxies": "nope"}, "unknown proxy"),
+    ({"dataset": "c100"}, "unknown tinybench dataset 'c100'; valid: cifar10"),
+    ({"backend": "inprocess", "workers": 2}, "--workers needs --backend process or ray"),
+])
+def test_evaluate_checks_its_arguments_before_any_work(kwargs, needle, tmp_path):
+    import gradsign
 
-    ev = run_predictor_evaluation("tinyconv", "cifar10", predictors=["lowfidelity", "zc:width_sum", "forest"],
-                                  train_sizes=(0, 10, 20), test_size=30, trials=2, zc_source="tiny-table",
-                                  n_bootstrap=100)
-    s = ev.summary
+    args = {"proxies": ["params"], "sample": 5, **kwargs}
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        gradsign.evaluate("tinyconv", args.pop("dataset", "cifar10"), args.pop("proxies"), **args)
+
+
+def test_toy_benchmark_runs_through_predictor_evaluation(tmp_path):
+    import gradsign
+
+    ev = gradsign.evaluate_predictors("tinyconv", "cifar10", predictors="lowfidelity,zc:width_sum,forest",
+                                      train_sizes="0,10,20", test_size=30, trials=2, zc_source="tiny-table",
+                                      n_bootstrap=100, output=tmp_path)
+    assert isinstance(ev, gradsign.PredictorEvaluation)
+    s = ev.to_frame()
+    assert json.loads((tmp_path / "summary.json").read_text()) == json.loads(ev.to_json())
     assert ev.meta["space"] == "tinyconv" and ev.meta["pool_size"] == len(TinyConvSpace())
     assert set(s["predictor"]) == {"lowfidelity", "zc:width_sum", "forest"}
     assert set(s.loc[s["predictor"] == "forest", "train_size"]) == {10, 20}
@@ -197,10 +216,11 @@ def test_toy_benchmark_runs_through_predictor_evaluation():
     assert np.isfinite(s["spearman"]).all()
     with pytest.raises(ConfigError, match="unknown zero-cost source 'naslib' for tinybench; valid: auto, store, "
                                           "tiny-table, none"):
-        run_predictor_evaluation("tinyconv", "cifar10", zc_source="naslib")
+        gradsign.evaluate_predictors("tinyconv", "cifar10", zc_source="naslib")
+    with pytest.raises(ConfigError, match="--train-sizes must be comma-separated non-negative integers"):
+        gradsign.evaluate_predictors("tinyconv", "cifar10", train_sizes="0,ten")
 
 
-@pytest.mark.slow
 def test_toy_benchmark_is_a_command_line_plugin(tmp_path):
     out = tmp_path / "eval"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -25,6 +25,13 @@ _LAZY = {
     "RankResult": "gradsign.workflows.rank",
     "rank_models": "gradsign.workflows.rank",
     "register_model_source": "gradsign.models.sources",
+    "evaluate": "gradsign.workflows.evaluate",
+    "EvaluationResult": "gradsign.workflows.evaluate",
+    "evaluate_predictors": "gradsign.workflows.predictors.run",
+    "PredictorEvaluation": "gradsign.workflows.predictors.protocol",
+    "get_benchmark": "gradsign.benchmarks.registry",
+    "register_benchmark": "gradsign.benchmarks.registry",
+    "available_benchmarks": "gradsign.benchmarks.registry",
     "fewshot_ensemble": "gradsign.evaluation.ensemble_selection",
     "build_report": "gradsign.reports.build",
     # the package gradsign.search is callable: gradsign.search(...) runs gradsign.workflows.search.search

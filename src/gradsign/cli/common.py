@@ -90,10 +90,10 @@ def interrupt_message() -> str:
 
 
 def store_interrupt_note(store) -> str:
-    """The note for a command that commits each finished result to ``store`` (None: no store)."""
+    """The note for a command that commits each finished result to ``store`` (a store or its path; None: no store)."""
     if store is None:
         return "nothing is kept (--no-store): a rerun computes everything again"
-    return f"finished results are kept in the store {store.path}; rerun the same command to resume"
+    return f"finished results are kept in the store {getattr(store, 'path', store)}; rerun the same command to resume"
 
 
 #: Exit status when the results were computed but written to a fallback path instead of

@@ -11,7 +11,6 @@ from rich.table import Table
 
 from gradsign.cli.common import (DataDirOption, DeviceOption, console, err_console, report_fallback,
                                  set_interrupt_note)
-from gradsign.errors import ConfigError
 
 app = typer.Typer(
     name="predictors",
@@ -24,16 +23,6 @@ app = typer.Typer(
 @app.callback()
 def _group() -> None:
     """Performance predictors: model-based, zero-cost, low-fidelity and combined (White et al., NeurIPS 2021)."""
-
-
-def _int_list(text: str, option: str) -> list[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise ConfigError(f"{option} must be comma-separated integers, got {text!r}") from None
-    if not values or any(v < 0 for v in values):
-        raise ConfigError(f"{option} must be comma-separated non-negative integers, got {text!r}")
-    return values
 
 
 @app.command("list")
@@ -73,16 +62,15 @@ def evaluate(
     device: DeviceOption = "cpu",
 ) -> None:
     """Fit each predictor on random training sets, rank disjoint test sets; correlations with 95% CIs."""
-    from gradsign.workflows.predictors import run_predictor_evaluation
+    from gradsign.workflows.predictors.run import evaluate_predictors
 
     set_interrupt_note("nothing is kept: a predictor evaluation writes its results when it finishes; rerun the "
                        "same command (the zero-cost scores it reads are untouched)")
-    ev = run_predictor_evaluation(
-        space, dataset, predictors=predictors, train_sizes=_int_list(train_sizes, "--train-sizes"),
-        test_size=test_size, trials=trials, seed=seed, zc_source=zc_source,
-        zc_proxies=[p.strip() for p in zc_proxies.split(",") if p.strip()] if zc_proxies else None,
-        store=store, batch_size=batch_size, lowfidelity=not no_lowfidelity, n_bootstrap=bootstrap,
-        threads=threads, data_dir=data_dir, output=output, progress=progress, device=device,
+    ev = evaluate_predictors(
+        space, dataset, predictors=predictors, train_sizes=train_sizes, test_size=test_size, trials=trials,
+        seed=seed, zc_source=zc_source, zc_proxies=zc_proxies, store=store, batch_size=batch_size,
+        lowfidelity=not no_lowfidelity, n_bootstrap=bootstrap, threads=threads, data_dir=data_dir, output=output,
+        progress=progress, device=device,
     )
     print_summary(ev)
     fallback = ev.meta.get("output_fallback")

@@ -44,42 +44,17 @@ AddressOption = Annotated[Optional[str], typer.Option("--address", help="Ray clu
 
 
 def _backend(backend: str, workers: int | None, address: str | None = None):
-    from gradsign.execution import get_backend
+    from gradsign.workflows.scoring import scoring_backend
 
-    if backend == "inprocess" and workers not in (None, 1):
-        raise ConfigError("--workers needs --backend process or ray")
-    kwargs = {"address": address} if backend == "ray" else {}
-    if address is not None and backend != "ray":
-        raise ConfigError("--address needs --backend ray")
-    return get_backend(backend, workers, **kwargs)
+    return scoring_backend(backend, workers, address)
 
 
-def _setup(space, dataset, proxies, batch_size, seed, sampling, data_dir, engine, samples_per_class=1, *,
-           threads=None, device="cpu", option=None):
-    from gradsign.proxies import parse_proxy_list
-    from gradsign.proxies.api import parse_proxy_options
-    from gradsign.runtime import check_threads
-    from gradsign.workflows.scoring import ScoringSetup, grasp_samples_per_class
+def _setup(space, dataset, proxies, batch_size, seed, sampling, data_dir, engine, *, threads=None, device="cpu",
+           option=None):
+    from gradsign.workflows.scoring import scoring_setup
 
-    names = tuple(parse_proxy_list(proxies))
-    if sampling not in ("random", "grasp"):
-        raise ConfigError(f"unknown sampling {sampling!r}; valid: random, grasp")
-    if sampling == "grasp":
-        samples_per_class = grasp_samples_per_class(dataset, batch_size)
-    options = parse_proxy_options(option or [], names)
-    if engine != "auto":
-        from gradsign.proxies.engine import ENGINES
-        from gradsign.proxies.ensemble import split_members
-
-        if engine not in ENGINES:
-            raise ConfigError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
-        # --engine is shorthand for --option gradsign.engine=... on every GradSign proxy scored
-        for n in split_members(names)[0]:
-            if n.startswith("gradsign"):
-                options.setdefault(n, {}).setdefault("engine", engine)
-    return ScoringSetup(space=space, dataset=dataset, proxies=names, batch_size=batch_size, seed=seed,
-                        sampling=sampling, samples_per_class=samples_per_class, proxy_options=options,
-                        data_dir=data_dir, threads=check_threads(threads), device=device)
+    return scoring_setup(space, dataset, proxies, batch_size=batch_size, seed=seed, sampling=sampling,
+                         options=option, engine=engine, data_dir=data_dir, threads=threads, device=device)
 
 
 def _store(store: Path | None, no_store: bool, read_only: bool = False):
@@ -253,33 +228,23 @@ def evaluate(
     option: ProxyOptionOption = None,
 ) -> None:
     """Correlate proxy scores with trained accuracy on a benchmark, with bootstrap CIs."""
-    from gradsign.workflows.evaluate import run_evaluate
+    from gradsign.workflows.evaluate import evaluate as evaluate_proxies
+    from gradsign.workflows.scoring import default_store_path
 
-    n = None if sample.strip().lower() == "all" else _positive_int(sample, "--sample")
-    setup = _setup(space, dataset, proxies, batch_size, seed, sampling, data_dir, engine,
-                   threads=threads, device=device, option=option)
-    result_store = _store(store, no_store, read_only=stored_only)
-    set_interrupt_note("nothing is computed with --stored-only" if stored_only else store_interrupt_note(result_store))
-    result = run_evaluate(setup, sample=n, target=target, repeats=repeats, store=result_store,
-                          output=output, n_bootstrap=bootstrap, progress=progress,
-                          backend=_backend(backend, workers, address), stored_only=stored_only,
-                          note=lambda m: err_console.print(f"note: {m}", highlight=False, markup=False))
+    store_path = None if no_store else (store if store is not None else default_store_path())
+    set_interrupt_note("nothing is computed with --stored-only" if stored_only else store_interrupt_note(store_path))
+    result = evaluate_proxies(
+        space, dataset, proxies, sample=sample, seed=seed, target=target, batch_size=batch_size, repeats=repeats,
+        sampling=sampling, options=option, engine=engine, store=store_path, stored_only=stored_only,
+        n_bootstrap=bootstrap, backend=backend, workers=workers, address=address, output=output, data_dir=data_dir,
+        threads=threads, device=device, progress=progress,
+        note=lambda m: err_console.print(f"note: {m}", highlight=False, markup=False))
     print_evaluate_summary(result.summary)
     fallback = result.summary.get("output_fallback")
     if fallback:
         report_fallback(fallback["problem"], fallback["written_to"])
     for f in result.files:
         err_console.print(f"wrote {f}", highlight=False)
-
-
-def _positive_int(text: str, option: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise ConfigError(f"{option} must be a positive integer or 'all', got {text!r}") from None
-    if value < 1:
-        raise ConfigError(f"{option} must be a positive integer or 'all', got {text!r}")
-    return value
 
 
 def print_evaluate_summary(s: dict) -> None:

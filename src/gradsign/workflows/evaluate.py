@@ -8,11 +8,10 @@ arch, next to the benchmark's own noise ceiling and the published figures.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -27,14 +26,68 @@ from gradsign.storage import ResultsStore
 from gradsign.workflows.ground_truth import ground_truth
 from gradsign.workflows.scoring import Scorer, ScoringSetup
 
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
 
 @dataclass
-class EvaluateResult:
+class EvaluationResult:
+    """What :func:`evaluate` found: how well each proxy ranks the drawn archs by their trained accuracy.
+
+    Attributes:
+        summary: the run as written to ``summary.json``: space, dataset, target, per proxy
+            (``summary["proxies"][name]``) Spearman's rho and Kendall's tau with 95% bootstrap CIs,
+            top-10% precision, NaN / failure counts, seconds per arch, the published figure, and the
+            noise ceiling, data description and provenance.
+        archs: the scored archs (canonical strings); accuracy: their ground truth, in that order.
+        scores: proxy -> scores aligned with ``archs`` (NaN where a proxy failed).
+        files: what was written (empty without ``output``).
+    """
+
     summary: dict[str, Any]
     archs: list[str]
     accuracy: np.ndarray
     scores: dict[str, np.ndarray]
     files: list[Path] = field(default_factory=list)
+
+    @property
+    def proxies(self) -> list[str]:
+        """The proxies evaluated, in request order."""
+        return list(self.summary["proxies"])
+
+    def to_frame(self) -> "pd.DataFrame":
+        """One row per proxy: rank correlations with their CIs, top-10% precision, failures, seconds."""
+        import pandas as pd
+
+        rows = []
+        for name, p in self.summary["proxies"].items():
+            rows.append({"proxy": name, "spearman": p["spearman"], "spearman_lo": p["spearman_ci"][0],
+                         "spearman_hi": p["spearman_ci"][1], "kendall": p["kendall"],
+                         "kendall_lo": p["kendall_ci"][0], "kendall_hi": p["kendall_ci"][1],
+                         "top10_precision": p["top10_precision"], "n_nan": p["n_nan"], "n_failed": p["n_failed"],
+                         "seconds_per_arch": p["seconds_per_arch"], "higher_is_better": p["higher_is_better"],
+                         "literature_spearman": p["literature_spearman"]})
+        return pd.DataFrame(rows)
+
+    def scores_frame(self) -> "pd.DataFrame":
+        """One row per arch: ``arch``, ``accuracy`` and one column per proxy scored."""
+        import pandas as pd
+
+        frame = pd.DataFrame({"arch": self.archs, "accuracy": self.accuracy})
+        for name, values in self.scores.items():
+            frame[name] = values
+        return frame
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """The summary as strict JSON (what ``summary.json`` holds); also written to ``path`` if given."""
+        text = dumps_json(self.summary)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+
+#: The name of :class:`EvaluationResult` before the typed API.
+EvaluateResult = EvaluationResult
 
 
 def nested_choice(population: int, n: int, seed: int) -> np.ndarray:
@@ -89,6 +142,74 @@ def draw_archs(space, n: int | None, seed: int, pool: list[str] | None = None,
     return space.sample(n, seed)
 
 
+def evaluate(
+    space: str = "nb201",
+    dataset: str = "cifar10",
+    proxies: str | Sequence[str] = "gradsign",
+    *,
+    sample: int | str | None = 1000,
+    seed: int = 0,
+    target: str = "test",
+    batch_size: int = 64,
+    repeats: int = 1,
+    sampling: str = "random",
+    options: Sequence[str] | Mapping[str, Mapping[str, Any]] | None = None,
+    engine: str = "auto",
+    store: str | Path | ResultsStore | None = None,
+    stored_only: bool = False,
+    n_bootstrap: int = 1000,
+    backend: Any = "inprocess",
+    workers: int | None = None,
+    address: str | None = None,
+    output: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    threads: int | None = None,
+    device: str = "cpu",
+    progress: bool = False,
+    note: Callable[[str], None] | None = None,
+) -> EvaluationResult:
+    """How well do zero-cost proxies rank architectures of a benchmark by their trained accuracy?
+
+    What ``gradsign evaluate`` runs: draw ``sample`` archs of ``space`` that have ground truth
+    (seeded and nested: a larger sample keeps the cells of a smaller one; ``None`` or ``"all"``:
+    every one), score them with ``proxies`` on a minibatch of ``dataset`` (reusing ``store``,
+    a :class:`ResultsStore` or its path; None: no store), and correlate each proxy with the
+    benchmark's ``target`` accuracy (Spearman, Kendall with ``n_bootstrap`` bootstrap CIs,
+    top-10% precision; ``repeats`` > 1 adds the Kendall protocol over independent draws).
+
+    Every argument is checked before anything is scored; ``output`` (a directory for
+    ``summary.json``, ``scores.csv`` and scatter plots) is made writable first.
+    ``options``: ``PROXY.KEY=VALUE`` strings or ``{proxy: {key: value}}``; ``backend``:
+    ``inprocess``, ``process`` (``workers``) or ``ray`` (``workers``, ``address``).
+    ``note`` receives one-line remarks (e.g. a sample larger than the benchmark).
+
+    >>> result = gradsign.evaluate("nb201", "cifar10", ["synflow", "snip"], sample=200)  # doctest: +SKIP
+    >>> result.to_frame()[["proxy", "spearman", "spearman_lo", "spearman_hi"]]  # doctest: +SKIP
+    """
+    from gradsign.workflows.scoring import scoring_backend, scoring_setup
+
+    n = _sample_size(sample)
+    setup = scoring_setup(space, dataset, proxies, batch_size=batch_size, seed=seed, sampling=sampling,
+                          options=options, engine=engine, data_dir=data_dir, threads=threads, device=device)
+    runner = scoring_backend(backend, workers, address)
+    if store is not None and not isinstance(store, ResultsStore):
+        store = ResultsStore(Path(store), read_only=stored_only)
+    return run_evaluate(setup, sample=n, target=target, repeats=repeats, store=store,
+                        output=None if output is None else Path(output), n_bootstrap=n_bootstrap,
+                        progress=progress, backend=runner, stored_only=stored_only, note=note)
+
+
+def _sample_size(sample: int | str | None) -> int | None:
+    """``sample`` as a count (None: every arch); ``"all"`` and digit strings accepted."""
+    if sample is None or (isinstance(sample, str) and sample.strip().lower() == "all"):
+        return None
+    if isinstance(sample, str) and sample.strip().isdigit():
+        sample = int(sample.strip())
+    if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or sample < 1:
+        raise ConfigError(f"--sample must be a positive integer or 'all', got {sample!r}")
+    return int(sample)
+
+
 def run_evaluate(
     setup: ScoringSetup,
     *,
@@ -102,7 +223,7 @@ def run_evaluate(
     backend: Any = None,
     stored_only: bool = False,
     note: Callable[[str], None] | None = None,
-) -> EvaluateResult:
+) -> EvaluationResult:
     """Score ``sample`` drawn cells (None: all) and correlate every proxy with ``target`` accuracy.
 
     Everything that can be checked is checked before any scoring: the bootstrap
@@ -123,65 +244,17 @@ def run_evaluate(
     scorer = Scorer(setup, store)
     space = scorer.space
     archs = draw_archs(space, sample, setup.seed, truth.archs, note=note)
+    n_drawn = len(archs)
     if stored_only:
-        # Interim report of a long run: keep the drawn cells that already have every
-        # requested proxy in the store, compute nothing, and say how many were kept.
-        strs = [space.to_string(a) for a in archs]
-        have = set(strs)
-        for key in scorer.read_keys.values():
-            recs = store.get_many(key, strs)
-            have &= {a for a, r in recs.items() if r.status != "error"}
-        n_drawn = len(archs)
-        archs = [a for a, s_ in zip(archs, strs) if s_ in have]
-        if len(archs) < 3:
-            raise ConfigError(f"--stored-only: only {len(archs)} of the {n_drawn} drawn cells are fully scored")
+        archs = _fully_stored(scorer, store, archs)
     table = scorer.score_archs(archs, progress=progress, description=f"{setup.space}/{scorer.dataset}",
                                backend=backend)
     acc = truth.accuracy(table.archs)
-
-    proxies: dict[str, Any] = {}
-    for name in setup.proxies:
-        spec = get_proxy(name)
-        values = table.scores[name]
-        summ = summarize_correlation(values, acc, higher_is_better=spec.higher_is_better,
-                                     n_resamples=n_bootstrap, seed=setup.seed)
-        secs = table.seconds[name]
-        proxies[name] = {
-            "spearman": summ.spearman,
-            "spearman_ci": list(summ.spearman_ci),
-            "kendall": summ.kendall,
-            "kendall_ci": list(summ.kendall_ci),
-            "top10_precision": summ.top10_precision,
-            "seconds_per_arch": float(np.nanmean(secs)) if np.isfinite(secs).any() else None,
-            "n_nan": int(summ.n_nan),
-            "n_failed": table.n_failed(name),
-            "failures_by_reason": table.failure_reasons(name),
-            "higher_is_better": spec.higher_is_better,
-            # Published figures are for the whole NB201 space; other spaces get none.
-            "literature_spearman": (literature_spearman(name, scorer.dataset)
-                                    if space.name == "nb201" and not getattr(spec, "is_ensemble", False) else None),
-        }
-        if getattr(spec, "is_ensemble", False):
-            proxies[name]["members"] = list(spec.members)
-            proxies[name]["aggregation"] = spec.aggregation
-            # cells some member could not score (ranked last by that member), never dropped
-            proxies[name]["n_member_nonfinite"] = table.member_nonfinite.get(name, 0)
-
+    proxies = {name: _proxy_summary(name, table, acc, n_bootstrap, setup.seed, space.name, scorer.dataset)
+               for name in setup.proxies}
     if repeats > 1:
-        n = len(table.archs)
-        taus: dict[str, list[float]] = {p: [] for p in setup.proxies}
-        for r in range(repeats):
-            draw = archs if r == 0 else draw_archs(space, n, setup.seed + 7919 * r, truth.archs)
-            t = table if r == 0 else scorer.score_archs(draw, progress=progress, description=f"repeat {r + 1}/{repeats}",
-                                                        backend=backend)
-            a = acc if r == 0 else truth.accuracy(t.archs)
-            for p in setup.proxies:
-                sign = 1.0 if get_proxy(p).higher_is_better else -1.0
-                taus[p].append(kendall(sign * t.scores[p], a))
-        for p in setup.proxies:
-            arr = np.asarray(taus[p])
-            proxies[p]["kendall_repeats"] = {"repeats": repeats, "sample_size": n,
-                                             "mean": float(nan_mean_std(arr)[0]), "std": float(nan_mean_std(arr)[1])}
+        _kendall_repeats(proxies, scorer, truth, archs, table, acc, repeats=repeats, progress=progress,
+                         backend=backend)
 
     summary = {
         "space": space.name,
@@ -202,7 +275,7 @@ def run_evaluate(
         "provenance": collect_provenance(seeds=[setup.seed + 7919 * r for r in range(repeats)], started=started,
                                          device=setup.device, threads=setup.threads),
     }
-    result = EvaluateResult(summary, table.archs, acc, table.scores)
+    result = EvaluationResult(summary, table.archs, acc, table.scores)
     if output is not None:
         files, problem = write_with_fallback(lambda d: write_outputs(result, space, d), output)
         result.files = files
@@ -211,23 +284,86 @@ def run_evaluate(
     return result
 
 
-def write_outputs(result: EvaluateResult, space, out: Path) -> list[Path]:
-    """summary.json, scores.csv and one scatter PNG per proxy under ``out``."""
-    import pandas as pd
+def _fully_stored(scorer: Scorer, store: ResultsStore, archs: list) -> list:
+    """Interim report of a long run: the drawn cells that already have every requested proxy in the store
+    (nothing is computed); at least 3 of them."""
+    space = scorer.space
+    strs = [space.to_string(a) for a in archs]
+    have = set(strs)
+    for key in scorer.read_keys.values():
+        recs = store.get_many(key, strs)
+        have &= {a for a, r in recs.items() if r.status != "error"}
+    kept = [a for a, s_ in zip(archs, strs) if s_ in have]
+    if len(kept) < 3:
+        raise ConfigError(f"--stored-only: only {len(kept)} of the {len(archs)} drawn cells are fully scored")
+    return kept
 
+
+def _proxy_summary(name: str, table: Any, acc: np.ndarray, n_bootstrap: int, seed: int, space: str,
+                   dataset: str) -> dict[str, Any]:
+    """Proxy ``name``'s rank agreement with ``acc`` on the scored table, as ``summary["proxies"][name]``."""
+    spec = get_proxy(name)
+    values = table.scores[name]
+    summ = summarize_correlation(values, acc, higher_is_better=spec.higher_is_better,
+                                 n_resamples=n_bootstrap, seed=seed)
+    secs = table.seconds[name]
+    ensemble = getattr(spec, "is_ensemble", False)
+    out = {
+        "spearman": summ.spearman,
+        "spearman_ci": list(summ.spearman_ci),
+        "kendall": summ.kendall,
+        "kendall_ci": list(summ.kendall_ci),
+        "top10_precision": summ.top10_precision,
+        "seconds_per_arch": float(np.nanmean(secs)) if np.isfinite(secs).any() else None,
+        "n_nan": int(summ.n_nan),
+        "n_failed": table.n_failed(name),
+        "failures_by_reason": table.failure_reasons(name),
+        "higher_is_better": spec.higher_is_better,
+        # Published figures are for the whole NB201 space; other spaces get none.
+        "literature_spearman": literature_spearman(name, dataset) if space == "nb201" and not ensemble else None,
+    }
+    if ensemble:
+        out["members"] = list(spec.members)
+        out["aggregation"] = spec.aggregation
+        # cells some member could not score (ranked last by that member), never dropped
+        out["n_member_nonfinite"] = table.member_nonfinite.get(name, 0)
+    return out
+
+
+def _kendall_repeats(proxies: dict[str, dict[str, Any]], scorer: Scorer, truth: Any, archs: list, table: Any,
+                     acc: np.ndarray, *, repeats: int, progress: bool, backend: Any) -> None:
+    """The Kendall protocol: ``repeats`` independent draws of as many cells (the first is the one scored);
+    the mean and std of each proxy's tau go to ``proxies[name]["kendall_repeats"]``."""
+    setup, space = scorer.setup, scorer.space
+    n = len(table.archs)
+    taus: dict[str, list[float]] = {p: [] for p in setup.proxies}
+    for r in range(repeats):
+        draw = archs if r == 0 else draw_archs(space, n, setup.seed + 7919 * r, truth.archs)
+        t = table if r == 0 else scorer.score_archs(draw, progress=progress, description=f"repeat {r + 1}/{repeats}",
+                                                    backend=backend)
+        a = acc if r == 0 else truth.accuracy(t.archs)
+        for p in setup.proxies:
+            sign = 1.0 if get_proxy(p).higher_is_better else -1.0
+            taus[p].append(kendall(sign * t.scores[p], a))
+    for p in setup.proxies:
+        arr = np.asarray(taus[p])
+        proxies[p]["kendall_repeats"] = {"repeats": repeats, "sample_size": n,
+                                         "mean": float(nan_mean_std(arr)[0]), "std": float(nan_mean_std(arr)[1])}
+
+
+def write_outputs(result: EvaluationResult, space, out: Path) -> list[Path]:
+    """summary.json, scores.csv and one scatter PNG per proxy under ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     files = []
     path = out / "summary.json"
     path.write_text(dumps_json(result.summary))
     files.append(path)
 
-    frame = pd.DataFrame({"arch": result.archs, "accuracy": result.accuracy})
+    frame = result.scores_frame()
     try:
         frame.insert(0, "index", [space.index_of(space.parse(a)) for a in result.archs])
     except Exception:  # spaces without an index
         pass
-    for name, values in result.scores.items():
-        frame[name] = values
     path = out / "scores.csv"
     frame.to_csv(path, index=False, float_format="%.10g")
     files.append(path)
@@ -235,7 +371,7 @@ def write_outputs(result: EvaluateResult, space, out: Path) -> list[Path]:
     return files
 
 
-def plot_scatters(result: EvaluateResult, out: Path) -> list[Path]:
+def plot_scatters(result: EvaluationResult, out: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -320,6 +321,67 @@ class Scorer:
             inputs, targets = self._batch
             minibatch = (inputs.cpu(), targets.cpu(), self._data_description, self._sampling_key)
         return functools.partial(Scorer, self.setup, None, max_attempts=self.max_attempts, minibatch=minibatch)
+
+
+def scoring_setup(
+    space: str = "nb201",
+    dataset: str = "cifar10",
+    proxies: str | Sequence[str] = "gradsign",
+    *,
+    batch_size: int = 64,
+    seed: int = 0,
+    sampling: str = "random",
+    options: Sequence[str] | Mapping[str, Mapping[str, Any]] | None = None,
+    engine: str = "auto",
+    data_dir: str | Path | None = None,
+    threads: int | None = None,
+    device: str = "cpu",
+) -> ScoringSetup:
+    """A :class:`ScoringSetup` from the arguments of the scoring commands, every name checked.
+
+    ``proxies``: names or a comma list (``"all"``, ensembles ``a+b``); ``options``:
+    ``PROXY.KEY=VALUE`` strings (``--option``) or ``{proxy: {key: value}}``;
+    ``engine``: shorthand for ``gradsign.engine=...`` on every GradSign proxy scored;
+    ``sampling``: ``random``, or ``grasp`` (the per-class count follows from the batch size).
+    """
+    from gradsign.proxies import parse_proxy_list
+    from gradsign.proxies.api import parse_proxy_options
+
+    names = tuple(parse_proxy_list(proxies if isinstance(proxies, str) else ",".join(proxies)))
+    if sampling not in ("random", "grasp"):
+        raise ConfigError(f"unknown sampling {sampling!r}; valid: random, grasp")
+    samples_per_class = grasp_samples_per_class(dataset, batch_size) if sampling == "grasp" else 1
+    if isinstance(options, Mapping):
+        proxy_options = parse_proxy_options([f"{p}.{k}={json.dumps(v)}" for p, kv in options.items()
+                                             for k, v in kv.items()], names)
+    else:
+        proxy_options = parse_proxy_options(options or [], names)
+    if engine != "auto":
+        from gradsign.proxies.engine import ENGINES
+
+        if engine not in ENGINES:
+            raise ConfigError(f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
+        for n in split_members(names)[0]:
+            if n.startswith("gradsign"):
+                proxy_options.setdefault(n, {}).setdefault("engine", engine)
+    return ScoringSetup(space=space, dataset=dataset, proxies=names, batch_size=batch_size, seed=seed,
+                        sampling=sampling, samples_per_class=samples_per_class, proxy_options=proxy_options,
+                        data_dir=None if data_dir is None else Path(data_dir), threads=check_threads(threads),
+                        device=device)
+
+
+def scoring_backend(backend: Any = "inprocess", workers: int | None = None, address: str | None = None) -> Any:
+    """The execution backend named ``backend`` (``inprocess``, ``process``, ``ray``; an object is returned as
+    is), with ``workers`` (process, ray) and ``address`` (ray) checked against it."""
+    from gradsign.execution import get_backend
+
+    if not isinstance(backend, str):
+        return backend
+    if backend == "inprocess" and workers not in (None, 1):
+        raise ConfigError("--workers needs --backend process or ray")
+    if address is not None and backend != "ray":
+        raise ConfigError("--address needs --backend ray")
+    return get_backend(backend, workers, **({"address": address} if backend == "ray" else {}))
 
 
 def default_store_path() -> Path:

@@ -50,6 +50,7 @@ The zero-cost, low-fidelity and encoding features come from
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,12 +71,36 @@ METRICS = ("spearman", "kendall", "top10")
 
 @dataclass
 class PredictorEvaluation:
-    """Per-trial rows, the aggregate table, the run's settings/notes, and the files written."""
+    """What a predictor evaluation found.
+
+    Attributes:
+        trials: one row per (predictor, training size, trial): metrics on that trial's test set,
+            fit / query seconds, feature seconds per arch.
+        summary: one row per (predictor, training size): mean, std and 95% CI of each metric
+            (``spearman``, ``kendall``, ``top10``; ``<metric>_lo`` / ``_hi``), mean seconds.
+        meta: the run's settings (space, dataset, target, features, pool, sizes, trials, seed,
+            CI method), each predictor's settings, the headline and the notes.
+        files: what was written (empty without ``output``).
+    """
 
     trials: pd.DataFrame
     summary: pd.DataFrame
     meta: dict[str, Any]
     files: list[Path] = field(default_factory=list)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The aggregate table (a copy of :attr:`summary`)."""
+        return self.summary.copy()
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """Settings, notes and the aggregate rows as strict JSON (``summary.json``); also written to ``path``."""
+        from gradsign.outputs import dumps_json
+
+        payload = {**self.meta, "results": json.loads(self.summary.to_json(orient="records", double_precision=6))}
+        text = dumps_json(payload)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
 
 
 def plan_sizes(pool: int, train_sizes: Sequence[int], test_size: int) -> tuple[list[int], int, list[str]]:

@@ -14,8 +14,6 @@ from gradsign.workflows.predictors.protocol import METRICS, PredictorEvaluation
 
 def write_outputs(ev: PredictorEvaluation, out: Path) -> list[Path]:
     """``trials.csv``, ``summary.csv``, ``summary.json``, ``summary.md`` and ``correlation_vs_train_size.png``."""
-    from gradsign.outputs import dumps_json
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = []
@@ -29,8 +27,7 @@ def write_outputs(ev: PredictorEvaluation, out: Path) -> list[Path]:
     ev.summary.to_csv(path, index=False, float_format="%.6g")
     files.append(path)
     path = out / "summary.json"
-    payload = {**ev.meta, "results": json.loads(ev.summary.to_json(orient="records", double_precision=6))}
-    path.write_text(dumps_json(payload))
+    ev.to_json(path)
     files.append(path)
     path = out / "summary.md"
     path.write_text(summary_markdown(ev))
