@@ -183,7 +183,7 @@ def test_the_typed_api_runs_a_user_objective(toy, tmp_path):
 
 def test_the_typed_api_refuses_what_it_cannot_do(toy):
     space, objective, _, _, _, _ = toy
-    with pytest.raises(ConfigError, match="named proxy"):
+    with pytest.raises(ConfigError, match="give proxy_batch"):
         gradsign.search("rea", objective=objective, proxy="gradsign", budget="10evals", runs=1)
     with pytest.raises(ConfigError, match="needs its search space"):
         gradsign.search("rea", objective=lambda a: 1.0, budget="10evals", runs=1)
@@ -301,3 +301,36 @@ def test_a_journal_refuses_a_different_search(toy, tmp_path):
     with pytest.raises(DataError, match="the search changed"):
         run_searches("rea", objective, runs=1, seed=0, budget="8evals", journal=journal, sample_size=2,
                      population_size=3)  # same label 'rea', other proposals
+
+
+def test_a_named_proxy_scores_the_networks_of_a_user_space():
+    """gradsign on networks the space builds, its real seconds charged like the (fake-clock) trainings."""
+    import torch
+    from torch import nn
+
+    class ConvSpace(ToySpace):
+        name = "toy-conv"
+
+        def build_network(self, arch, num_classes=10, **options):
+            width = (4, 8, 16)[arch[0]]
+            layers = [nn.Conv2d(3, width, 3, padding=1), nn.ReLU()]
+            for _ in range(arch[1] % 2):
+                layers += [nn.Conv2d(width, width, 3, padding=1), nn.ReLU()]
+            return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, num_classes))
+
+    clock = FakeClock()
+
+    def train(arch):
+        clock.now += training_seconds(arch)
+        return accuracy(arch)
+
+    torch.manual_seed(0)
+    batch = (torch.randn(8, 3, 8, 8), torch.arange(8) % 4)
+    objective = CallableObjective(ConvSpace(), train, clock=clock)
+    report = gradsign.search("random", objective=objective, proxy="gradsign", proxy_batch=batch, num_classes=4,
+                             candidates=3, budget="10evals", runs=1, seed=0)
+    assisted = report.results[1].runs[0]
+    assert report.results[1].label == "random+gradsign(K=3, charged)"
+    assert assisted.evaluations == 10 and 0 < assisted.proxy_scored <= 24  # each distinct arch scored once
+    assert assisted.proxy_seconds > 0  # measured wall-clock seconds of building and scoring each network
+    assert assisted.charged_seconds == pytest.approx(assisted.train_seconds + assisted.proxy_seconds)

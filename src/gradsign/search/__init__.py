@@ -38,7 +38,7 @@ from gradsign.search.oracle import (
     nb201_oracle,
     nb201_oracle_from_arrays,
 )
-from gradsign.search.providers import ArrayProxyProvider, CallableProxyProvider, ProxyProvider
+from gradsign.search.providers import ArrayProxyProvider, CallableProxyProvider, ProxyProvider, network_proxy
 from gradsign.search.registry import (
     SearchAlgorithm,
     available_searches,
@@ -109,6 +109,7 @@ __all__ = [
     "nb201_dataset",
     "nb201_oracle",
     "nb201_oracle_from_arrays",
+    "network_proxy",
     "plot_trajectories",
     "register_search",
     "results_table",

@@ -153,10 +153,36 @@ class CallableProxyProvider:
         return f"<CallableProxyProvider {self.name!r}: {self.n_computed} archs scored>"
 
 
+def network_proxy(space: Any, proxy: str, inputs: Any, targets: Any, *, num_classes: int, seed: int = 0,
+                  options: Any = None) -> Callable[[Any], float]:
+    """``proxy(arch) -> score``: the named zero-cost proxy of ``space.build_network(arch)`` on one minibatch.
+
+    For searches on a user's space: wrap it in :class:`CallableProxyProvider` and
+    the seconds of building and scoring each network are charged like training
+    seconds. ``seed`` seeds each network's initialisation and the proxy, so an
+    arch always gets the same score.
+    """
+    from gradsign.proxies import get_proxy
+
+    get_proxy(proxy)  # an unknown name fails now, not mid-search
+
+    def score(arch: Any) -> float:
+        import torch
+
+        from gradsign.proxies.api import score as score_model
+
+        torch.manual_seed(seed)
+        model = space.build_network(arch, num_classes)
+        return float(score_model(model, inputs, targets, [proxy], seed=seed, options=options)[proxy])
+
+    score.__name__ = proxy
+    return score
+
+
 def provider_name(provider: ProxyProvider | None) -> str | None:
     if provider is None:
         return None
     return str(getattr(provider, "name", type(provider).__name__))
 
 
-__all__ = ["ArrayProxyProvider", "CallableProxyProvider", "ProxyProvider", "provider_name"]
+__all__ = ["ArrayProxyProvider", "CallableProxyProvider", "ProxyProvider", "network_proxy", "provider_name"]

@@ -104,6 +104,8 @@ def search(
     data_dir: Path | None = None,
     progress: bool = True,
     journal: Any = None,
+    proxy_batch: tuple[Any, Any] | None = None,
+    num_classes: int | None = None,
 ) -> SearchReport:
     """Run ``runs`` seeded searches of ``algo``, plain and proxy-assisted; the typed API of ``gradsign search``.
 
@@ -127,7 +129,9 @@ def search(
     ``algo_params`` go to the algorithm; ``output``: a folder for one JSON per
     setting, ``summary.json`` and ``trajectory.png`` (checked before searching).
     ``journal``: a SQLite path recording every training (and measured proxy score);
-    rerun with it, a killed search resumes without retraining.
+    rerun with it, a killed search resumes without retraining. A proxy *name* on
+    your own space scores ``space.build_network(arch, num_classes)`` on
+    ``proxy_batch=(inputs, targets)``, its seconds measured and charged.
     """
     from gradsign.search import Journal, TabularObjective, get_search, search_name
 
@@ -149,6 +153,8 @@ def search(
         algorithm = get_search(algo, **(algo_params or {}))
     tabular = isinstance(obj, TabularObjective)
     journal = journal if journal is None or isinstance(journal, Journal) else Journal(journal)
+    if isinstance(proxy, str) and not tabular:
+        proxy = _network_proxy(proxy, obj, proxy_batch, num_classes, seed)
     provider = _provider(proxy, obj, tabular, setup, store, precompute, progress, backend, journal)
     results = _run_settings(algorithm, obj, provider, charge_proxy, candidates, warmup_pool, tabular=tabular,
                             runs=runs, seed=seed, budget=budget, journal=journal)
@@ -157,6 +163,18 @@ def search(
     if output is not None:
         _write(report, obj, Path(output))
     return report
+
+
+def _network_proxy(name: str, objective: Any, batch: tuple[Any, Any] | None, num_classes: int | None,
+                   seed: int) -> Any:
+    """A named proxy on a user's space: it scores the networks the space builds, on the given minibatch."""
+    from gradsign.search import network_proxy
+
+    if batch is None or num_classes is None:
+        raise ConfigError(f"proxy {name!r} on your own space scores the networks space.build_network(arch, "
+                          "num_classes) builds: give proxy_batch=(inputs, targets) and num_classes, or a function "
+                          "proxy(arch) -> score")
+    return network_proxy(objective.space, name, batch[0], batch[1], num_classes=num_classes, seed=seed)
 
 
 def _check_counts(**counts: Any) -> None:
@@ -207,9 +225,6 @@ def _provider(proxy: Any, objective: Any, tabular: bool, setup: ScoringSetup | N
     if proxy is None:
         return None
     if isinstance(proxy, str):
-        if not tabular:
-            raise ConfigError(f"proxy {proxy!r}: a named proxy scores a benchmark's cells from the store; for your "
-                              "own objective give proxy=a function proxy(arch) -> score, or a ProxyProvider")
         if setup is None:
             setup = ScoringSetup(space=objective.space.name, dataset=objective.dataset, proxies=(proxy,))
         scorer = Scorer(setup, store)
