@@ -133,24 +133,15 @@ def search(
     your own space scores ``space.build_network(arch, num_classes)`` on
     ``proxy_batch=(inputs, targets)``, its seconds measured and charged.
     """
-    from gradsign.search import Journal, TabularObjective, get_search, search_name
+    from gradsign.search import Journal, TabularObjective
 
     started = time.time()
     _check_counts(runs=runs, candidates=candidates, warmup_pool=warmup_pool)
     if output is not None:
         check_output_dir(output)  # before minutes of searching, not after
-    guided = (search_name(algo) if isinstance(algo, str) else getattr(algo, "name", "")) == "predictor"
-    if guided and proxy is not None:
-        raise ConfigError("the predictor-guided search reads zero-cost features through zc_source (--zc-source), "
-                          "not a proxy")
-    if predictor is not None and not guided:
-        raise ConfigError("predictor (--predictor) is for the predictor-guided search (--algo predictor)")
     obj = _objective(objective, space, dataset, data_dir)
-    if guided and isinstance(algo, str):
-        algorithm = _predictor_guided(algo, algo_params, obj, predictor, zc_source, zc_seconds, store_path,
-                                      batch_size, seed, data_dir)
-    else:
-        algorithm = get_search(algo, **(algo_params or {}))
+    algorithm, guided = _algorithm(algo, algo_params, proxy, obj, predictor, zc_source, zc_seconds, store_path,
+                                   batch_size, seed, data_dir)
     tabular = isinstance(obj, TabularObjective)
     journal = journal if journal is None or isinstance(journal, Journal) else Journal(journal)
     if isinstance(proxy, str) and not tabular:
@@ -175,6 +166,24 @@ def _network_proxy(name: str, objective: Any, batch: tuple[Any, Any] | None, num
                           "num_classes) builds: give proxy_batch=(inputs, targets) and num_classes, or a function "
                           "proxy(arch) -> score")
     return network_proxy(objective.space, name, batch[0], batch[1], num_classes=num_classes, seed=seed)
+
+
+def _algorithm(algo: Any, algo_params: dict[str, Any] | None, proxy: Any, objective: Any, predictor: str | None,
+               zc_source: str, zc_seconds: float | None, store_path: Path | None, batch_size: int, seed: int,
+               data_dir: Path | None) -> tuple[Any, bool]:
+    """The algorithm instance, and whether it is the predictor-guided search (which reads its own features)."""
+    from gradsign.search import get_search, search_name
+
+    guided = (search_name(algo) if isinstance(algo, str) else getattr(algo, "name", "")) == "predictor"
+    if guided and proxy is not None:
+        raise ConfigError("the predictor-guided search reads zero-cost features through zc_source (--zc-source), "
+                          "not a proxy")
+    if predictor is not None and not guided:
+        raise ConfigError("predictor (--predictor) is for the predictor-guided search (--algo predictor)")
+    if guided and isinstance(algo, str):
+        return _predictor_guided(algo, algo_params, objective, predictor, zc_source, zc_seconds, store_path,
+                                 batch_size, seed, data_dir), True
+    return get_search(algo, **(algo_params or {})), guided
 
 
 def _check_counts(**counts: Any) -> None:
