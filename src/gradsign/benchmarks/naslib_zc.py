@@ -292,12 +292,19 @@ def naslib_sample(space: str, dataset: str = "cifar10", data_dir: str | Path | N
             rows_s.append(np.nanmean(secs[members], axis=0) if np.isfinite(secs[members]).any() else secs[members[0]])
         acc[rep] = float(accs[members].mean())
     source = f"NASLib reference scores {Path(frame.attrs['source']).name} ({name}, {frame.attrs['dataset']})"
-    data_free = {"flops", "params"}
     zc = ZeroCostTable(archs, tuple(proxies), np.array(rows_v), np.array(rows_s), source,
-                       {p: p not in data_free for p in proxies})
+                       {p: _naslib_needs_data(p) for p in proxies})
     merged_note = f"; {len(frame)} records merged into {len(archs)} distinct cells" if len(archs) != len(frame) else ""
     return NaslibSample(zc, acc, f"val_accuracy of {Path(frame.attrs['source']).name} ({name}, "
                                  f"{frame.attrs['dataset']}){merged_note}")
+
+
+def _naslib_needs_data(naslib_name: str) -> bool:
+    """Whether NASLib's proxy ``naslib_name`` looks at images: what our proxy of the same definition declares."""
+    from gradsign.proxies import get_proxy
+
+    ours = {theirs: mine for mine, theirs in NASLIB_PROXY_NAMES.items()}.get(naslib_name)
+    return True if ours is None else get_proxy(ours).needs_data
 
 
 def score_ratios(ours: Any, theirs: Any) -> tuple[float, float, float] | None:
