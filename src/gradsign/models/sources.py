@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +55,7 @@ class CreatedModel:
     designed_input: tuple[int, ...] | None = None
 
 
-class ModelSource:
+class ModelSource(ABC):
     """A place models come from. Subclass it and register it with :func:`register_model_source`.
 
     ``name`` is set by the decorator. Override :meth:`create`; override :meth:`check`
@@ -78,10 +79,10 @@ class ModelSource:
     def check(self, spec: ModelSpec) -> None:
         """Raise ConfigError (one line naming ``spec.text``) if ``spec`` cannot be loaded; build nothing."""
 
+    @abstractmethod
     def create(self, spec: ModelSpec, num_classes: int, input_shape: tuple[int, ...],
                seed: int | None) -> CreatedModel:
         """Build the model of ``spec`` for ``num_classes`` classes; the RNG is already seeded with ``seed``."""
-        raise NotImplementedError
 
 
 class FunctionSource(ModelSource):
