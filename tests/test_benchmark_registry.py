@@ -232,3 +232,15 @@ def test_toy_benchmark_is_a_command_line_plugin(tmp_path):
     assert r.returncode == 0, r.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["space"] == "tinyconv" and summary["proxies"]["params"]["spearman"] == pytest.approx(1.0)
+
+
+def test_benchmarks_command_lists_every_benchmark_and_what_it_lacks(capsys):
+    from gradsign.cli.main import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["benchmarks"])
+    out = capsys.readouterr().out
+    assert (exc.value.code or 0) == 0
+    for name in ("nb201", "nb101", "nb301", "tinybench"):
+        assert name in out
+    assert "tinybench: no simulated training (it records no training times)" in out

@@ -49,6 +49,8 @@ CAPABILITIES: dict[str, str] = {
     "zerocost": "reference zero-cost scores (named sources, e.g. NASLib's files)",
     "objective": "simulated training (accuracy and training time of every cell) for search",
 }
+_CAPABILITY_NAMES = {"lowfidelity": "low-fidelity accuracy", "zerocost": "reference zero-cost scores",
+                     "objective": "simulated training"}
 
 
 class Benchmark(ABC):
@@ -87,10 +89,12 @@ class Benchmark(ABC):
 
     def refuse(self, capability: str, need: str = "") -> NoReturn:
         """Raise the one-line ConfigError saying the benchmark lacks ``capability`` (and what ``need`` needs it)."""
+        raise ConfigError(self.lack_message(capability) + (f"; {need}" if need else ""))
+
+    def lack_message(self, capability: str) -> str:
+        """``"<name>: no <capability> (<why>)"``: what :meth:`refuse` says."""
         why = self.lacking.get(capability, "its data has none")
-        what = {"lowfidelity": "low-fidelity accuracy", "zerocost": "reference zero-cost scores",
-                "objective": "simulated training"}[capability]
-        raise ConfigError(f"{self.name}: no {what} ({why})" + (f"; {need}" if need else ""))
+        return f"{self.name}: no {_CAPABILITY_NAMES[capability]} ({why})"
 
     # --- ground truth (every benchmark) ----------------------------------------------------
     @abstractmethod
@@ -215,10 +219,26 @@ def _benchmark_of_space(name: str) -> str:
     return found[0]
 
 
+def describe_benchmarks() -> list[dict[str, Any]]:
+    """One row per registered benchmark: name, space, datasets, what it provides, why not the rest."""
+    rows = []
+    for name in available_benchmarks():
+        bench = get_benchmark(name)
+        rows.append({
+            "name": name, "space": bench.space, "datasets": list(bench.datasets),
+            "description": bench.description or (type(bench).__doc__ or "").strip().splitlines()[0],
+            "provides": [c for c in CAPABILITIES if bench.supports(c)],
+            "zerocost_sources": list(bench.zerocost_sources()),
+            "lacking": [bench.lack_message(c) for c in CAPABILITIES if not bench.supports(c)],
+        })
+    return rows
+
+
 __all__ = [
     "CAPABILITIES",
     "Benchmark",
     "available_benchmarks",
+    "describe_benchmarks",
     "get_benchmark",
     "register_benchmark",
 ]

@@ -13,7 +13,7 @@ from rich.markup import escape
 
 from gradsign import __version__
 from gradsign.cli import data_cmd, proxies_cmd, scoring_cmds, search_cmd, store_cmd
-from gradsign.cli import predictors_cmd
+from gradsign.cli import benchmarks_cmd, predictors_cmd
 from gradsign.cli import rank_cmd
 from gradsign.cli import report_cmd
 from gradsign.cli.common import OUTPUT_FALLBACK_EXIT, err_console, interrupt_message, take_fell_back
@@ -39,7 +39,8 @@ def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
     plugin: list[str] = typer.Option(
         [], "--plugin", help="Import your module (a name, or a path to a .py file) first: its @register_proxy / "
-        "register_space / register_predictor / register_model_source entries work in every command. "
+        "register_space / register_predictor / register_model_source / register_benchmark entries work in every "
+        "command. "
         "Repeatable; also $GRADSIGN_PLUGINS and the 'gradsign.plugins' entry-point group.", show_default=False),
 ) -> None:
     """Model performance inference: zero-cost proxies (GradSign, ...), NAS benchmarks, predictors, search."""
@@ -50,6 +51,7 @@ def _root(
 
 app.command("data")(data_cmd.data)
 app.command("proxies")(proxies_cmd.proxies)
+app.command("benchmarks")(benchmarks_cmd.benchmarks)
 app.command("score")(scoring_cmds.score)
 app.command("evaluate")(scoring_cmds.evaluate)
 app.command("search")(search_cmd.search)
