@@ -99,8 +99,11 @@ def test_process_started_is_before_now():
 
 
 @pytest.mark.data
-def test_evaluate_summary_has_provenance_with_the_benchmark_files(data_dir, tmp_path):
+def test_evaluate_summary_has_provenance_with_the_benchmark_files(data_dir, tmp_path, monkeypatch):
+    from gradsign.data import paths
     from gradsign.storage import ResultsStore
+
+    monkeypatch.setattr(paths, "_USED", {})  # as in a fresh process: not the files earlier tests read (and deleted)
     from gradsign.workflows.evaluate import run_evaluate
     from gradsign.workflows.scoring import ScoringSetup
 
