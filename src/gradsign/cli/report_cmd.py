@@ -29,7 +29,7 @@ def report(
     if result.fallback_problem is not None:
         report_fallback(result.fallback_problem, result.path)
     kinds = ", ".join(f"{n} {k}" for k, n in sorted(_count(result.runs).items()))
-    err_console.print(f"wrote {result.path} ({result.bytes / 1e6:.2f} MB; {len(result.runs)} runs: {kinds}; "
+    err_console.print(f"wrote {result.path} ({result.bytes / 1e6:.2f} MB; {len(result.runs)} run{'s' if len(result.runs) != 1 else ''}: {kinds}; "
                       f"sections: {', '.join(result.sections)})", highlight=False, markup=False, soft_wrap=True)
     if result.without_provenance:
         err_console.print(f"{len(result.without_provenance)} run(s) predate provenance records (read as they are)",
