@@ -167,6 +167,10 @@ def test_nb201_serves_every_capability():
     bench = get_benchmark("nb201")
     assert all(bench.supports(c) for c in ("lowfidelity", "zerocost", "objective"))
     assert bench.zerocost_sources() == ("naslib", "nb201-table") and set(bench.encoders()) == {"onehot", "path", "graph"}
+    from gradsign.benchmarks.literature import LITERATURE_SPEARMAN_NB201
+
+    assert bench.published_spearman("gradsign", "c10") == LITERATURE_SPEARMAN_NB201["gradsign"]["cifar10"]
+    assert get_benchmark("tinybench").published_spearman("gradsign", "c10") is None
 
 
 def test_toy_benchmark_runs_through_evaluate(tmp_path):
@@ -180,6 +184,7 @@ def test_toy_benchmark_runs_through_evaluate(tmp_path):
     # the toy's accuracy is increasing in the parameter count, so `params` ranks it perfectly
     frame = result.to_frame().set_index("proxy")
     assert frame.at["params", "spearman"] == pytest.approx(1.0) == summary["proxies"]["params"]["spearman"]
+    assert summary["literature_source"] is None and frame.at["params", "literature_spearman"] is None
     archs = [TinyConvSpace().parse(a) for a in result.archs]
     assert list(result.scores_frame()["params"]) == [tiny_params(a) for a in archs]
 

@@ -123,6 +123,13 @@ class Benchmark(ABC):
 
         return space_encoders(self.space)
 
+    #: where :meth:`published_spearman`'s figures come from (None: the benchmark has none)
+    published_source: ClassVar[str | None] = None
+
+    def published_spearman(self, proxy: str, dataset: str) -> float | None:
+        """The published |Spearman rho| of ``proxy`` on the whole benchmark for ``dataset``, or None."""
+        return None
+
     def objective(self, dataset: str, data_dir: PathLike = None) -> Any:
         """The simulated-training objective a search optimises (for NB201: its :class:`SearchOracle`)."""
         self.refuse("objective", "search needs the accuracy and training time of every cell it may propose")

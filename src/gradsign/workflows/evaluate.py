@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from gradsign.benchmarks.registry import Benchmark, get_benchmark
 from gradsign.errors import ConfigError
 from gradsign.evaluation import kendall, summarize_correlation
 from gradsign.evaluation.metrics import check_resamples, nan_mean_std
 from gradsign.outputs import check_output_dir, dumps_json, write_with_fallback
-from gradsign.evaluation.literature import LITERATURE_SOURCE, literature_spearman
 from gradsign.proxies import get_proxy
 from gradsign.reports.provenance import collect as collect_provenance
 from gradsign.storage import ResultsStore
@@ -250,7 +250,8 @@ def run_evaluate(
     table = scorer.score_archs(archs, progress=progress, description=f"{setup.space}/{scorer.dataset}",
                                backend=backend)
     acc = truth.accuracy(table.archs)
-    proxies = {name: _proxy_summary(name, table, acc, n_bootstrap, setup.seed, space.name, scorer.dataset)
+    bench = get_benchmark(setup.space)
+    proxies = {name: _proxy_summary(name, table, acc, n_bootstrap, setup.seed, bench, scorer.dataset)
                for name in setup.proxies}
     if repeats > 1:
         _kendall_repeats(proxies, scorer, truth, archs, table, acc, repeats=repeats, progress=progress,
@@ -270,7 +271,7 @@ def run_evaluate(
         "store": str(store.path) if store is not None else None,
         "stored_only": {"drawn": n_drawn, "kept": len(table.archs)} if stored_only else None,
         "noise_ceiling": truth.noise_ceiling(table.archs),
-        "literature_source": LITERATURE_SOURCE if space.name == "nb201" else None,
+        "literature_source": bench.published_source,
         "proxies": proxies,
         "provenance": collect_provenance(seeds=[setup.seed + 7919 * r for r in range(repeats)], started=started,
                                          device=setup.device, threads=setup.threads),
@@ -299,7 +300,7 @@ def _fully_stored(scorer: Scorer, store: ResultsStore, archs: list) -> list:
     return kept
 
 
-def _proxy_summary(name: str, table: Any, acc: np.ndarray, n_bootstrap: int, seed: int, space: str,
+def _proxy_summary(name: str, table: Any, acc: np.ndarray, n_bootstrap: int, seed: int, bench: Benchmark,
                    dataset: str) -> dict[str, Any]:
     """Proxy ``name``'s rank agreement with ``acc`` on the scored table, as ``summary["proxies"][name]``."""
     spec = get_proxy(name)
@@ -319,8 +320,8 @@ def _proxy_summary(name: str, table: Any, acc: np.ndarray, n_bootstrap: int, see
         "n_failed": table.n_failed(name),
         "failures_by_reason": table.failure_reasons(name),
         "higher_is_better": spec.higher_is_better,
-        # Published figures are for the whole NB201 space; other spaces get none.
-        "literature_spearman": literature_spearman(name, dataset) if space == "nb201" and not ensemble else None,
+        # Published figures (NB201's) are for the whole benchmark; an ensemble has none.
+        "literature_spearman": None if ensemble else bench.published_spearman(name, dataset),
     }
     if ensemble:
         out["members"] = list(spec.members)

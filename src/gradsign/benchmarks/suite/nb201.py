@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from gradsign.benchmarks.literature import LITERATURE_SOURCE, literature_spearman
 from gradsign.benchmarks.registry import Benchmark, register_benchmark
 from gradsign.benchmarks.tables import GroundTruth, LowFidelityTable, ZeroCostTable
 from gradsign.errors import ConfigError, DataError
@@ -105,6 +106,12 @@ class NB201Benchmark(Benchmark):
         values = np.stack([table.column("naswot_score"), table.column("params_m")], axis=1).astype(np.float64)
         return ZeroCostTable(list(table.archs), ("naswot", "params"), values, None,
                              "NB201 reference columns (naswot_score, params_m)", {"naswot": True, "params": False})
+
+    published_source = LITERATURE_SOURCE
+
+    def published_spearman(self, proxy: str, dataset: str) -> float | None:
+        """Published |rho| on all 15,625 cells, batch 64 (:mod:`gradsign.benchmarks.literature`)."""
+        return literature_spearman(proxy, self.dataset(dataset))
 
     def objective(self, dataset: str, data_dir: PathLike = None) -> Any:
         """The NB201 search protocol's simulated training on ``dataset``: a :class:`SearchOracle`."""
