@@ -249,3 +249,12 @@ def test_benchmarks_command_lists_every_benchmark_and_what_it_lacks(capsys):
     for name in ("nb201", "nb101", "nb301", "tinybench"):
         assert name in out
     assert "tinybench: no simulated training (it records no training times)" in out
+
+
+@pytest.mark.data
+def test_nb201_objective_is_the_search_oracle_of_the_dataset(data_dir):
+    from gradsign.benchmarks.nb201 import NUM_ARCHS
+    from gradsign.search.oracle import NB201_SETTINGS
+
+    oracle = get_benchmark("nb201").objective("c100", data_dir)
+    assert oracle.num_archs == NUM_ARCHS and oracle.default_budget == NB201_SETTINGS["cifar100"].default_budget
