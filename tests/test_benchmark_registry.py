@@ -226,6 +226,7 @@ def test_toy_benchmark_runs_through_predictor_evaluation(tmp_path):
         gradsign.evaluate_predictors("tinyconv", "cifar10", train_sizes="0,ten")
 
 
+@pytest.mark.slow
 def test_toy_benchmark_is_a_command_line_plugin(tmp_path):
     out = tmp_path / "eval"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
