@@ -21,7 +21,7 @@ import numpy as np
 
 from gradsign.errors import ConfigError
 from gradsign.predictors.base import Predictor, TargetScaler
-from gradsign.predictors.encodings import ENCODINGS
+from gradsign.spaces.encodings import ENCODINGS
 from gradsign.predictors.features import ZeroCostScaler
 
 
