@@ -21,8 +21,8 @@ import numpy as np
 
 from gradsign.errors import ConfigError
 from gradsign.predictors.base import Predictor, TargetScaler
-from gradsign.spaces.encodings import ENCODINGS
 from gradsign.predictors.features import ZeroCostScaler
+from gradsign.spaces.encodings import ENCODINGS
 
 
 class TabularPredictor(Predictor):
