@@ -15,8 +15,9 @@ Sources of zero-cost features (``zc_source``):
 * ``nb201-table``: the NB201 table's reference NASWOT score and parameter
   count, for all cells.
 * ``none``: no zero-cost features (model-based and low-fidelity predictors only).
-* ``auto``: ``store`` on NB201 when the store holds every requested proxy for at
-  least as many cells as NASLib's reference scores cover (725), else ``naslib``;
+* ``auto``: ``store`` when the store holds every requested proxy for at least
+  as many cells as the benchmark's first reference source covers (NB201: NASLib's
+  725), else that source (where the ground truth is a sample: that source);
   a note says which was used and why.
 
 Sources can be joined with ``+`` (``store+nb201-table``): the pool is then the
@@ -24,6 +25,7 @@ cells present in all of them. A name two sources share gets ``@<source>`` on
 the later one (``params@nb201-table``); in ``--zc-proxies``, ``name@source``
 picks that source's column (``naswot@nb201-table``: the table's reference
 score, not our ``naswot`` proxy from the store).
+
 Which sources exist is the benchmark's business (``Benchmark.zerocost_sources``;
 ``store``, ``auto`` and ``none`` exist everywhere, except ``store`` on a
 benchmark whose ground truth is a sample of cells).
