@@ -18,6 +18,8 @@ __version__ = "0.1.0"
 # Names served lazily from submodules, so `import gradsign` does not import torch.
 _LAZY = {
     "score": "gradsign.proxies.api",
+    "score_archs": "gradsign.workflows.score",
+    "ScoreResult": "gradsign.workflows.score",
     "describe_proxies": "gradsign.proxies.api",
     "count_nonfinite": "gradsign.proxies.api",
     "ensemble_scores": "gradsign.proxies.api",

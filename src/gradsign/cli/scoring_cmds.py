@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from enum import Enum
 from pathlib import Path
@@ -13,7 +12,6 @@ from rich.table import Table
 
 from gradsign.cli.common import (DataDirOption, DeviceOption, ThreadsOption, console, err_console,
                                  set_interrupt_note, store_interrupt_note, report_fallback)
-from gradsign.errors import ConfigError, GradsignError
 
 
 class OutputFormat(str, Enum):
@@ -113,94 +111,47 @@ def score(
     labels: Annotated[Optional[Path], typer.Option("--labels", help="CSV arch,accuracy of trained archs of this space: the few-shot rule weights the proxies' members on them (prior: the first ensemble of --proxies, else 'recommended') and adds a 'fewshot' column (docs/ensembles.md).")] = None,
 ) -> None:
     """Score architectures with zero-cost proxies (stored scores are reused)."""
-    from gradsign.outputs import check_output_file, json_safe
-    from gradsign.spaces import get_space
-    from gradsign.workflows.evaluate import draw_archs
-    from gradsign.workflows.scoring import Scorer, read_archs_file
+    from gradsign.outputs import check_output_file
+    from gradsign.workflows.score import score_archs
 
     if output is not None:
         check_output_file(output)
-    sp = get_space(space)
-    chosen: list = []
-    for a in arch or []:
-        chosen.append(sp.parse(a))
-    for i in index or []:
-        chosen.append(sp.arch_at(i))
-    skipped: list[tuple[int, str]] = []
-    if archs_file is not None:
-        parsed, skipped = read_archs_file(sp, archs_file, skip_invalid=skip_invalid)
-        chosen.extend(parsed)
-        for lineno, why in skipped:
-            err_console.print(f"skipped {archs_file}:{lineno}: {why}", highlight=False, markup=False, soft_wrap=True)
-        if skipped:
-            err_console.print(f"--skip-invalid: {len(skipped)} line(s) of {archs_file} skipped, {len(parsed)} arch(s) read",
-                              highlight=False, markup=False)
-    elif skip_invalid:
-        raise ConfigError("--skip-invalid applies to --archs-file")
-    if sample is not None:
-        chosen.extend(draw_archs(sp, sample, seed, note=lambda m: err_console.print(f"note: {m}", highlight=False)))
-    if not chosen:
-        raise ConfigError("no architecture given: use --arch, --index, --archs-file or --sample")
-    if labels is not None:  # few-shot: score the labelled archs too, with the prior's members
-        from gradsign.evaluation.ensemble_selection import fewshot_prior, read_labels
-
-        label_archs, label_acc = read_labels(labels)
-        label_archs = [sp.parse(a) for a in label_archs]
-        names, prior = fewshot_prior(proxies)
-        proxies = ",".join(names)
-
-    setup = _setup(space, dataset, proxies, batch_size, seed, sampling, data_dir, engine,
-                   threads=threads, device=device, option=option)
     scorer_store = _store(store, no_store)
     set_interrupt_note(store_interrupt_note(scorer_store))
-    scorer = Scorer(setup, scorer_store)
-    table = scorer.score_archs(chosen, progress=progress and len(chosen) > 1,
-                               backend=_backend(backend, workers, address))
-    frame = table.frame()
-    try:
-        frame.insert(0, "index", [sp.index_of(sp.parse(a)) for a in table.archs])
-    except GradsignError:
-        pass
-    fit = None
-    if labels is not None:
-        from gradsign.evaluation.ensemble_selection import apply_fewshot
-
-        labelled = scorer.score_archs(label_archs, progress=progress and len(label_archs) > 1,
-                                      backend=_backend(backend, workers, address))
-        frame["fewshot"], fit = apply_fewshot(prior, setup.proxies, table.scores, labelled.scores, label_acc)
-        err_console.print(f"few-shot: {fit.reason}; 'fewshot' = {fit.name}", highlight=False, markup=False)
-
+    result = score_archs(
+        space, dataset, proxies, archs=arch or (), indices=index or (), archs_file=archs_file, sample=sample,
+        skip_invalid=skip_invalid, labels=labels, batch_size=batch_size, seed=seed, sampling=sampling,
+        options=option, engine=engine, store=scorer_store, backend=_backend(backend, workers, address),
+        data_dir=data_dir, threads=threads, device=device, progress=progress,
+        note=lambda m: err_console.print(m, highlight=False, markup=False, soft_wrap=True))
+    if result.fewshot is not None:
+        err_console.print(f"few-shot: {result.fewshot.reason}; 'fewshot' = {result.fewshot.name}",
+                          highlight=False, markup=False)
     if fmt is OutputFormat.csv:
-        text = frame.to_csv(index=False, float_format="%.10g")
+        text = result.to_csv()
     elif fmt is OutputFormat.json:
-        from gradsign.reports.provenance import collect, process_started
-
-        records = json.loads(frame.to_json(orient="records", double_precision=15))
-        provenance = collect(seeds=[seed], started=process_started(), device=setup.device, threads=setup.threads)
-        text = json.dumps({"space": sp.name, "dataset": scorer.dataset, "batch_size": batch_size, "seed": seed,
-                           "data": table.data_description, "scores": records,
-                           **({"skipped_lines": [{"line": n, "reason": why} for n, why in skipped]}
-                              if skipped else {}),
-                           **({"fewshot": json_safe(fit.as_dict())} if fit else {}),
-                           "provenance": provenance}, indent=2) + "\n"
+        text = result.to_json()
     else:
-        t = Table(title=f"{sp.name} / {scorer.dataset} (batch {batch_size}, seed {seed})", title_justify="left")
-        for col in frame.columns:
-            t.add_column(str(col), overflow="fold")
-        for row in frame.itertuples(index=False):
-            t.add_row(*[_fmt(v) if isinstance(v, float) else str(v) for v in row])
+        text = result.frame.to_string(index=False) + "\n"
         if output is None:
-            console.print(t)
-            console.print(f"data: {table.data_description}", highlight=False)
-        text = frame.to_string(index=False) + "\n"
+            console.print(_score_table(result))
+            console.print(f"data: {result.data}", highlight=False)
     if output is not None:
         _write_output(output, text)
     elif fmt is not OutputFormat.table:
         typer.echo(text, nl=False)
-    bad = {p: n for p in setup.proxies if (n := table.n_failed(p))}
-    if bad:
-        err_console.print(f"[yellow]failed cells[/]: {bad} (recorded in the store; rerun to retry)")
+    if result.failed:
+        err_console.print(f"[yellow]failed cells[/]: {result.failed} (recorded in the store; rerun to retry)")
 
+
+def _score_table(result) -> Table:
+    t = Table(title=f"{result.space} / {result.dataset} (batch {result.batch_size}, seed {result.seed})",
+              title_justify="left")
+    for col in result.frame.columns:
+        t.add_column(str(col), overflow="fold")
+    for row in result.frame.itertuples(index=False):
+        t.add_row(*[_fmt(v) if isinstance(v, float) else str(v) for v in row])
+    return t
 
 def evaluate(
     space: SpaceOption = "nb201",

@@ -1,0 +1,41 @@
+"""gradsign.score_archs: the typed API behind `gradsign score` (the CLI only displays its ScoreResult)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import gradsign
+from gradsign.errors import ConfigError
+from gradsign.workflows.score import ScoreResult
+
+ARCHS = ["|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|",
+         "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"]
+
+
+def test_score_archs_returns_a_typed_result(tmp_path):
+    lines = tmp_path / "archs.txt"
+    lines.write_text(f"# two archs, one bad line\n{ARCHS[1]}\nnot-an-arch\n")
+    notes: list[str] = []
+    r = gradsign.score_archs("nb201", "cifar10", "params,synflow", archs=[ARCHS[0]], archs_file=lines,
+                             skip_invalid=True, note=notes.append)
+    assert isinstance(r, ScoreResult)
+    assert list(r.frame.columns) == ["index", "arch", "params", "synflow"]
+    assert list(r.frame["arch"]) == ARCHS and r.proxies == ("params", "synflow")
+    assert r.skipped and r.skipped[0][0] == 3 and any("archs.txt:3" in n for n in notes)
+    assert r.frame.loc[0, "params"] > r.frame.loc[1, "params"]  # convolutions vs an all-none cell
+    doc = json.loads(r.to_json())
+    assert doc["scores"][0]["arch"] == ARCHS[0] and doc["skipped_lines"][0]["line"] == 3
+    assert "provenance" in doc and doc["provenance"]["threads"] == 1
+    assert r.to_csv().splitlines()[0] == "index,arch,params,synflow"
+    assert r.failed == {}
+
+
+def test_score_archs_checks_before_scoring():
+    with pytest.raises(ConfigError, match="no architecture given"):
+        gradsign.score_archs("nb201", proxies="params")
+    with pytest.raises(ConfigError, match="--skip-invalid applies to --archs-file"):
+        gradsign.score_archs("nb201", proxies="params", archs=[ARCHS[0]], skip_invalid=True)
+    with pytest.raises(ConfigError, match="nosuchproxy"):
+        gradsign.score_archs("nb201", proxies="nosuchproxy", archs=[ARCHS[0]])
