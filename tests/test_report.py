@@ -145,7 +145,7 @@ def test_warnings_name_different_batch_size_version_and_data(runs, tmp_path):
     summary["provenance"]["gradsign_version"] = "0.0.9"
     summary["provenance"]["data_files"][0]["sha256"] = "0" * 64
     summary_path.write_text(json.dumps(summary))
-    warnings = compare_runs(load_inputs([runs["eval_a"], runs["eval_b"]]))
+    warnings = compare_runs(load_inputs([runs["eval_a"], runs["eval_b"]])[0])
     assert len(warnings) == 2
     assert warnings[0].startswith("runs made by different versions of gradsign: ") and "0.0.9" in warnings[0]
     assert warnings[1].startswith("data file images.bin differs between runs")
@@ -156,7 +156,7 @@ def test_same_dataset_with_different_data_is_a_warning(runs, tmp_path):
     summary = json.loads(summary_path.read_text())
     summary.update(dataset="cifar10", batch_size=64, data="cifar10 another minibatch")
     summary_path.write_text(json.dumps(summary))
-    (warning,) = compare_runs(load_inputs([runs["eval_a"], runs["eval_b"]]))
+    (warning,) = compare_runs(load_inputs([runs["eval_a"], runs["eval_b"]])[0])
     assert warning.startswith("evaluate runs on cifar10 used different data")
 
 
@@ -271,10 +271,10 @@ def test_search_report_document_and_score_json(tmp_path):
 def test_comparison_columns_name_the_seed_when_seeds_differ(runs):
     from gradsign.reports.build import _comparison_section
 
-    section = _comparison_section(load_inputs([runs["eval_a"], runs["eval_b"]]))
+    section = _comparison_section(load_inputs([runs["eval_a"], runs["eval_b"]])[0])
     assert section["labels"] == ["nb201 cifar10 (60, seed 0)", "nb201 cifar100 (60, seed 1)"]
     same = evaluate_run(runs["eval_a"].parent / "eval_c", seed=0)
-    section = _comparison_section(load_inputs([runs["eval_a"], same]))
+    section = _comparison_section(load_inputs([runs["eval_a"], same])[0])
     assert section["labels"] == ["nb201 cifar10 (60) eval_a", "nb201 cifar10 (60) eval_c"]
 
 
@@ -295,3 +295,37 @@ def test_search_and_predictor_results_from_the_api(tmp_path):
     assert [kind for kind, _, _ in built.runs] == ["search", "predictors"]
     assert built.sections == ["search", "predictors", "provenance"]
     assert parse(tmp_path / "api.html").figures["svg"] == 2  # trajectories, predictor curves
+
+
+# --------------------------------------------------------------------------- review of issue 26
+
+
+def _edit_summary(folder: Path, **changes) -> None:
+    """Change top-level fields of a run's summary.json; ``provenance`` entries are merged, not replaced."""
+    path = folder / "summary.json"
+    summary = json.loads(path.read_text())
+    summary["provenance"].update(changes.pop("provenance", {}))
+    summary.update(changes)
+    path.write_text(json.dumps(summary))
+
+
+def test_the_report_never_writes_over_or_into_its_inputs(runs, tmp_path, capsys):
+    from gradsign.cli.main import main
+
+    summary = runs["eval_a"] / "summary.json"
+    before = summary.read_bytes()
+    for target in (summary, runs["eval_a"]):  # the input file, given as a file and inside its folder
+        with pytest.raises(SystemExit) as exc:
+            main(["report", str(target), "--output", str(summary)])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and err.strip().count("\n") == 0 and "give it a .html" in err
+    with pytest.raises(OutputError, match="is inside the input folder"):
+        build_report([runs["eval_a"]], runs["eval_a"] / "report.html")
+    with pytest.raises(OutputError, match="is inside the input folder"):
+        build_report([runs["eval_b"], tmp_path], tmp_path / "sub" / "report.htm")
+    page = tmp_path / "page.html"
+    page.write_text("<html></html>")
+    with pytest.raises(OutputError, match="page.html: is the input .*page.html itself"):
+        build_report([page], page)
+    assert summary.read_bytes() == before and not (runs["eval_a"] / "report.html").exists()
+    assert build_report([runs["eval_a"]], tmp_path / "report.htm").path.is_file()

@@ -16,7 +16,7 @@ def report(
     runs: Annotated[list[Path], typer.Argument(
         help="Output folders or files of `gradsign evaluate`, `gradsign score --format json`, `gradsign rank --format json`, `gradsign search` and `gradsign predictors evaluate`; "
              "any mix, in the order to show them.", metavar="RUN_DIR...", show_default=False)],
-    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")] = Path("report.html"),
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write (*.html; not inside an input folder).")] = Path("report.html"),
     title: Annotated[Optional[str], typer.Option("--title", help="Page title (default: the runs' kinds and count).")] = None,
 ) -> None:
     """Write one HTML page (figures and scripts inlined, no network) showing the given runs side by side."""
@@ -24,6 +24,8 @@ def report(
 
     command = shlex.join(["gradsign", *sys.argv[1:]]) if sys.argv and sys.argv[0].endswith("gradsign") else None
     result = build_report(runs, output, title=title, command=command)
+    for note in result.notes:
+        err_console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     for warning in result.warnings:
         err_console.print(f"warning: {warning}", highlight=False, markup=False, soft_wrap=True)
     if result.fallback_problem is not None:

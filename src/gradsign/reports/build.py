@@ -17,19 +17,21 @@ size or version, or predate provenance records.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from gradsign.outputs import check_output_file
+from gradsign.errors import GradsignError
+from gradsign.outputs import OutputError, check_output_file
 from gradsign.reports import plots
 from gradsign.reports.loaders import ReportInputError, Run, load_run
 
 SECTION_TITLES = {"evaluate": "Proxy evaluations", "comparison": "The same proxy across runs",
+                  "seeds": "The same proxy across seeds",
                   "search": "Searches", "predictors": "Predictors", "rank": "Models ranked at initialization",
                   "score": "Scores", "provenance": "Provenance"}
 
@@ -45,6 +47,7 @@ class ReportResult:
     warnings: list[str] = field(default_factory=list)
     without_provenance: list[str] = field(default_factory=list)  # runs written before provenance was recorded
     fallback_problem: str | None = None  # why ``output`` could not be written at the end (``path`` is then elsewhere)
+    notes: list[str] = field(default_factory=list)  # about the inputs (e.g. a run given twice, shown once)
 
 
 # --------------------------------------------------------------------------- formatting helpers
@@ -145,7 +148,7 @@ def _evaluate_section(run: Run, index: int) -> dict[str, Any]:
              ("noise ceiling", f"Spearman {ceiling['spearman']:.3f} ({ceiling.get('what', '')})" if ceiling else None),
              ("literature", s.get("literature_source"))]
     return {"id": f"evaluate-{index}", "title": f"{_evaluate_label(run)}: {run.name}", "run": run,
-            "facts": [(k, v) for k, v in facts if v not in (None, "")],
+            "facts": [(k, _shown(v)) for k, v in facts if v not in (None, "")],
             "table": {"id": f"evaluate-{index}-table", "columns": EVAL_COLUMNS, "rows": rows, "default_sort": 1},
             "figures": figures, "missing_scatter": missing_scatter}
 
@@ -182,6 +185,61 @@ def _comparison_section(runs: list[Run]) -> dict[str, Any] | None:
             "table": {"id": "comparison-table", "columns": columns, "rows": rows, "default_sort": 1,
                       "compact": True},
             "figure": plots.correlation_comparison(proxies, labels, values)}
+
+
+# --------------------------------------------------------------------------- seed spread
+
+
+SEED_COLUMNS = [("seed", "num"), ("Spearman rho [95% CI]", "num"), ("Kendall tau", "num"),
+                ("top-10% precision", "num"), ("NaN", "num")]
+
+
+def _seed_label(run: Run, duplicates: bool) -> str:
+    return run.name if duplicates else str(run.summary.get("proxy"))
+
+
+def _seeds_section(runs: list[Run]) -> dict[str, Any] | None:
+    """Seed-spread runs: one table per run (a proxy scored under several minibatch / init seeds on the same
+    cells), and one plot of every run's rho per seed side by side."""
+    if not runs:
+        return None
+    proxies = [r.summary.get("proxy") for r in runs]
+    duplicates = len(set(proxies)) < len(proxies)
+    articles = []
+    values: dict[tuple[str, str], tuple[float, float, float] | None] = {}
+    seed_labels: list[str] = []
+    for index, run in enumerate(runs):
+        s = run.summary
+        rows = []
+        for p in s["per_seed"]:
+            rows.append([cell(p.get("seed")), cell(p.get("spearman"), text=ci_text(p.get("spearman"), p.get("spearman_ci"))),
+                         cell(p.get("kendall")), cell(p.get("top10_precision"), 2), cell(p.get("nan", 0))])
+            label = f"seed {p.get('seed')}"
+            if label not in seed_labels:
+                seed_labels.append(label)
+            ci = p.get("spearman_ci") or [None, None]
+            if _num(p.get("spearman")) is not None:
+                values[(_seed_label(run, duplicates), label)] = (float(p["spearman"]), _num(ci[0]) or math.nan,
+                                                                _num(ci[1]) or math.nan)
+        spread = None
+        if _num(s.get("spearman_mean")) is not None:
+            spread = (f"mean {s['spearman_mean']:.3f}, sd {_num(s.get('spearman_sd')) or 0:.3f}, range "
+                      f"[{_num(s.get('spearman_min')) or math.nan:.3f}, {_num(s.get('spearman_max')) or math.nan:.3f}]")
+        agreement = None
+        if _num(s.get("score_agreement_mean")) is not None:
+            agreement = (f"mean {s['score_agreement_mean']:.3f}, lowest "
+                         f"{_num(s.get('score_agreement_min')) or math.nan:.3f}")
+        facts = [("proxy", s.get("proxy")), ("space / dataset", f"{s.get('space', '?')} / {s.get('dataset', '?')}"),
+                 ("cells", s.get("cells")), ("batch size", s.get("batch_size")), ("target", s.get("target")),
+                 ("Spearman over seeds", spread), ("seed-to-seed score agreement (Spearman)", agreement),
+                 ("literature rho", s.get("literature"))]
+        articles.append({"id": f"seeds-{index}", "title": f"{s.get('proxy')} on {s.get('space')} "
+                                                          f"{s.get('dataset')}: {run.name}", "run": run,
+                         "facts": [(k, _shown(v)) for k, v in facts if v not in (None, "")],
+                         "table": {"id": f"seeds-{index}-table", "columns": SEED_COLUMNS, "rows": rows,
+                                   "default_sort": 0}})
+    figure = plots.correlation_comparison([_seed_label(r, duplicates) for r in runs], seed_labels, values)
+    return {"id": "seeds", "articles": articles, "figure": figure}
 
 
 # --------------------------------------------------------------------------- search
@@ -248,7 +306,7 @@ def _search_section(run: Run, index: int) -> dict[str, Any]:
              ("budget", s.get("budget"))]
     notes = sorted({n for d in run.searches for n in d.get("notes", [])} | set(s.get("notes", [])))
     return {"id": f"search-{index}", "title": run.name, "run": run,
-            "facts": [(k, v) for k, v in facts if v not in (None, "", [])],
+            "facts": [(k, _shown(v)) for k, v in facts if v not in (None, "", [])],
             "table": {"id": f"search-{index}-table", "columns": SEARCH_COLUMNS, "rows": _search_rows(run),
                       "default_sort": 3},
             "figures": figures, "notes": notes,
@@ -286,7 +344,7 @@ def _predictor_section(run: Run, index: int) -> dict[str, Any]:
              ("test cells", m.get("test_size")), ("pool", m.get("pool_size")), ("intervals", m.get("ci")),
              ("seed", m.get("seed"))]
     return {"id": f"predictors-{index}", "title": title, "run": run,
-            "facts": [(k, v) for k, v in facts if v not in (None, "")],
+            "facts": [(k, _shown(v)) for k, v in facts if v not in (None, "")],
             "table": {"id": f"predictors-{index}-table", "columns": columns, "rows": rows,
                       "default_sort": len(columns) - 1},
             "figure": plots.predictor_curves(frame, title=f"{title}: Spearman rho vs training-set size")}
@@ -323,7 +381,7 @@ def _rank_section(run: Run, index: int) -> dict[str, Any]:
              ("seed", doc.get("seed")), ("device", doc.get("device")), ("torch", doc.get("torch")),
              ("better is", ", ".join(f"{p} {'higher' if h else 'lower'}" for p, h in doc["higher_is_better"].items()))]
     return {"id": f"rank-{index}", "title": f"{doc.get('dataset', '')}: {run.name}", "run": run,
-            "facts": [(k, v) for k, v in facts if v not in (None, "")],
+            "facts": [(k, _shown(v)) for k, v in facts if v not in (None, "")],
             "table": {"id": f"rank-{index}-table", "columns": columns, "rows": rows,
                       "default_sort": len(columns) - 2 - len(proxies)},
             "remarks": remarks, "figure": plots.rank_chart(models, proxies, ranks)}
@@ -339,7 +397,7 @@ def _score_section(run: Run, index: int) -> dict[str, Any]:
     facts = [("space", doc.get("space")), ("dataset", doc.get("dataset")), ("data", doc.get("data")),
              ("batch size", doc.get("batch_size")), ("seed", doc.get("seed"))]
     return {"id": f"score-{index}", "title": run.name, "run": run,
-            "facts": [(k, v) for k, v in facts if v not in (None, "")],
+            "facts": [(k, _shown(v)) for k, v in facts if v not in (None, "")],
             "table": {"id": f"score-{index}-table", "columns": columns, "rows": rows, "default_sort": 1 if keys else 0}}
 
 
@@ -352,31 +410,90 @@ def _data_source(run: Run) -> str | None:
     return str(data) if data else None
 
 
+#: How a run that scored data-free proxies only describes its data (``gradsign.workflows.scoring``).
+NO_DATA_PREFIX = "no data"
+
+
+def reads_data(run: Run) -> bool:
+    """Whether the run's numbers depend on an image minibatch (False: data-free proxies only, e.g. synflow,
+    params); runs that read none are left out of the data and batch-size comparisons."""
+    data = run.summary.get("data")
+    if isinstance(data, str):
+        return not data.lower().startswith(NO_DATA_PREFIX)
+    proxies = run.summary.get("proxies")
+    if run.kind != "evaluate" or not isinstance(proxies, dict) or not proxies:
+        return True
+    try:  # an older summary without a data description: ask the proxies
+        from gradsign.proxies.ensemble import split_members
+        from gradsign.proxies.registry import get_proxy
+
+        return any(get_proxy(n).needs_data for n in split_members(list(proxies))[0])
+    except (KeyError, ValueError, GradsignError):
+        return True  # a proxy not registered here: assume it read data
+
+
+def _shown(value: Any) -> str:
+    """A recorded value as a person reads it: yes / no, lists comma-separated, numbers as they are."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_shown(v) for v in value)
+    if isinstance(value, Mapping):
+        return "; ".join(f"{k}: {_shown(v)}" for k, v in value.items())
+    return str(value)
+
+
+def _differences(runs: Sequence[Run], what: str, value_of) -> str | None:
+    """A warning when the runs that record ``value_of(run)`` (None: not recorded) hold different values."""
+    groups: dict[str, list[str]] = defaultdict(list)
+    for r in runs:
+        v = value_of(r)
+        if v is not None and v != "":
+            groups[_shown(v)].append(r.name)
+    if len(groups) < 2:
+        return None
+    return f"{what}: " + "; ".join(f"{v} ({', '.join(names)})" for v, names in groups.items())
+
+
+#: Recorded settings that change the numbers: (label, provenance key, summary key used when there is none).
+ENVIRONMENT_FIELDS = (("torch versions", "torch", "torch"), ("numpy versions", "numpy", None),
+                      ("devices", "device", "device"), ("torch thread counts", "threads", None),
+                      ("uncommitted changes to gradsign", "git_dirty", None))
+
+
 def compare_runs(runs: Sequence[Run]) -> list[str]:
-    """Warnings about runs shown together: different data, batch size or version; runs without provenance."""
+    """Warnings about runs shown together, one line per difference that can change the numbers: data,
+    batch size, minibatch sampling, accuracy target (evaluate runs), gradsign version and uncommitted
+    changes, torch / numpy versions, device, thread count, a data file's hash; runs without provenance.
+
+    Runs that read no data (data-free proxies only) are left out of the data, batch-size and sampling
+    comparisons."""
     warnings = []
     by_kind: dict[str, list[Run]] = defaultdict(list)
     for r in runs:
         by_kind[r.kind].append(r)
     for kind, group in by_kind.items():
-        if len(group) < 2:
-            continue
-        sizes = defaultdict(list)
-        for r in group:
-            if r.summary.get("batch_size") is not None:
-                sizes[r.summary["batch_size"]].append(r.name)
-        if len(sizes) > 1:
-            warnings.append(f"{kind} runs compared with different batch sizes: "
-                            + "; ".join(f"{b} ({', '.join(n)})" for b, n in sizes.items()))
-        per_dataset = defaultdict(lambda: defaultdict(list))
-        for r in group:
-            src = _data_source(r)
-            if src is not None:
-                per_dataset[r.summary.get("dataset")][src].append(r.name)
-        for ds, sources in per_dataset.items():
-            if len(sources) > 1:
-                warnings.append(f"{kind} runs on {ds} used different data: "
-                                + "; ".join(f"{s!r} ({', '.join(n)})" for s, n in sources.items()))
+        with_data = [r for r in group if reads_data(r)]
+        if len(with_data) >= 2:
+            for what, key in (("batch sizes", "batch_size"), ("minibatch sampling", "sampling")):
+                w = _differences(with_data, f"{kind} runs compared with different {what}",
+                                 lambda r, key=key: r.summary.get(key))
+                if w:
+                    warnings.append(w)
+            per_dataset: dict[Any, list[Run]] = defaultdict(list)
+            for r in with_data:
+                per_dataset[r.summary.get("dataset")].append(r)
+            for ds, same in per_dataset.items():
+                if len(same) > 1:
+                    w = _differences(same, f"{kind} runs on {ds} used different data",
+                                     lambda r: repr(_data_source(r)) if _data_source(r) else None)
+                    if w:
+                        warnings.append(w)
+    if len(by_kind["evaluate"]) >= 2:
+        w = _differences(by_kind["evaluate"], "evaluate runs correlate with different accuracy targets",
+                         lambda r: r.summary.get("target"))
+        if w:
+            warnings.append(w)
     versions = defaultdict(list)
     for r in runs:
         if r.provenance:
@@ -384,6 +501,12 @@ def compare_runs(runs: Sequence[Run]) -> list[str]:
     if len(versions) > 1:
         warnings.append("runs made by different versions of gradsign: " + "; ".join(
             f"{v or '?'} at {(c or 'no git commit')[:10]} ({', '.join(n)})" for (v, c), n in versions.items()))
+    for what, key, summary_key in ENVIRONMENT_FIELDS:
+        w = _differences(runs, f"runs made with different {what}",
+                         lambda r, key=key, sk=summary_key: r.provenance.get(key) if r.provenance.get(key) is not None
+                         else (r.summary.get(sk) if sk else None))
+        if w:
+            warnings.append(w)
     hashes = defaultdict(lambda: defaultdict(list))
     for r in runs:
         for f in r.provenance.get("data_files", []):
@@ -408,8 +531,8 @@ PROVENANCE_FIELDS = (("command", "command"), ("gradsign_version", "gradsign"), (
 
 def _provenance_entry(run: Run) -> dict[str, Any]:
     p = run.provenance
-    rows = [(label, p[key]) for key, label in PROVENANCE_FIELDS if p.get(key) is not None]
-    recorded = {k: run.summary.get(k) for k in ("data", "batch_size", "seed", "device", "torch", "store")
+    rows = [(label, _shown(p[key])) for key, label in PROVENANCE_FIELDS if p.get(key) is not None]
+    recorded = {k: _shown(run.summary.get(k)) for k in ("data", "batch_size", "seed", "device", "torch", "store")
                 if run.summary.get(k) not in (None, "")}
     return {"run": run, "rows": rows, "files": p.get("data_files", []), "scope": p.get("data_files_scope"),
             "recorded": recorded}
@@ -427,63 +550,186 @@ def _environment():
     return env
 
 
-def load_inputs(inputs: Iterable[Any]) -> list[Run]:
-    items = list(inputs)
+def _named_items(inputs: Any) -> list[tuple[str | None, Any]]:
+    """``(name or None, item)`` per input: a mapping gives name -> item, a ``(name, item)`` pair names its item."""
+    if isinstance(inputs, Mapping):
+        items = list(inputs.items())
+        for name, _ in items:
+            if not isinstance(name, str) or not name:
+                raise ReportInputError(f"{name!r}: a run's name must be a non-empty string")
+        return items
+    if isinstance(inputs, (str, Path)):
+        return [(None, inputs)]
+    named = []
+    for item in inputs:
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and item[0]:
+            named.append((item[0], item[1]))
+        else:
+            named.append((None, item))
+    return named
+
+
+def _same_run_key(run: Run) -> tuple[str, str, str] | None:
+    """What identifies a run read from disk (kind, resolved folder or file, name); None for API results."""
+    if run.origin is None:
+        return None
+    return run.kind, str(run.origin.resolve()), run.name
+
+
+def _unique_names(runs: list[Run]) -> None:
+    """Give every run a distinct name: runs read from folders or files sharing a basename are named by
+    their shortest unique path suffix (``x1/out``, ``x2/out``); other repeats (API results of one type
+    without a name) are numbered (``EvaluationResult-1``, ``EvaluationResult-2``)."""
+    by_name: dict[str, list[Run]] = defaultdict(list)
+    for r in runs:
+        by_name[r.name].append(r)
+    for group in by_name.values():
+        from_disk = [r for r in group if r.origin is not None]
+        if len(from_disk) < 2:
+            continue
+        deepest = max(len(r.origin.resolve().parents) for r in from_disk) + 1
+        for depth in range(2, deepest + 1):
+            names = [r.path_suffix(depth) for r in from_disk]
+            if len(set(names)) == len(names):
+                break
+        for r, name in zip(from_disk, names):
+            r.name = name
+    taken = {r.name for r in runs}
+    counts = Counter(r.name for r in runs)
+    numbered: dict[str, int] = defaultdict(int)
+    for r in runs:
+        if counts[r.name] < 2:
+            continue
+        base = r.name
+        while True:
+            numbered[base] += 1
+            name = f"{base}-{numbered[base]}"
+            if name not in taken:
+                break
+        taken.add(name)
+        r.name = name
+
+
+def load_inputs(inputs: Any) -> tuple[list[Run], list[str]]:
+    """The runs to show, each with a distinct name, and notes about the inputs (a run given twice is shown once).
+
+    ``inputs``: paths and API results, in page order; ``(name, item)`` pairs or a mapping
+    ``{name: item}`` name them.
+    """
+    return _load_named(_named_items(inputs))
+
+
+def _load_named(items: list[tuple[str | None, Any]]) -> tuple[list[Run], list[str]]:
     if not items:
         raise ReportInputError("no run given: pass at least one output folder (or result object)")
+    given = [name for name, _ in items if name is not None]
+    twice = sorted({n for n in given if given.count(n) > 1})
+    if twice:
+        raise ReportInputError(f"{twice[0]}: the same name is given to two runs")
     runs: list[Run] = []
-    for item in items:
-        runs.extend(load_run(item))
-    return runs
+    notes: list[str] = []
+    seen: dict[tuple[str, str], Run] = {}
+    for name, item in items:
+        for run in load_run(item, name):
+            key = _same_run_key(run)
+            if key is not None and key in seen:
+                notes.append(f"{run.source} was given more than once: shown once (as {seen[key].name})")
+                continue
+            if key is not None:
+                seen[key] = run
+            runs.append(run)
+    _unique_names(runs)
+    return runs, notes
 
 
-def render(runs: Sequence[Run], title: str, command: str | None = None) -> tuple[str, list[str], list[str]]:
+def _builder_text(version: str, git: dict[str, Any] | None) -> str:
+    """What built the page: the version, and the git commit when the code runs from a checkout."""
+    if not git:
+        return f"gradsign {version}"
+    dirty = ", with uncommitted changes" if git.get("dirty") else ""
+    return f"gradsign {version} (git commit {git['commit'][:12]}{dirty})"
+
+
+def render(runs: Sequence[Run], title: str, command: str | None = None,
+           notes: Sequence[str] = ()) -> tuple[str, list[str], list[str]]:
     """The page's HTML, the section ids present and the warnings."""
     import gradsign
+    from gradsign.reports.provenance import git_state
 
     by_kind: dict[str, list[Run]] = defaultdict(list)
     for r in runs:
         by_kind[r.kind].append(r)
     evaluate = [_evaluate_section(r, i) for i, r in enumerate(by_kind["evaluate"])]
     comparison = _comparison_section(by_kind["evaluate"])
+    seeds = _seeds_section(by_kind["seeds"])
     search = [_search_section(r, i) for i, r in enumerate(by_kind["search"])]
     predictors = [_predictor_section(r, i) for i, r in enumerate(by_kind["predictors"])]
     rank = [_rank_section(r, i) for i, r in enumerate(by_kind["rank"])]
     score = [_score_section(r, i) for i, r in enumerate(by_kind["score"])]
     warnings = compare_runs(runs)
-    sections = [k for k, present in (("evaluate", evaluate), ("comparison", comparison), ("search", search),
+    sections = [k for k, present in (("evaluate", evaluate), ("comparison", comparison), ("seeds", seeds),
+                                     ("search", search),
                                      ("predictors", predictors), ("rank", rank), ("score", score)) if present]
     sections.append("provenance")
     env = _environment()
     html = env.get_template("report.html.j2").render(
         title=title, runs=runs, warnings=warnings, sections=sections, section_titles=SECTION_TITLES,
-        evaluate=evaluate, comparison=comparison, search=search, predictors=predictors, rank=rank, score=score,
+        evaluate=evaluate, comparison=comparison, seeds=seeds, search=search, predictors=predictors, rank=rank, score=score,
         provenance=[_provenance_entry(r) for r in runs], version=gradsign.__version__, command=command,
+        builder=_builder_text(gradsign.__version__, git_state()), notes=list(notes),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         css=env.loader.get_source(env, "report.css")[0], script=env.loader.get_source(env, "report.js")[0],
     )
     return html, sections, warnings
 
 
-def build_report(inputs: Iterable[Any], output: str | Path, *, title: str | None = None,
-                 command: str | None = None) -> ReportResult:
-    """Write one self-contained HTML page showing ``inputs`` (output folders / files, or API result objects).
-
-    Checked before any work: ``output`` can be written (OutputError otherwise)
-    and every input exists and is a recognised run (ReportInputError naming it).
-    ``command`` is shown in the page's header (the CLI passes its own).
-    """
+def check_report_output(output: str | Path, inputs: Sequence[Any] = ()) -> Path:
+    """``output`` as the report's file: writable, named ``*.html`` / ``*.htm``, and neither one of the input
+    paths nor inside an input folder (the report would overwrite or change the runs it shows)."""
     out = check_output_file(output)
-    runs = load_inputs(inputs)
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise OutputError(f"--output {out}: the report is an HTML page; give it a .html (or .htm) name")
+    target = out.resolve()
+    for item in inputs:
+        if not isinstance(item, (str, Path)):
+            continue
+        given = Path(item).expanduser()
+        source = given.resolve()
+        if target == source:
+            raise OutputError(f"--output {out}: is the input {given} itself; write the report elsewhere")
+        if source.is_dir() and target.is_relative_to(source):
+            raise OutputError(f"--output {out}: is inside the input folder {given}; write the report elsewhere "
+                              "(the run's folder stays as the run left it)")
+    return out
+
+
+def build_report(inputs: Any, output: str | Path, *, title: str | None = None,
+                 command: str | None = None) -> ReportResult:
+    """Write one self-contained HTML page showing ``inputs``: output folders / files, or API result objects
+    (an ``EvaluationResult``, ``SearchReport``, ``PredictorEvaluation``, ``RankResult``); in page order.
+
+    Name runs with a mapping ``{name: item}`` or ``(name, item)`` pairs; unnamed ones are named by
+    their folder or file (the shortest path suffix that tells them apart) or, for API results, by
+    their type (numbered when repeated). A run given twice is shown once (said in ``notes``).
+
+    Checked before any work: ``output`` can be written, is named ``*.html`` and is not one of the
+    inputs nor inside an input folder (OutputError otherwise), and every input exists and is a
+    recognised run (ReportInputError naming it). ``command`` is shown in the page's header (the CLI
+    passes its own).
+    """
+    items = _named_items(inputs)
+    out = check_report_output(output, [item for _, item in items])
+    runs, notes = _load_named(items)
     kinds = sorted({r.kind for r in runs})
     page_title = title or f"gradsign report: {len(runs)} run{'s' if len(runs) != 1 else ''} ({', '.join(kinds)})"
-    html, sections, warnings = render(runs, page_title, command)
+    html, sections, warnings = render(runs, page_title, command, notes)
     from gradsign.outputs import write_text_safely
 
     where, problem = write_text_safely(out, html)
     return ReportResult(path=where, bytes=where.stat().st_size, sections=sections,
                         runs=[(r.kind, r.name, r.source) for r in runs], warnings=warnings,
-                        without_provenance=[r.name for r in runs if not r.provenance], fallback_problem=problem)
+                        without_provenance=[r.name for r in runs if not r.provenance], fallback_problem=problem,
+                        notes=notes)
 
 
-__all__ = ["ReportResult", "build_report", "compare_runs", "load_inputs", "render"]
+__all__ = ["ReportResult", "build_report", "check_report_output", "compare_runs", "load_inputs", "render"]

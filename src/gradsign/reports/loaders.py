@@ -12,7 +12,9 @@ One loader per kind of output, tried in turn on each input:
   (``results``), or one or more predictor summary CSVs (``predictor``,
   ``train_size``, ``spearman``... columns), e.g. ``docs/predictors/``;
 * ``rank``: a ``gradsign rank --format json`` document, or a folder of them;
-* ``score``: a ``gradsign score --format json`` document, or a folder of them.
+* ``score``: a ``gradsign score --format json`` document, or a folder of them;
+* ``seeds``: a seed-spread folder (``spread.json`` of ``benchmarks/proxy_seed_spread.py``:
+  one proxy's correlation under several seeds).
 
 Outputs written before provenance was recorded load the same way, with an
 empty ``provenance``. A path that is none of these raises :class:`ReportInputError`
@@ -44,7 +46,7 @@ class ReportInputError(DataError):
 class Run:
     """One finished run, as the report shows it."""
 
-    kind: str  # "evaluate", "search", "predictors", "rank" or "score"
+    kind: str  # "evaluate", "search", "predictors", "rank", "score" or "seeds"
     source: str  # where it was read from (a path, or "Python API: <type>")
     name: str  # short label: the folder or file name
     summary: dict[str, Any]  # the run's own summary (evaluate/search summary, predictors meta, rank/score document)
@@ -54,6 +56,14 @@ class Run:
     accuracy: Any = None  # evaluate from the API: accuracy array aligned with ``scores``
     searches: list[dict[str, Any]] = field(default_factory=list)  # search: results documents
     table: pd.DataFrame | None = None  # predictors: the summary frame (one row per predictor x training size)
+    origin: Path | None = None  # the folder or file the run was read from (None for API results): names it
+
+    def path_suffix(self, depth: int) -> str:
+        """The run's name with ``depth - 1`` of its origin's parent folders before it (``x1/out`` for 2)."""
+        if self.origin is None or depth <= 1:
+            return self.name
+        parents = [p.name for p in self.origin.resolve().parents if p.name][: depth - 1]
+        return "/".join([*reversed(parents), self.name])
 
     @property
     def has_provenance(self) -> bool:
@@ -89,6 +99,8 @@ def _json_kind(doc: Any) -> str | None:
         return "rank"
     if isinstance(doc.get("scores"), list) and "space" in doc:
         return "score"
+    if isinstance(doc.get("per_seed"), list) and "proxy" in doc:
+        return "seed-spread"  # benchmarks/proxy_seed_spread.py: one proxy's correlation under several seeds
     return None
 
 
@@ -118,7 +130,7 @@ def _evaluate_run(folder: Path, summary: dict[str, Any], source: Path) -> Run:
     images = {name: folder / f"scatter_{name}.png" for name in summary["proxies"]
               if (folder / f"scatter_{name}.png").is_file()}
     return Run("evaluate", str(source), folder.name, summary, of_summary(summary), scores=scores,
-               scatter_images=images)
+               scatter_images=images, origin=folder)
 
 
 def _search_docs(paths: Iterable[Path]) -> list[dict[str, Any]]:
@@ -139,11 +151,12 @@ def _search_run(folder: Path, summary: dict[str, Any] | None, docs: list[dict[st
 
         summary = {"runs": one_or_all({len(d.get("runs", [])) for d in docs}),
                    "seed": one_or_all({d.get("seed") for d in docs})}
-    return Run("search", str(folder), folder.name, summary, of_summary(summary), searches=docs)
+    return Run("search", str(folder), folder.name, summary, of_summary(summary), searches=docs, origin=folder)
 
 
-def _predictor_run(name: str, source: Path, meta: dict[str, Any], frame: pd.DataFrame) -> Run:
-    return Run("predictors", str(source), name, meta, of_summary(meta), table=frame)
+def _predictor_run(name: str, source: Path, meta: dict[str, Any], frame: pd.DataFrame,
+                   origin: Path | None = None) -> Run:
+    return Run("predictors", str(source), name, meta, of_summary(meta), table=frame, origin=origin)
 
 
 def _predictor_meta_from_md(csv: Path) -> dict[str, Any]:
@@ -157,6 +170,19 @@ def _predictor_meta_from_md(csv: Path) -> dict[str, Any]:
         if " / " in head:
             meta["space"], meta["dataset"] = (s.strip() for s in head.split(" / ", 1))
     return meta
+
+
+def _folder_search_provenance(folder: Path) -> dict[str, Any]:
+    """The provenance of a ``gradsign search`` folder, for one of its ``runs_*.json`` read alone: the
+    documents carry none, the folder's ``summary.json`` records what produced them all."""
+    summary_path = folder / "summary.json"
+    if not summary_path.is_file():
+        return {}
+    try:
+        summary = json.loads(summary_path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return {}
+    return of_summary(summary) if _json_kind(summary) == "search-summary" else {}
 
 
 def load_path(path: str | Path) -> list[Run]:
@@ -174,7 +200,7 @@ def load_path(path: str | Path) -> list[Run]:
     if kind == "predictors":
         frame = (_read_csv(p / "summary.csv") if (p / "summary.csv").is_file()
                  else pd.DataFrame(summary["results"]))
-        return [_predictor_run(p.name, p, summary, frame)]
+        return [_predictor_run(p.name, p, summary, frame, origin=p)]
     jsons = sorted(q for q in p.glob("*.json") if q.name != "summary.json")
     search_docs = _search_docs(jsons) if (kind == "search-summary" or jsons) else []
     if kind == "search-summary" or search_docs:
@@ -182,7 +208,7 @@ def load_path(path: str | Path) -> list[Run]:
     runs: list[Run] = []
     for q in jsons:
         doc = _read_json(q)
-        if _json_kind(doc) in ("rank", "score", "search-report"):
+        if _json_kind(doc) in ("rank", "score", "search-report", "seed-spread"):
             runs.extend(_load_file(q, doc))
     for q in sorted(p.glob("*.csv")):
         if _is_predictor_csv(q):
@@ -199,25 +225,30 @@ def _load_file(p: Path, doc: Any = None) -> list[Run]:
         if not _is_predictor_csv(p):
             raise ReportInputError(f"{p}: not a predictor summary CSV (needs columns {', '.join(PREDICTOR_COLUMNS)})")
         frame = _read_csv(p)
-        return [_predictor_run(p.stem, p, _predictor_meta_from_md(p), frame)]
+        return [_predictor_run(p.stem, p, _predictor_meta_from_md(p), frame, origin=p)]
     doc = _read_json(p) if doc is None else doc
     kind = _json_kind(doc)
     if kind == "evaluate":
         return [_evaluate_run(p.parent, doc, p)]
-    if kind == "rank":
-        return [Run("rank", str(p), p.stem, doc, of_summary(doc))]
-    if kind == "score":
-        return [Run("score", str(p), p.stem, doc, of_summary(doc))]
+    if kind in ("rank", "score"):
+        return [Run(kind, str(p), p.stem, doc, of_summary(doc), origin=p)]
+    if kind == "seed-spread":  # named by its folder (every one of them writes spread.json)
+        folder = p.parent if p.stem == "spread" else p
+        return [Run("seeds", str(p), folder.name if p.stem == "spread" else p.stem, doc, of_summary(doc),
+                    origin=folder)]
     if kind == "search-results":
         doc["_file"] = p.name
-        return [_search_run(p, None, [doc])]
+        run = _search_run(p, None, [doc])
+        run.provenance = _folder_search_provenance(p.parent)
+        run.name = p.stem
+        return [run]
     if kind == "search-report":
         docs = [d for d in doc["results"] if _json_kind(d) == "search-results"]
         run = _search_run(p, doc["summary"], docs)
         run.name = p.stem
         return [run]
     if kind == "predictors":
-        return [_predictor_run(p.parent.name, p, doc, pd.DataFrame(doc["results"]))]
+        return [_predictor_run(p.parent.name, p, doc, pd.DataFrame(doc["results"]), origin=p.parent)]
     raise ReportInputError(f"{p}: not a recognised run output (an evaluate / search / predictors summary, "
                            "search results, rank or score JSON)")
 
@@ -226,13 +257,17 @@ def _load_file(p: Path, doc: Any = None) -> list[Run]:
 
 
 def load_object(obj: Any, name: str | None = None) -> list[Run]:
-    """Runs from a result object of the Python API (evaluate, search, predictors, rank), by what it holds."""
+    """Runs from a result object of the Python API (evaluate, search, predictors, rank), by what it holds.
+
+    ``name`` labels the run; without it the run is labelled by the object's type
+    (:func:`gradsign.reports.build.load_inputs` numbers repeated type names).
+    """
     type_name = type(obj).__name__
     source = f"Python API: {type_name}"
     label = name or type_name
     summary = getattr(obj, "summary", None)
     if isinstance(summary, dict) and _json_kind(summary) == "evaluate" and hasattr(obj, "scores"):
-        # EvaluateResult: scores per proxy and the accuracy they are correlated with
+        # EvaluationResult: scores per proxy and the accuracy they are correlated with
         frame = pd.DataFrame({"arch": list(obj.archs), "accuracy": list(obj.accuracy)})
         for proxy, values in obj.scores.items():
             frame[proxy] = list(values)
@@ -244,30 +279,46 @@ def load_object(obj: Any, name: str | None = None) -> list[Run]:
     meta = getattr(obj, "meta", None)
     if isinstance(meta, dict) and isinstance(summary, pd.DataFrame):
         # PredictorEvaluation
-        return [_predictor_run(label, Path(source), meta, summary)]
+        run = _predictor_run(label, Path(source), meta, summary)
+        run.source = source
+        return [run]
     to_dict = getattr(obj, "to_dict", None)
     if callable(to_dict):
         doc = to_dict()
         kind = _json_kind(doc)
         if kind == "rank":
+            # RankResult: the data it saw (its setup) and its provenance are attributes, not in to_dict()
+            setup = getattr(obj, "setup", None)
+            if setup is not None and callable(getattr(setup, "to_dict", None)):
+                doc = {**setup.to_dict(), **doc}
+            if isinstance(getattr(obj, "provenance", None), dict):
+                doc["provenance"] = obj.provenance
             return [Run("rank", source, label, doc, of_summary(doc))]
         if kind == "search-results":
-            return [_search_run(Path(label), None, [doc])]
+            run = _search_run(Path(label), None, [doc])
+            run.source, run.origin = source, None
+            return [run]
     if isinstance(obj, dict) and _json_kind(obj) is not None:
         kind = _json_kind(obj)
-        if kind == "evaluate":
-            return [Run("evaluate", "Python API: dict", label, obj, of_summary(obj))]
-        if kind in ("rank", "score"):
-            return [Run(kind, "Python API: dict", label, obj, of_summary(obj))]
-    raise ReportInputError(f"{type_name}: not a result the report can show (an EvaluateResult, SearchReport, "
-                           "PredictorEvaluation, rank result, or a path to an output folder)")
+        if kind in ("evaluate", "rank", "score"):
+            return [Run(kind, "Python API: dict", name or f"{kind} dict", obj, of_summary(obj))]
+    raise ReportInputError(f"{name + ': ' if name else ''}{type_name}: not a result the report can show (an "
+                           "EvaluationResult, SearchReport, PredictorEvaluation, RankResult, or a path to an output "
+                           "folder)")
 
 
-def load_run(item: Any) -> list[Run]:
-    """Runs from a path (str / Path) or an API result object."""
+def load_run(item: Any, name: str | None = None) -> list[Run]:
+    """Runs from a path (str / Path) or an API result object; ``name`` labels them (one run only)."""
     if isinstance(item, (str, Path)):
-        return load_path(item)
-    return load_object(item)
+        runs = load_path(item)
+        if name is not None:
+            if len(runs) > 1:
+                raise ReportInputError(f"{name}: {item} holds {len(runs)} runs; a name labels one run, pass its "
+                                       "files one by one to name them")
+            runs[0].name = name
+            runs[0].origin = None  # named by the caller: kept as given
+        return runs
+    return load_object(item, name)
 
 
 __all__ = ["PREDICTOR_COLUMNS", "ReportInputError", "Run", "load_object", "load_path", "load_run"]

@@ -26,6 +26,12 @@ def style(k: int) -> dict[str, str]:
     return {"color": PALETTE[k % len(PALETTE)], "linestyle": ("-", "--", ":")[(k // len(PALETTE)) % 3]}
 
 
+#: Every metadata entry matplotlib writes into an SVG, switched off (the page stays free of web addresses).
+SVG_METADATA = {"Creator": None, "Date": None, "Format": None, "Type": None}
+#: At most this many labelled ticks on a log-scaled axis (one per decade would overlap on a small plot).
+LOG_TICKS = 6
+
+
 def _pyplot():
     import matplotlib
 
@@ -41,7 +47,8 @@ def svg_of(fig) -> str:
     """The figure as an ``<svg>`` element (no XML prolog), closed afterwards."""
     plt = _pyplot()
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
+    # No metadata: its RDF block names matplotlib's and the Dublin Core's web addresses, and a date.
+    fig.savefig(buf, format="svg", metadata=SVG_METADATA, bbox_inches="tight")
     plt.close(fig)
     text = buf.getvalue()
     return unique_ids(text[text.index("<svg"):])
@@ -78,8 +85,20 @@ def file_data_uri(path: Path) -> str:
     return f"data:{kind};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def scatter(scores: np.ndarray, accuracy: np.ndarray, *, title: str, xlabel: str, ylabel: str) -> str:
-    """Score vs accuracy (log x axis when positive scores span > 2 decades), as a PNG data URI."""
+def symlog_ticks(linthresh: float, top: float, most: int = LOG_TICKS) -> list[float]:
+    """Ticks of a symmetric-log axis over ``[0, top]`` that is linear below ``linthresh``: 0 and at most
+    ``most - 1`` decades, evenly strided from the top one, none so close above 0 that their labels meet."""
+    low, high = math.log10(linthresh), math.log10(top)
+    k_low, k_high = math.ceil(low), math.floor(high)
+    stride = max(1, math.ceil((k_high - k_low + 1) / (most - 1)))
+    decades = [k for k in range(k_high, k_low - 1, -stride) if k - low >= stride / 2] or [k_high]
+    return [0.0] + [10.0 ** k for k in sorted(decades)]
+
+
+def scatter_figure(scores: np.ndarray, accuracy: np.ndarray, *, title: str, xlabel: str, ylabel: str):
+    """The score-vs-accuracy figure (log x axis when positive scores span > 2 decades); the caller closes it."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator
+
     plt = _pyplot()
     ok = np.isfinite(scores) & np.isfinite(accuracy)
     x, y = scores[ok], accuracy[ok]
@@ -88,14 +107,26 @@ def scatter(scores: np.ndarray, accuracy: np.ndarray, *, title: str, xlabel: str
     positive = x[x > 0]
     # Scores spanning orders of magnitude read best on a log axis; zeros (e.g. cells cut off by
     # "none" edges) stay visible on a symmetric-log axis, linear below the smallest positive score.
+    # Either way at most LOG_TICKS labelled ticks: synflow spans 20+ decades.
     if positive.size and (x >= 0).all() and positive.max() / positive.min() > 100:
         if (x > 0).all():
             ax.set_xscale("log")
+            ax.xaxis.set_major_locator(LogLocator(numticks=LOG_TICKS))
         else:
-            ax.set_xscale("symlog", linthresh=float(positive.min()))
+            linthresh = float(positive.min())
+            ax.set_xscale("symlog", linthresh=linthresh)
+            ax.xaxis.set_major_locator(FixedLocator(symlog_ticks(linthresh, float(positive.max()))))
+            ax.xaxis.set_major_formatter(FuncFormatter(
+                lambda v, _: "0" if v == 0 else f"$10^{{{round(math.log10(abs(v)))}}}$"))
+            ax.set_xlim(left=-0.5 * linthresh)  # no empty negative decade: scores are >= 0
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     ax.title.set_fontsize(8.5)
-    return png_data_uri(fig)
+    return fig
+
+
+def scatter(scores: np.ndarray, accuracy: np.ndarray, *, title: str, xlabel: str, ylabel: str) -> str:
+    """:func:`scatter_figure` as a PNG data URI."""
+    return png_data_uri(scatter_figure(scores, accuracy, title=title, xlabel=xlabel, ylabel=ylabel))
 
 
 def correlation_comparison(proxies: Sequence[str], runs: Sequence[str],
