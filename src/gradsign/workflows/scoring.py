@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gradsign.errors import ConfigError, DataError
+from gradsign.errors import ConfigError
 from gradsign.proxies import get_proxy
 from gradsign.proxies.ensemble import split_members
 from gradsign.runtime import DEFAULT_THREADS, check_threads, numerics_tag, resolve_device, torch_threads
@@ -232,37 +232,43 @@ class Scorer:
         finishes. Cells that raise are recorded with their error and retried on
         later runs until they have failed ``max_attempts`` times.
         """
-        from gradsign.execution import CellTask, InProcessBackend
-
         arch_objs = [self.space.parse(a) if isinstance(a, str) else a for a in archs]
         arch_strs = [self.space.to_string(a) for a in arch_objs]
         names = [s.name for s in self.specs]
         stored = {n: (self.store.get_many(self.read_keys[n], arch_strs) if self.store else {}) for n in names}
-
-        tasks: list[CellTask] = []
-        queued: set[str] = set()
-        for a in arch_strs:
-            missing = []
-            for n in names:
-                rec = stored[n].get(a)
-                if rec is None or (rec.status == "error" and rec.attempts < self.max_attempts):
-                    missing.append(n)
-            if missing and a not in queued:
-                tasks.append(CellTask(a, tuple(missing)))
-                queued.add(a)
-
+        tasks = self._missing_tasks(arch_strs, names, stored)
         if tasks and self.store is not None:
             # before any work: a store that cannot be written refuses now, not after the first cell
             self.store.require_writable(f"scoring {len(tasks)} cell(s)")
+        computed, n_computed = self._compute(tasks, names, backend, progress, description)
+        return self._table(arch_strs, names, stored, computed, n_computed)
+
+    def _missing_tasks(self, arch_strs: list[str], names: list[str], stored: dict) -> list:
+        """One task per cell with a proxy not stored (or stored as an error with attempts left)."""
+        from gradsign.execution import CellTask
+
+        tasks, queued = [], set()
+        for a in arch_strs:
+            missing = [n for n in names if (rec := stored[n].get(a)) is None
+                       or (rec.status == "error" and rec.attempts < self.max_attempts)]
+            if missing and a not in queued:
+                tasks.append(CellTask(a, tuple(missing)))
+                queued.add(a)
+        return tasks
+
+    def _compute(self, tasks: list, names: list[str], backend: Any, progress: bool, description: str
+                 ) -> tuple[dict[str, dict[str, tuple[float, float | None, str | None]]], int]:
+        """Run ``tasks`` on ``backend``, committing each cell's results (or errors) to the store as it finishes."""
+        from gradsign.execution import InProcessBackend
+
         backend = backend or InProcessBackend()
         task_of = {t.arch: t for t in tasks}
         computed: dict[str, dict[str, tuple[float, float | None, str | None]]] = {n: {} for n in names}
         n_computed = 0
         with progress_bar(description, len(tasks), enabled=progress) as advance:
             for res in backend.run(self.worker_factory(), self, tasks):
-                missing = task_of[res.arch].proxies
                 finished = []
-                for n in missing:
+                for n in task_of[res.arch].proxies:
                     if res.error is not None:
                         if self.store:
                             self.store.put_error(self.keys[n], res.arch, res.error, res.elapsed)
@@ -274,7 +280,11 @@ class Scorer:
                 if self.store and finished:
                     self.store.put_results(finished)  # one commit per cell
                 advance()
+        return computed, n_computed
 
+    def _table(self, arch_strs: list[str], names: list[str], stored: dict, computed: dict, n_computed: int
+               ) -> ScoreTable:
+        """The stored and computed values side by side, ensembles aggregated over these cells."""
         scores, secs, status, errors = {}, {}, {}, {}
         for n in names:
             vals = np.full(len(arch_strs), np.nan)
