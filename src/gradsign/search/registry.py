@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from gradsign.errors import ConfigError
+from gradsign.registry import Registry
 from gradsign.search.study import Study
 
 
@@ -46,8 +47,15 @@ class SearchAlgorithm(ABC):
         return f"{type(self).__name__}({args})"
 
 
-_ALGORITHMS: dict[str, type[SearchAlgorithm]] = {}
-_ALIASES: dict[str, str] = {}
+def _normalise(name: str) -> str:
+    return str(name).strip().lower().replace("-", "").replace("_", "")
+
+
+#: The modules of this package are imported when the registry first looks a name up, and the
+#: algorithm modules among them register themselves: adding an algorithm is adding a file.
+_ALGORITHMS: Registry[type[SearchAlgorithm]] = Registry(
+    "search algorithm", package="gradsign.search", normalise=_normalise,
+    same=lambda cls: (cls.__module__, cls.__qualname__))
 
 
 def register_search(name: str, *, aliases: tuple[str, ...] = ()) -> Callable[[type], type]:
@@ -57,28 +65,19 @@ def register_search(name: str, *, aliases: tuple[str, ...] = ()) -> Callable[[ty
         if not (isinstance(cls, type) and issubclass(cls, SearchAlgorithm)):
             raise TypeError(f"register_search({name!r}) expects a SearchAlgorithm subclass")
         cls.name = name
-        _ALGORITHMS[name] = cls
-        for key in (name, *aliases):
-            _ALIASES[key.lower().replace("-", "").replace("_", "")] = name
+        _ALGORITHMS.add(name, cls, aliases=aliases)
         return cls
 
     return deco
 
 
-def _load_algorithms() -> None:
-    # The algorithm modules register themselves on import.
-    from gradsign.search import bohb, evolution, predictor_guided, random_search, reinforce  # noqa: F401
-
-
 def available_searches() -> list[str]:
-    _load_algorithms()
-    return sorted(_ALGORITHMS)
+    return _ALGORITHMS.names()
 
 
 def search_name(name: str) -> str:
     """The registry name of an algorithm name or alias (``"bananas"`` -> ``"predictor"``)."""
-    _load_algorithms()
-    key = _ALIASES.get(str(name).strip().lower().replace("-", "").replace("_", ""))
+    key = _ALGORITHMS.resolve(name)
     if key is None:
         raise ConfigError(f"unknown search algorithm {name!r}; available: {', '.join(available_searches())}")
     return key
@@ -92,23 +91,17 @@ def get_search(name: "str | SearchAlgorithm", **params: Any) -> SearchAlgorithm:
         return name
     if not isinstance(name, str):
         raise ConfigError(f"search algorithm must be a name or a SearchAlgorithm, got {name!r}")
-    _load_algorithms()
-    key = _ALIASES.get(name.strip().lower().replace("-", "").replace("_", ""))
-    if key is None:
-        raise ConfigError(f"unknown search algorithm {name!r}; available: {', '.join(available_searches())}")
+    key = search_name(name)
     try:
-        return _ALGORITHMS[key](**params)
+        return _ALGORITHMS.get(key)(**params)
     except TypeError as exc:
         raise ConfigError(f"invalid settings for search algorithm {key!r}: {exc}") from None
 
 
 def unregister_search(name: str) -> None:
     """Remove a registered algorithm and its aliases (for tests and plug-ins that replace one)."""
-    cls = _ALGORITHMS.pop(name, None)
-    if cls is None:
+    if _ALGORITHMS.pop(name) is None:
         raise ConfigError(f"no search algorithm {name!r} is registered")
-    for key in [k for k, v in _ALIASES.items() if v == name]:
-        del _ALIASES[key]
 
 
 __all__ = ["SearchAlgorithm", "available_searches", "get_search", "register_search", "search_name",
