@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from gradsign.benchmarks.datasets import DATASET_NAMES, canonical_dataset
 from gradsign.errors import ConfigError
+from gradsign.registry import Registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from gradsign.benchmarks.tables import GroundTruth, LowFidelityTable, ZeroCostTable
@@ -140,14 +141,15 @@ class Benchmark(ABC):
 
 # --------------------------------------------------------------------------- registry
 
-_CLASSES: dict[str, type[Benchmark]] = {}
-_ALIASES: dict[str, str] = {}
-_INSTANCES: dict[str, Benchmark] = {}
-_DISCOVERED = False
-
-
 def _normalise(name: str) -> str:
     return str(name).strip().lower().replace("-", "").replace("_", "")
+
+
+#: One module per benchmark in gradsign.benchmarks.suite, imported on the first look-up.
+_CLASSES: Registry[type[Benchmark]] = Registry(
+    "benchmark", package="gradsign.benchmarks.suite", normalise=_normalise,
+    same=lambda cls: (cls.__module__, cls.__qualname__))
+_INSTANCES: dict[str, Benchmark] = {}
 
 
 def register_benchmark(name: str, *, aliases: tuple[str, ...] = ()) -> Callable[[type], type]:
@@ -156,9 +158,6 @@ def register_benchmark(name: str, *, aliases: tuple[str, ...] = ()) -> Callable[
     def decorator(cls: type) -> type:
         if not (isinstance(cls, type) and issubclass(cls, Benchmark)):
             raise TypeError(f"register_benchmark({name!r}) expects a Benchmark subclass, got {cls!r}")
-        known = _CLASSES.get(name)
-        if known is not None and (known.__module__, known.__qualname__) != (cls.__module__, cls.__qualname__):
-            raise RuntimeError(f"benchmark {name!r} registered twice ({_CLASSES[name]!r}, {cls!r})")
         unknown = sorted(set(cls.provides) - set(CAPABILITIES))
         if unknown or not cls.space or not cls.datasets:
             raise RuntimeError(f"benchmark {name!r}: needs a space and datasets, and capabilities among "
@@ -168,30 +167,17 @@ def register_benchmark(name: str, *, aliases: tuple[str, ...] = ()) -> Callable[
             if dataset not in DATASET_NAMES:
                 raise RuntimeError(f"benchmark {name!r}: dataset {dataset!r} is not a canonical name "
                                    f"({', '.join(DATASET_NAMES)}; add it to gradsign.benchmarks.datasets)")
+        _CLASSES.add(name, cls, aliases=aliases)
         cls.name = name
-        _CLASSES[name] = cls
         _INSTANCES.pop(name, None)
-        for key in (name, *aliases):
-            _ALIASES[_normalise(key)] = name
         return cls
 
     return decorator
 
 
-def _discover() -> None:
-    global _DISCOVERED
-    if _DISCOVERED:
-        return
-    from gradsign.plugins import import_submodules
-
-    import_submodules("gradsign.benchmarks.suite")
-    _DISCOVERED = True
-
-
 def available_benchmarks() -> list[str]:
     """Registered benchmark names, sorted."""
-    _discover()
-    return sorted(_CLASSES)
+    return _CLASSES.names()
 
 
 def get_benchmark(name: str) -> Benchmark:
@@ -201,12 +187,11 @@ def get_benchmark(name: str) -> Benchmark:
     """
     if not isinstance(name, str):
         raise ConfigError(f"benchmark name must be a string, got {name!r}")
-    _discover()
-    key = _ALIASES.get(_normalise(name))
+    key = _CLASSES.resolve(name)
     if key is None:
         key = _benchmark_of_space(name)
     if key not in _INSTANCES:
-        _INSTANCES[key] = _CLASSES[key]()
+        _INSTANCES[key] = _CLASSES.get(key)()
     return _INSTANCES[key]
 
 
@@ -220,7 +205,7 @@ def _benchmark_of_space(name: str) -> str:
     found = [key for key, cls in _CLASSES.items() if cls.space == space]
     if not found:
         raise ConfigError(f"no benchmark for search space {space!r}; available: "
-                          + ", ".join(f"{k} ({_CLASSES[k].space})" for k in sorted(_CLASSES)))
+                          + ", ".join(f"{k} ({cls.space})" for k, cls in _CLASSES.items()))
     if len(found) > 1:
         raise ConfigError(f"search space {space!r} has several benchmarks ({', '.join(sorted(found))}); name one")
     return found[0]
