@@ -33,7 +33,10 @@ def long_functions(path: str, text: str, limit: int) -> list[tuple[int, str]]:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             n = node.end_lineno - node.lineno + 1
             if n > limit:
-                out.append((n, f"{path}:{node.lineno} {node.name}"))
+                doc = node.body[0] if node.body and isinstance(node.body[0], ast.Expr) and isinstance(
+                    getattr(node.body[0], "value", None), ast.Constant) and isinstance(node.body[0].value.value, str) else None
+                code = n - (doc.end_lineno - doc.lineno + 1 if doc is not None else 0)
+                out.append((n, f"{path}:{node.lineno} {node.name} ({code} without the docstring)"))
     return out
 
 
