@@ -329,3 +329,180 @@ def test_the_report_never_writes_over_or_into_its_inputs(runs, tmp_path, capsys)
         build_report([page], page)
     assert summary.read_bytes() == before and not (runs["eval_a"] / "report.html").exists()
     assert build_report([runs["eval_a"]], tmp_path / "report.htm").path.is_file()
+
+
+def test_scatter_of_log_spread_scores_with_zeros_keeps_few_tick_labels():
+    """synflow-like scores over 28 decades, some exactly 0: a symmetric-log axis with a bounded number of
+    labelled ticks (one per decade overlapped into a smear), 0 among them; all-positive: a log axis, bounded too."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from gradsign.reports import plots
+
+    rng = np.random.default_rng(0)
+    scores = 10 ** rng.uniform(-3, 25, size=300)
+    accuracy = rng.uniform(60, 94, size=300)
+    for with_zeros in (True, False):
+        x = scores.copy()
+        if with_zeros:
+            x[:30] = 0.0
+        fig = plots.scatter_figure(x, accuracy, title="synflow", xlabel="score", ylabel="accuracy")
+        fig.canvas.draw()
+        ax = fig.axes[0]
+        low, high = ax.get_xlim()
+        labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text() and low <= t.get_position()[0] <= high]
+        plt.close(fig)
+        assert ax.get_xscale() == ("symlog" if with_zeros else "log")
+        assert 2 <= len(labels) <= plots.LOG_TICKS, labels
+        assert ("0" in labels) == with_zeros
+
+
+def test_runs_sharing_a_folder_name_are_told_apart_and_a_run_given_twice_is_shown_once(tmp_path, capsys):
+    a = evaluate_run(tmp_path / "x1" / "out", seed=0)
+    b = evaluate_run(tmp_path / "x2" / "out", seed=0, batch_size=32)
+    result = build_report([a, b, tmp_path / "x1" / ".." / "x1" / "out"], tmp_path / "r.html")
+    assert [name for _, name, _ in result.runs] == ["x1/out", "x2/out"]
+    assert result.warnings == ["evaluate runs compared with different batch sizes: 64 (x1/out); 32 (x2/out)"]
+    assert result.notes == [f"{tmp_path / 'x1' / '..' / 'x1' / 'out'} was given more than once: shown once "
+                            "(as x1/out)"]
+    html = (tmp_path / "r.html").read_text()
+    assert "nb201 cifar10 (60 cells, seed 0): x2/out" in html and result.notes[0] in html
+    c = evaluate_run(tmp_path / "deep" / "x1" / "out", seed=0)  # needs one more folder to tell from x1/out
+    names = [r.name for r in load_inputs([a, b, c])[0]]
+    assert names == [f"{tmp_path.name}/x1/out", "x2/out", "deep/x1/out"]
+    from gradsign.cli.main import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["report", str(a), str(a), "--output", str(tmp_path / "cli.html")])
+    assert (exc.value.code or 0) == 0 and "note: " in capsys.readouterr().err
+
+
+def _evaluation(folder: Path, seed: int):
+    import numpy as np
+
+    from gradsign.workflows.evaluate import EvaluationResult
+
+    summary = json.loads((evaluate_run(folder, seed=seed) / "summary.json").read_text())
+    rng = np.random.default_rng(seed)
+    acc = rng.uniform(60, 90, size=summary["n_archs"])
+    return EvaluationResult(summary, [f"c{i}" for i in range(len(acc))], acc,
+                            {p: acc + rng.normal(size=len(acc)) for p in summary["proxies"]})
+
+
+def test_api_results_are_named_by_a_mapping_or_pairs_and_numbered_otherwise(tmp_path):
+    c10, c100 = _evaluation(tmp_path / "a", 0), _evaluation(tmp_path / "b", 1)
+    unnamed = build_report([c10, c100], tmp_path / "u.html")
+    assert [name for _, name, _ in unnamed.runs] == ["EvaluationResult-1", "EvaluationResult-2"]
+    by_mapping = build_report({"c10": c10, "c100": c100}, tmp_path / "m.html")
+    assert [name for _, name, _ in by_mapping.runs] == ["c10", "c100"]
+    by_pairs = build_report([("c10", c10), c100, ("committed", COMMITTED_EVALUATE)], tmp_path / "p.html")
+    assert [name for _, name, _ in by_pairs.runs] == ["c10", "EvaluationResult", "committed"]
+    with pytest.raises(ReportInputError, match="c10: the same name is given to two runs"):
+        build_report([("c10", c10), ("c10", c100)], tmp_path / "x.html")
+    with pytest.raises(ReportInputError, match="c10: int: not a result the report can show .*EvaluationResult"):
+        build_report({"c10": 3}, tmp_path / "x.html")
+
+
+@pytest.fixture()
+def fake_cifar(monkeypatch):
+    """A 40-image in-memory CIFAR-10 test split instead of decoding the real one."""
+    import numpy as np
+
+    from gradsign.data import images
+
+    rng = np.random.default_rng(0)
+    fake = images.ImageSet("cifar10", "test", rng.integers(0, 256, size=(40, 32, 32, 3), dtype=np.uint8),
+                           np.arange(40, dtype=np.int64) % 10)
+    monkeypatch.setattr(images, "load_image_set", lambda *a, **k: fake)
+
+
+def test_a_fresh_rank_result_has_its_provenance_with_the_model_file(tmp_path, fake_cifar):
+    import gradsign
+    from gradsign.reports.provenance import file_sha256
+
+    models = tmp_path / "models.py"
+    models.write_text("from torch import nn\n\ndef small(num_classes=10):\n"
+                      "    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(),"
+                      " nn.Linear(4, num_classes))\n")
+    ranked = gradsign.rank([f"{models}:small"], proxies="params", batch_size=8, split="test")
+    assert {"path": str(models), "bytes": models.stat().st_size, "sha256": file_sha256(models)} in \
+        ranked.provenance["data_files"]
+    result = build_report([ranked], tmp_path / "rank.html")
+    assert result.runs == [("rank", "RankResult", "Python API: RankResult")]
+    assert result.without_provenance == [] and result.warnings == []
+    html = (tmp_path / "rank.html").read_text()
+    assert "not recorded (written before provenance existed)" not in html and str(models) in html
+    assert "cifar10 test split" in html  # the data it saw (its setup)
+
+
+def test_a_data_free_run_is_left_out_of_the_data_and_batch_size_checks(runs, tmp_path):
+    _edit_summary(runs["eval_b"], dataset="cifar10", data="no data (data-free proxies only)")
+    assert build_report([runs["eval_a"], runs["eval_b"]], tmp_path / "r.html").warnings == []
+    third = evaluate_run(tmp_path / "eval_c", seed=2, batch_size=32)
+    (warning,) = build_report([runs["eval_a"], runs["eval_b"], third], tmp_path / "r.html").warnings
+    assert warning == "evaluate runs compared with different batch sizes: 64 (eval_a); 32 (eval_c)"
+
+
+def test_every_setting_that_changes_scores_is_one_warning_line(runs, tmp_path):
+    _edit_summary(runs["eval_b"], batch_size=64, sampling="grasp", target="valid",
+                  provenance={"torch": "2.0.0", "numpy": "1.26.0", "device": "cuda", "threads": 8, "git_dirty": True})
+    warnings = build_report([runs["eval_a"], runs["eval_b"]], tmp_path / "r.html").warnings
+    assert warnings == [
+        "evaluate runs compared with different minibatch sampling: random (eval_a); grasp (eval_b)",
+        "evaluate runs correlate with different accuracy targets: test (eval_a); valid (eval_b)",
+        f"runs made with different torch versions: {_provenance(runs['eval_a'])['torch']} (eval_a); 2.0.0 (eval_b)",
+        f"runs made with different numpy versions: {_provenance(runs['eval_a'])['numpy']} (eval_a); 1.26.0 (eval_b)",
+        "runs made with different devices: cpu (eval_a); cuda (eval_b)",
+        "runs made with different torch thread counts: 1 (eval_a); 8 (eval_b)",
+    ] + ([f"runs made with different uncommitted changes to gradsign: "
+          f"{'yes' if _provenance(runs['eval_a'])['git_dirty'] else 'no'} (eval_a); yes (eval_b)"]
+         if _provenance(runs["eval_a"])["git_dirty"] is False else [])
+
+
+def _provenance(folder: Path) -> dict:
+    return json.loads((folder / "summary.json").read_text())["provenance"]
+
+
+def test_the_header_names_the_commit_that_built_the_page_and_values_read_as_text(runs, tmp_path):
+    from gradsign.reports.provenance import git_state
+
+    out = tmp_path / "r.html"
+    build_report([runs["eval_a"], runs["search"]], out)
+    html = out.read_text()
+    git = git_state()
+    if git is not None:
+        assert f"(git commit {git['commit'][:12]}" in html.split('<p id="built-by">', 1)[1].split("</p>", 1)[0]
+    import re
+
+    values = re.findall(r"<dd>(.*?)</dd>", html)
+    assert "<dt>seeds</dt><dd>0</dd>" in html
+    assert git is None or "<dt>uncommitted changes</dt><dd>" + ("yes" if git["dirty"] else "no") in html
+    assert not [v for v in values if v in ("True", "False") or re.fullmatch(r"\[.*\]|\{.*\}", v)]
+    assert "https://" not in html  # no web address anywhere, not even in the SVGs' metadata
+
+
+def test_a_search_results_file_read_alone_has_its_folders_provenance(tmp_path):
+    from gradsign.reports.provenance import collect
+
+    folder = search_run(tmp_path / "search")
+    block = collect(["gradsign", "search"], [], [0], None, device="cpu", threads=1)
+    (folder / "summary.json").write_text(json.dumps({"settings": [], "runs": 6, "seed": 0, "provenance": block}))
+    (run,) = load_path(folder / "runs_rea.json")
+    assert run.kind == "search" and run.provenance == block and run.name == "runs_rea"
+    (whole,) = load_path(folder)
+    assert whole.provenance == block
+
+
+def test_seed_spread_folders_show_the_same_proxy_across_seeds(tmp_path):
+    folders = sorted((REPO / "results").glob("seed_spread_*"))
+    assert folders, "committed seed-spread results"
+    out = tmp_path / "seeds.html"
+    result = build_report(folders, out)
+    assert result.sections == ["seeds", "provenance"]
+    assert [kind for kind, _, _ in result.runs] == ["seeds"] * len(folders)
+    page = parse(out)
+    assert page.problems == [] and page.figures["svg"] == 1
+    tables = {t["id"]: t for t in page.tables if "sortable" in t["class"]}
+    for i, folder in enumerate(folders):
+        per_seed = json.loads((folder / "spread.json").read_text())["per_seed"]
+        assert len(tables[f"seeds-{i}-table"]["rows"]) == len(per_seed)

@@ -588,10 +588,12 @@ def _unique_names(runs: list[Run]) -> None:
         if len(from_disk) < 2:
             continue
         deepest = max(len(r.origin.resolve().parents) for r in from_disk) + 1
-        for depth in range(2, deepest + 1):
-            names = [r.path_suffix(depth) for r in from_disk]
-            if len(set(names)) == len(names):
-                break
+        names = []
+        for r in from_disk:  # each its own shortest suffix that no other run of the group ends with
+            others = [q for q in from_disk if q is not r]
+            depth = next((d for d in range(2, deepest + 1)
+                          if all(q.path_suffix(d) != r.path_suffix(d) for q in others)), deepest)
+            names.append(r.path_suffix(depth))
         for r, name in zip(from_disk, names):
             r.name = name
     taken = {r.name for r in runs}
@@ -627,19 +629,19 @@ def _load_named(items: list[tuple[str | None, Any]]) -> tuple[list[Run], list[st
     if twice:
         raise ReportInputError(f"{twice[0]}: the same name is given to two runs")
     runs: list[Run] = []
-    notes: list[str] = []
-    seen: dict[tuple[str, str], Run] = {}
+    repeated: list[tuple[str, Run]] = []  # (where a repeat was read from, the run shown)
+    seen: dict[tuple[str, str, str], Run] = {}
     for name, item in items:
         for run in load_run(item, name):
             key = _same_run_key(run)
             if key is not None and key in seen:
-                notes.append(f"{run.source} was given more than once: shown once (as {seen[key].name})")
+                repeated.append((run.source, seen[key]))
                 continue
             if key is not None:
                 seen[key] = run
             runs.append(run)
     _unique_names(runs)
-    return runs, notes
+    return runs, [f"{source} was given more than once: shown once (as {run.name})" for source, run in repeated]
 
 
 def _builder_text(version: str, git: dict[str, Any] | None) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from gradsign.data.paths import note_used
 from gradsign.errors import ConfigError
 from gradsign.models.loading import LoadedModel, load_model
 from gradsign.models.sources import ModelSpec, validate_spec
@@ -83,6 +84,9 @@ def rank(
     dev = resolve_device(device)
     # Every spec is checked before anything slow starts: a typo in the last model fails now.
     entries = _model_entries(models)
+    for spec in entries.values():  # a model file is an input like the data: hashed in the provenance
+        if isinstance(spec, ModelSpec) and spec.path is not None:
+            note_used(spec.path)
     inputs, targets, setup, num_classes, data_label = _minibatch(dataset, split, batch_size, image_size, seed,
                                                                  sampling, data_dir, dev)
 
