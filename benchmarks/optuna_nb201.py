@@ -15,7 +15,7 @@ incumbent's 200-epoch CIFAR-10 test accuracy. Settings, with the same sampler
 seeds (run r of every setting seeds TPE with ``run_seed(seed, r)``):
 
 * ``optuna-tpe``: Optuna's TPESampler with its defaults;
-* ``optuna-tpe+<proxy>(K=k, charged)``: the same TPE wrapped in
+* ``optuna-tpe+<proxy>(K=k, charged)``, for each proxy or ensemble, the same TPE wrapped in
   :class:`~gradsign.integrations.optuna.ProxyScreeningSampler`: each trial, K
   candidates from TPE, the best by the proxy is trained. No network is scored
   here: the scores and their measured seconds come from the results store
@@ -45,23 +45,28 @@ from gradsign.integrations.optuna import (ProviderScorer, ProxyScreeningSampler,
                                           nb201_search_space)
 from gradsign.integrations.optuna.studies import run_optuna_searches
 from gradsign.outputs import check_output_dir, json_safe
-from gradsign.search import format_table, nb201_oracle, plot_trajectories, results_table
+from gradsign.search import ArrayProxyProvider, format_table, nb201_oracle, plot_trajectories, results_table
 from gradsign.storage import ResultsStore
 from gradsign.workflows.scoring import Scorer, ScoringSetup
-from gradsign.workflows.search_store import StoreBackedProvider
+from gradsign.proxies import get_proxy
+from gradsign.proxies.ensemble import NAMED_ENSEMBLES
+from gradsign.workflows.search_store import EnsembleStoreProvider, StoreBackedProvider
 
 NB201_CELLS = 15_625
 
 
 def stored_provider(proxy: str, store: ResultsStore, batch_size: int, seed: int) -> StoreBackedProvider:
-    """The stored scores of ``proxy`` on every NB201 cell (CIFAR-10 minibatch), or a one-line error saying how to get them."""
-    setup = ScoringSetup(space="nb201", dataset="cifar10", proxies=(proxy,), batch_size=batch_size, seed=seed)
-    provider = StoreBackedProvider(Scorer(setup, store), proxy)
+    """The stored scores of ``proxy`` (or of each member of an ensemble ``a+b``) on every NB201 cell (CIFAR-10
+    minibatch), or a one-line error saying how to get them."""
+    members = get_proxy(proxy).members if "+" in proxy or proxy in NAMED_ENSEMBLES else (proxy,)
+    setup = ScoringSetup(space="nb201", dataset="cifar10", proxies=tuple(members), batch_size=batch_size, seed=seed)
+    kind = EnsembleStoreProvider if len(members) > 1 or members[0] != proxy else StoreBackedProvider
+    provider = kind(Scorer(setup, store), proxy)
     if provider.n_preloaded < NB201_CELLS:
+        files = " ".join(f"results/nb201_cifar10_allcells_seed{seed}_bs{batch_size}_{m}.csv.gz" for m in members)
         raise GradsignError(
-            f"{store.path} has {proxy} for {provider.n_preloaded:,} of {NB201_CELLS:,} NB201 cells; import them: "
-            f"gradsign store import results/nb201_cifar10_allcells_seed{seed}_bs{batch_size}_{proxy}.csv.gz "
-            f"--store {store.path}")
+            f"{store.path} has {proxy} for {provider.n_preloaded:,} of {NB201_CELLS:,} NB201 cells; import the "
+            f"all-cell scores: gradsign store import {files} --store {store.path}")
     return provider
 
 
@@ -79,37 +84,55 @@ def gain_rows(results: list, confidence: float = 0.95) -> list[str]:
     return lines
 
 
+def budget_rows(results: list, budget: float, fractions: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0)) -> list[str]:
+    """Mean incumbent test accuracy [bootstrap 95% band] after a fraction of the budget (charged seconds)."""
+    grid = [f * budget for f in fractions]
+    lines = ["| setting | " + " | ".join(f"{g:,.0f} s" for g in grid) + " |", "| --- |" + " ---: |" * len(grid)]
+    for res in results:
+        t = res.trajectory(grid=grid)
+        cells = [f"{m:.2f} [{lo:.2f}, {hi:.2f}]" for m, lo, hi in zip(t["mean"], t["ci_low"], t["ci_high"])]
+        lines.append(f"| {res.label} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0, help="run r seeds TPE with run_seed(seed, r)")
     ap.add_argument("--k", type=int, default=8, help="candidates screened per trial")
-    ap.add_argument("--proxies", default="gradsign,synflow")
+    ap.add_argument("--proxies", default="gradsign,synflow,gradsign+synflow",
+                    help="proxies and ensembles (a+b) whose scores the store holds for every cell")
     ap.add_argument("--budget", type=float, default=12_000.0, help="simulated seconds per study (NB201's)")
     ap.add_argument("--store", type=Path, default=Path("runs/optuna.sqlite"))
     ap.add_argument("--batch-size", type=int, default=64, help="of the stored proxy scores")
     ap.add_argument("--score-seed", type=int, default=0, help="seed of the stored proxy scores")
     ap.add_argument("--output", type=Path, default=Path("results/optuna_nb201"))
+    ap.add_argument("--no-control", dest="control", action="store_false",
+                    help="leave out the uninformed-proxy control (random scores)")
     args = ap.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial x 30,000 trials otherwise
 
     try:
         check_output_dir(args.output)
         store = ResultsStore(args.store, read_only=True)
-        providers = [stored_provider(p.strip(), store, args.batch_size, args.score_seed)
-                     for p in args.proxies.split(",") if p.strip()]
+        providers: list = [stored_provider(p.strip(), store, args.batch_size, args.score_seed)
+                           for p in args.proxies.split(",") if p.strip()]
         oracle = nb201_oracle(NB201Table.load(), "cifar10")
     except GradsignError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     space = nb201_search_space()
+    controls = []
+    if args.control:
+        uninformed = np.random.default_rng([args.seed, NB201_CELLS]).random(NB201_CELLS)
+        controls = [ArrayProxyProvider(uninformed, 0.0, name="random_scores")]
     tpe = {"n_startup_trials": 10, "n_ei_candidates": 24}  # Optuna's defaults, stated
 
     def plain(seed: int) -> optuna.samplers.BaseSampler:
         return optuna.samplers.TPESampler(seed=seed, **tpe)
 
     settings = [("optuna-tpe", None, plain)]
-    for prov in providers:
+    for prov in [*providers, *controls]:
         scorer = ProviderScorer(prov, nb201_index)
 
         def screened(seed: int, scorer: ProviderScorer = scorer) -> optuna.samplers.BaseSampler:
@@ -143,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         "space): " + ", ".join(f"{k} {v:.2f} s" for k, v in seconds.items()) + ".",
         "", "### Final CIFAR-10 test accuracy of the incumbent", "", format_table(rows), "",
         "### Gain over plain TPE", "", *gain_rows(results), "",
+        "### Mean incumbent test accuracy after part of the budget (charged seconds) [bootstrap 95% band]", "",
+        *budget_rows(results, args.budget), "",
     ]
     md += [f"* {n}" for n in sorted({n for r in results for n in r.notes})]
     text = "\n".join(md)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import importlib.util
 import subprocess
 import sys
@@ -205,3 +206,37 @@ def test_the_example_runs_with_tiny_settings(tmp_path):
     again = example.run(trials=3, k=2, epochs=1, store=store, n_train=64, n_val=32, verbose=False)
     assert again["tpe+gradsign"]["proxy_computed"] == 0
     assert again["tpe+gradsign"]["params"] == out["tpe+gradsign"]["params"]
+
+
+@pytest.mark.data
+def test_the_nb201_experiment_script_on_a_store_of_stored_scores(tmp_path, data_dir, capsys):
+    """benchmarks/optuna_nb201.py: refuses an incomplete store with the command to run; then writes its outputs.
+
+    The store holds the data-free ``params`` proxy (the NB201 table's parameter counts, 0.5 s each),
+    so no network is built; what is under test is the plumbing.
+    """
+    from benchmark_scripts import load_benchmark_script
+
+    from gradsign.benchmarks.nb201 import NB201Table
+    from gradsign.storage import ResultsStore
+    from gradsign.workflows.scoring import Scorer, ScoringSetup
+
+    script = load_benchmark_script("optuna_nb201.py")
+    table = NB201Table.load(data_dir)
+    params = np.asarray(table.column("params_m"), dtype=np.float64)
+    key = Scorer(ScoringSetup(space="nb201", dataset="cifar10", proxies=("params",)), None).keys["params"]
+    store_path, out = tmp_path / "scores.sqlite", tmp_path / "out"
+    with ResultsStore(store_path) as store:
+        store.put_many(key, [(table.arch(i), float(params[i]), 0.5) for i in range(100)])
+    args = ["--runs", "2", "--proxies", "params", "--store", str(store_path), "--output", str(out)]
+    assert script.main(args) == 2
+    assert "gradsign store import results/nb201_cifar10_allcells_seed0_bs64_params.csv.gz" in capsys.readouterr().err
+    with ResultsStore(store_path) as store:
+        store.put_many(key, [(table.arch(i), float(params[i]), 0.5) for i in range(len(params))])
+    assert script.main(args) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    labels = [s["setting"] for s in summary["settings"]]
+    assert labels == ["optuna-tpe", "optuna-tpe+params(K=8, charged)", "optuna-tpe+random_scores(K=8, charged)"]
+    screened = summary["settings"][1]
+    assert screened["proxy_s"] > 0 and screened["charged_s"] <= 12_000
+    assert (out / "trajectory.png").stat().st_size > 0 and "Gain over plain TPE" in (out / "table.md").read_text()
