@@ -2,9 +2,9 @@
 
 Not part of the library: it runs ``gradsign report`` on the runs committed under
 ``results/`` and ``docs/predictors/`` (NB201 CIFAR-10 / CIFAR-100 / ImageNet16-120,
-NB101 and DARTS evaluations, the proxy-assisted and predictor-guided searches, the
-rank model zoo and the predictor curves), then opens the page in headless Chromium
-and saves a PNG of the top of the section(s) named by ``--fragment``::
+NB101 and DARTS evaluations, the seed spreads of three proxies, the proxy-assisted and
+predictor-guided searches, the rank model zoo and the predictor curves), then opens
+the page in headless Chromium and saves a PNG of the top of the section(s) named by ``--fragment``::
 
     python benchmarks/make_report_screenshot.py --output runs/report/report.html --screenshot docs/img/report.png
 
@@ -29,6 +29,9 @@ COMMITTED_RUNS = (
     "results/eval_nb201_cifar10_allcells",
     "results/eval_nb101",
     "results/eval_darts",
+    "results/seed_spread_nb201_cifar10_gradsign",
+    "results/seed_spread_nb201_cifar10_grasp",
+    "results/seed_spread_nb201_cifar10_synflow",
     "results/search_proxy_assisted",
     "results/search_predictor_guided",
     "results/rank_zoo",
@@ -52,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the PNG to write")
     parser.add_argument("--fragment", default="only=comparison",
                         help="address fragment: only=ID[,ID] shows just those sections (comparison, evaluate, "
-                             "search, predictors, rank, provenance)")
+                             "seeds, search, predictors, rank, provenance)")
     parser.add_argument("--width", type=int, default=1280, help="screenshot width in pixels")
     parser.add_argument("--height", type=int, default=1000, help="screenshot height in pixels")
     parser.add_argument("--no-screenshot", action="store_true", help="build the report only")
@@ -61,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     from gradsign.reports import build_report
     from gradsign.reports.browser import find_chromium, screenshot
 
-    title = "gradsign: the committed results (NB201, NB101, DARTS; searches; predictors; rank)"
+    title = "gradsign: the committed results (NB201, NB101, DARTS; seed spreads; searches; predictors; rank)"
     # The same page from the command line, run in the repository root:
     command = shlex.join(["gradsign", "report", *COMMITTED_RUNS, "--output", _shown(args.output), "--title", title])
     result = build_report([ROOT / r for r in COMMITTED_RUNS], args.output, title=title, command=command)

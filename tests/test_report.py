@@ -178,6 +178,10 @@ def test_inputs_and_output_are_checked_before_any_work(runs, tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ReportInputError, match="bad.json: not valid JSON"):
         build_report([tmp_path / "bad.json"], tmp_path / "r.html")
+    export = tmp_path / "scores.csv.gz"
+    export.write_bytes(b"\x1f\x8b\x08binary")
+    with pytest.raises(ReportInputError, match="scores.csv.gz: not a recognised run output"):
+        build_report([export], tmp_path / "r.html")
     with pytest.raises(ReportInputError, match="no run given"):
         build_report([], tmp_path / "r.html")
     blocker = tmp_path / "file"

@@ -23,6 +23,7 @@ pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (.ci/run installs the Debian "
                                                           "'chromium' package; or set $GRADSIGN_CHROMIUM)")]
 ARTIFACTS = REPO / "test-artifacts"
+SEED_SPREAD = REPO / "results" / "seed_spread_nb201_cifar10_synflow"  # the seed-spread table
 
 
 class SortedTables(HTMLParser):
@@ -74,8 +75,8 @@ def tables_of(html: str) -> SortedTables:
 def visit(tmp_path_factory):
     """The report built, then opened once in #selftest mode (its script sorts every table) with a screenshot."""
     tmp = tmp_path_factory.mktemp("report")
-    runs = [evaluate_run(tmp / "eval", seed=0), COMMITTED_EVALUATE, search_run(tmp / "search"), COMMITTED_RANK,
-            COMMITTED_PREDICTORS]
+    runs = [evaluate_run(tmp / "eval", seed=0), COMMITTED_EVALUATE, SEED_SPREAD, search_run(tmp / "search"),
+            COMMITTED_RANK, COMMITTED_PREDICTORS]
     page = build_report(runs, tmp / "report.html", title="browser test").path
     shot = tmp / "report.png"
     opened = load_page(page, fragment="selftest", screenshot_to=shot, width=1280, height=1600, chromium=CHROMIUM)
@@ -91,7 +92,7 @@ def test_page_runs_cleanly_tables_and_plots_present_and_sorting_works(visit):
     assert 'data-script="ready"' in root and "data-js-errors" not in root
     after = tables_of(html)
     n = len(before.tables)
-    assert n == 7 and f'data-selftest="{n}/{n} tables sorted"' in root
+    assert n == 8 and f'data-selftest="{n}/{n} tables sorted"' in root
     assert set(after.tables) == set(before.tables) and after.plots == before.plots > 0
     changed = 0
     for table_id, table in after.tables.items():

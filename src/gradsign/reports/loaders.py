@@ -217,10 +217,13 @@ def load_path(path: str | Path) -> list[Run]:
         return runs
     raise ReportInputError(
         f"{p}: not a recognised run output (looked for summary.json of evaluate / search / predictors evaluate, "
-        "search results documents, rank or score JSON, predictor summary CSVs)")
+        "search results documents, rank or score JSON, predictor summary CSVs, a seed-spread spread.json)")
 
 
 def _load_file(p: Path, doc: Any = None) -> list[Run]:
+    if doc is None and p.suffix.lower() not in (".json", ".csv"):
+        raise ReportInputError(f"{p}: not a recognised run output (the report reads output folders, and JSON or "
+                               "predictor CSV files)")
     if p.suffix == ".csv":
         if not _is_predictor_csv(p):
             raise ReportInputError(f"{p}: not a predictor summary CSV (needs columns {', '.join(PREDICTOR_COLUMNS)})")
