@@ -377,7 +377,7 @@ def _rank_section(run: Run, index: int) -> dict[str, Any]:
         if m.get("notes"):
             remarks.append((m["model"], f"note: {m['notes']}"))
         remarks.extend((m["model"], f"error: {why}") for why in failed.values())
-    facts = [("data", doc.get("data")), ("input shape", doc.get("input_shape")), ("batch size", doc.get("batch_size")),
+    facts = [("data", doc.get("data")), ("input shape", "×".join(map(str, doc["input_shape"])) if doc.get("input_shape") else None), ("batch size", doc.get("batch_size")),
              ("seed", doc.get("seed")), ("device", doc.get("device")), ("torch", doc.get("torch")),
              ("better is", ", ".join(f"{p} {'higher' if h else 'lower'}" for p, h in doc["higher_is_better"].items()))]
     return {"id": f"rank-{index}", "title": f"{doc.get('dataset', '')}: {run.name}", "run": run,
