@@ -28,6 +28,7 @@ from gradsign.integrations.optuna import (  # noqa: E402
     nb201_index,
     nb201_params,
     nb201_search_space,
+    proxy_seconds,
     run_optuna_search,
 )
 from gradsign.search import ArrayProxyProvider, SearchOracle  # noqa: E402
@@ -103,6 +104,7 @@ def test_scores_are_cached_in_the_store_and_a_second_study_computes_nothing(tmp_
     assert s1.scorer.n_computed > 0
     second, s2 = screened_study(0, store, minibatch, proxy="gradsign")
     assert s2.scorer.n_computed == 0
+    assert sum(proxy_seconds(t) for t in first.trials) > 0
     assert all(t.user_attrs[ATTRS["proxy_computed"]] == 0 for t in second.trials)
     assert [t.params for t in second.trials] == [t.params for t in first.trials]
     # the stored seconds are charged again in the second study (what screening would cost without the cache)
@@ -151,11 +153,40 @@ def test_k_one_is_the_base_sampler_alone(minibatch):
     assert sampler.scorer.n_computed == 0
 
 
+class FakeEnsembleProvider:
+    """Two members per cell (higher = better), ranked together by the mean of normalised ranks."""
+
+    name = "a+b"
+
+    def __init__(self, a, b):
+        self.rows = np.column_stack([a, b]).astype(float)
+
+    def member_scores(self, key):
+        return self.rows[key]
+
+    def seconds(self, key):
+        return 0.25
+
+    def aggregate(self, rows):
+        from gradsign.proxies.ensemble import rank_aggregate
+
+        return rank_aggregate(rows, [True, True], "meanrank")[0]
+
+
+def test_a_stored_ensemble_ranks_the_candidates_together():
+    provider = FakeEnsembleProvider([0, 5, 1, 9], [0, 1, 7, 8])
+    scorer = ProviderScorer(provider, lambda params: params["cell"])
+    scores = scorer.score([{"cell": i} for i in range(4)])
+    assert scores.seconds.tolist() == [0.25] * 4 and not scores.computed.any()
+    assert int(np.argmax(scorer.rank_values(scores.matrix))) == 3
+    with pytest.raises(ConfigError, match="needs score"):
+        ProviderScorer(object(), lambda params: 0)
+
+
 def test_nb201_space_round_trips_every_cell_index():
     space = nb201_search_space()
     assert len(space) == 6 and all(len(d.choices) == 5 for d in space.values())
-    for index in (0, 1, 4242, 15_624):
-        assert nb201_index(nb201_params(index)) == index
+    assert all(nb201_index(nb201_params(index)) == index for index in range(15_625))
 
 
 def toy_oracle():
