@@ -240,6 +240,7 @@ def test_the_example_runs_with_tiny_settings(tmp_path):
 
 
 @pytest.mark.data
+@pytest.mark.slow
 def test_the_nb201_experiment_script_on_a_store_of_stored_scores(tmp_path, data_dir, capsys):
     """benchmarks/optuna_nb201.py: refuses an incomplete store with the command to run; then writes its outputs.
 
