@@ -7,11 +7,14 @@ here; the figures come from :mod:`gradsign.reports.plots`.
 
 Sections, in order: the runs and any warnings; evaluate runs (a sortable proxy
 table, score-vs-accuracy scatter plots) and, with several, the same proxy
-across them side by side; searches (trajectories with their bounded confidence
+across them side by side; seed spreads (one proxy under several seeds: a table
+per run, a plot of all); searches (trajectories with their bounded confidence
 bands, the final table); predictors (correlation vs training-set size); rank
 (the models ranked by each proxy, table and plot); score tables; and the
-provenance of every run. Warnings say when compared runs differ in data, batch
-size or version, or predate provenance records.
+provenance of every run. Warnings say, one line each, when compared runs differ
+in something that changes the numbers (data, batch size, sampling, accuracy
+target, versions, device, threads, uncommitted changes), or predate provenance
+records.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -212,8 +215,9 @@ def _seeds_section(runs: list[Run]) -> dict[str, Any] | None:
         s = run.summary
         rows = []
         for p in s["per_seed"]:
-            rows.append([cell(p.get("seed")), cell(p.get("spearman"), text=ci_text(p.get("spearman"), p.get("spearman_ci"))),
-                         cell(p.get("kendall")), cell(p.get("top10_precision"), 2), cell(p.get("nan", 0))])
+            rho = cell(p.get("spearman"), text=ci_text(p.get("spearman"), p.get("spearman_ci")))
+            rows.append([cell(p.get("seed")), rho, cell(p.get("kendall")), cell(p.get("top10_precision"), 2),
+                         cell(p.get("nan", 0))])
             label = f"seed {p.get('seed')}"
             if label not in seed_labels:
                 seed_labels.append(label)
@@ -377,7 +381,8 @@ def _rank_section(run: Run, index: int) -> dict[str, Any]:
         if m.get("notes"):
             remarks.append((m["model"], f"note: {m['notes']}"))
         remarks.extend((m["model"], f"error: {why}") for why in failed.values())
-    facts = [("data", doc.get("data")), ("input shape", "×".join(map(str, doc["input_shape"])) if doc.get("input_shape") else None), ("batch size", doc.get("batch_size")),
+    shape = "×".join(map(str, doc["input_shape"])) if doc.get("input_shape") else None
+    facts = [("data", doc.get("data")), ("input shape", shape), ("batch size", doc.get("batch_size")),
              ("seed", doc.get("seed")), ("device", doc.get("device")), ("torch", doc.get("torch")),
              ("better is", ", ".join(f"{p} {'higher' if h else 'lower'}" for p, h in doc["higher_is_better"].items()))]
     return {"id": f"rank-{index}", "title": f"{doc.get('dataset', '')}: {run.name}", "run": run,
