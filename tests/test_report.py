@@ -420,9 +420,12 @@ def fake_cifar(monkeypatch):
     monkeypatch.setattr(images, "load_image_set", lambda *a, **k: fake)
 
 
-def test_a_fresh_rank_result_has_its_provenance_with_the_model_file(tmp_path, fake_cifar):
+def test_a_fresh_rank_result_has_its_provenance_with_the_model_file(tmp_path, fake_cifar, monkeypatch):
     import gradsign
+    from gradsign.data import paths
     from gradsign.reports.provenance import file_sha256
+
+    monkeypatch.setattr(paths, "_USED", {})  # earlier tests in this process read other files
 
     models = tmp_path / "models.py"
     models.write_text("from torch import nn\n\ndef small(num_classes=10):\n"
@@ -510,3 +513,21 @@ def test_seed_spread_folders_show_the_same_proxy_across_seeds(tmp_path):
     for i, folder in enumerate(folders):
         per_seed = json.loads((folder / "spread.json").read_text())["per_seed"]
         assert len(tables[f"seeds-{i}-table"]["rows"]) == len(per_seed)
+
+
+def test_a_run_listing_several_files_of_one_name_is_not_a_difference(runs, tmp_path):
+    """A Python session records every file it read, possibly two of one name; runs that read the same
+    files agree, whatever the files' names."""
+    from gradsign.reports.provenance import describe_files
+
+    copies = []
+    for i in range(2):
+        (tmp_path / f"d{i}").mkdir()
+        copies.append(tmp_path / f"d{i}" / "images.bin")
+        copies[-1].write_bytes(bytes([i]) * 10)
+    for run in ("eval_a", "eval_b"):
+        _edit_summary(runs[run], batch_size=64, provenance={"data_files": describe_files(copies)})
+    assert build_report([runs["eval_a"], runs["eval_b"]], tmp_path / "r.html").warnings == []
+    _edit_summary(runs["eval_b"], provenance={"data_files": describe_files(copies[:1])})
+    (warning,) = build_report([runs["eval_a"], runs["eval_b"]], tmp_path / "r.html").warnings
+    assert warning.startswith("data file images.bin differs between runs")

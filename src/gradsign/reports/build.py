@@ -512,13 +512,19 @@ def compare_runs(runs: Sequence[Run]) -> list[str]:
                          else (r.summary.get(sk) if sk else None))
         if w:
             warnings.append(w)
-    hashes = defaultdict(lambda: defaultdict(list))
+    # Per file name, the hashes each run read: a run may list several files of one name (a Python
+    # session records every file it read), so only runs whose sets of hashes differ are a difference.
+    hashes: dict[str, dict[str, set[str]]] = defaultdict(dict)
     for r in runs:
         for f in r.provenance.get("data_files", []):
             if f.get("sha256"):
-                hashes[Path(f["path"]).name][f["sha256"]].append(r.name)
-    for name, by_hash in hashes.items():
-        if len(by_hash) > 1:
+                hashes[Path(f["path"]).name].setdefault(r.name, set()).add(f["sha256"])
+    for name, by_run in hashes.items():
+        if len(by_run) > 1 and len({frozenset(h) for h in by_run.values()}) > 1:
+            by_hash: dict[str, list[str]] = defaultdict(list)
+            for run_name, run_hashes in by_run.items():
+                for h in sorted(run_hashes):
+                    by_hash[h].append(run_name)
             warnings.append(f"data file {name} differs between runs: " + "; ".join(
                 f"sha256 {h[:12]}… ({', '.join(n)})" for h, n in by_hash.items()))
     old = [r.name for r in runs if not r.provenance]
