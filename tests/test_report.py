@@ -397,10 +397,10 @@ def test_api_results_are_named_by_a_mapping_or_pairs_and_numbered_otherwise(tmp_
     c10, c100 = _evaluation(tmp_path / "a", 0), _evaluation(tmp_path / "b", 1)
     unnamed = build_report([c10, c100], tmp_path / "u.html")
     assert [name for _, name, _ in unnamed.runs] == ["EvaluationResult-1", "EvaluationResult-2"]
-    by_mapping = build_report({"c10": c10, "c100": c100}, tmp_path / "m.html")
-    assert [name for _, name, _ in by_mapping.runs] == ["c10", "c100"]
-    by_pairs = build_report([("c10", c10), c100, ("committed", COMMITTED_EVALUATE)], tmp_path / "p.html")
-    assert [name for _, name, _ in by_pairs.runs] == ["c10", "EvaluationResult", "committed"]
+    by_mapping, _ = load_inputs({"c10": c10, "c100": c100})
+    assert [r.name for r in by_mapping] == ["c10", "c100"]
+    by_pairs, _ = load_inputs([("c10", c10), c100, ("committed", COMMITTED_EVALUATE)])
+    assert [r.name for r in by_pairs] == ["c10", "EvaluationResult", "committed"]
     with pytest.raises(ReportInputError, match="c10: the same name is given to two runs"):
         build_report([("c10", c10), ("c10", c100)], tmp_path / "x.html")
     with pytest.raises(ReportInputError, match="c10: int: not a result the report can show .*EvaluationResult"):
