@@ -272,3 +272,16 @@ def test_the_nb201_experiment_script_on_a_store_of_stored_scores(tmp_path, data_
     screened = summary["settings"][1]
     assert screened["proxy_s"] > 0 and screened["charged_s"] <= 12_000
     assert (out / "trajectory.png").stat().st_size > 0 and "Gain over plain TPE" in (out / "table.md").read_text()
+
+
+def test_screening_attributes_persist_in_an_rdb_storage(tmp_path, minibatch):
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    sampler = ProxyScreeningSampler(optuna.samplers.TPESampler(seed=0, n_startup_trials=2), build_model,
+                                    search_space=SPACE, proxy="synflow", k=3, inputs=minibatch[0],
+                                    targets=minibatch[1], store=tmp_path / "scores.sqlite", space_name="tests.tiny_cnn")
+    study = optuna.create_study(study_name="screened", storage=storage, direction="maximize", sampler=sampler)
+    study.optimize(objective, n_trials=3)
+    loaded = optuna.load_study(study_name="screened", storage=storage)
+    for trial in loaded.trials:
+        assert trial.user_attrs[ATTRS["proxy"]] == "synflow" and trial.user_attrs[ATTRS["candidates"]] == 3
+        assert trial.params == sampler.screenings[trial.number].params
