@@ -285,3 +285,18 @@ def test_screening_attributes_persist_in_an_rdb_storage(tmp_path, minibatch):
     for trial in loaded.trials:
         assert trial.user_attrs[ATTRS["proxy"]] == "synflow" and trial.user_attrs[ATTRS["candidates"]] == 3
         assert trial.params == sampler.screenings[trial.number].params
+
+
+def test_an_objective_suggesting_other_ranges_than_the_screened_space_is_warned_about(minibatch):
+    space = {"width": optuna.distributions.IntDistribution(2, 8), "depth": [1, 2], "kernel": [1, 3]}
+    sampler = ProxyScreeningSampler(optuna.samplers.RandomSampler(seed=0), build_model, search_space=space,
+                                    proxy="synflow", k=2, inputs=minibatch[0], targets=minibatch[1])
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+
+    def other_range(trial):
+        params = {"width": trial.suggest_int("width", 2, 4), "depth": trial.suggest_categorical("depth", [1, 2]),
+                  "kernel": trial.suggest_categorical("kernel", [1, 3])}
+        return float(params["width"])
+
+    with pytest.warns(UserWarning, match="suggests width with a distribution other than search_space's"):
+        study.optimize(other_range, n_trials=2)

@@ -27,6 +27,7 @@ for a seeded wrapped sampler and a seeded scorer.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,6 +137,7 @@ class ProxyScreeningSampler(BaseSampler):
         #: screenings by trial number (one sampler per study, as for Optuna's own seeded samplers)
         self.screenings: dict[int, Screening] = {}
         self._screened_keys: dict[tuple[int, int], set[str]] = {}
+        self._warned_mismatch = False
 
     @property
     def base_sampler(self) -> BaseSampler:
@@ -161,9 +163,9 @@ class ProxyScreeningSampler(BaseSampler):
             return {}
         joint = {name: self._space.get(name, dist)
                  for name, dist in self._base.infer_relative_search_space(study, trial).items() if name in search_space}
-        candidates = [self._draw(study, trial, joint, search_space) for _ in range(self.k)]
+        candidates = [self._draw(study, trial, joint) for _ in range(self.k)]
         if self.k == 1:
-            return candidates[0]
+            return self._relative(candidates[0], search_space)
         archs = [{name: c[name] for name in self._space} for c in candidates]
         scores = self.scorer.score(archs)
         values = self.scorer.rank_values(scores.matrix)
@@ -185,16 +187,21 @@ class ProxyScreeningSampler(BaseSampler):
                            (ATTRS["proxy_seconds"], charged), (ATTRS["proxy_computed"], screening.computed),
                            (ATTRS["proxy_value"], value if np.isfinite(value) else None)):
             study._storage.set_trial_user_attr(trial._trial_id, attr, data)
-        return candidates[chosen]
+        return self._relative(candidates[chosen], search_space)
 
-    def _draw(self, study: Study, trial: FrozenTrial, joint: dict[str, BaseDistribution],
-              search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        """One candidate, asked of the base sampler as Optuna asks it for a trial's parameters."""
+    def _draw(self, study: Study, trial: FrozenTrial, joint: dict[str, BaseDistribution]) -> dict[str, Any]:
+        """One candidate (every screened parameter, and the base sampler's relative ones), asked of the
+        base sampler as Optuna asks it for a trial's parameters."""
         params = dict(self._base.sample_relative(study, trial, joint)) if joint else {}
         for name, dist in self._space.items():
             if name not in params:
                 params[name] = self._base.sample_independent(study, trial, name, dist)
-        return {name: params[name] for name in search_space if name in params}
+        return params
+
+    @staticmethod
+    def _relative(params: dict[str, Any], search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        # only what Optuna asked for (a wrapping sampler may have narrowed the space)
+        return {name: value for name, value in params.items() if name in search_space}
 
     def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
@@ -204,6 +211,17 @@ class ProxyScreeningSampler(BaseSampler):
         self._base.before_trial(study, trial)
 
     def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> None:
+        screening = self.screenings.get(trial.number)
+        if screening is not None and not self._warned_mismatch:
+            # Optuna refuses other categorical choices itself; for numbers it uses a relative value only
+            # when it lies in the objective's range, else it samples the parameter anew: say so once.
+            differ = [name for name, dist in trial.distributions.items() if name in self._space and dist != self._space[name]]
+            if differ:
+                self._warned_mismatch = True
+                warnings.warn(f"the objective suggests {', '.join(differ)} with a distribution other than "
+                              "search_space's: Optuna uses a screened value only where it lies in the objective's "
+                              "range and samples the others anew; suggest them exactly as in search_space",
+                              UserWarning, stacklevel=2)
         self._base.after_trial(study, trial, state, values)
 
     def reseed_rng(self) -> None:
