@@ -1,4 +1,4 @@
-"""benchmarks/check_nonfinite_cells.py: non-finite scores set against the cells that ignore their input."""
+"""scripts/check_nonfinite_cells.py: non-finite scores set against the cells that ignore their input."""
 
 from __future__ import annotations
 

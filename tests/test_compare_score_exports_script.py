@@ -1,4 +1,4 @@
-"""benchmarks/compare_score_exports.py: row-by-row comparison of two store exports."""
+"""scripts/compare_score_exports.py: row-by-row comparison of two store exports."""
 
 import pytest
 

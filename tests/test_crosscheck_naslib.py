@@ -1,4 +1,4 @@
-"""benchmarks/crosscheck_naslib.py: NASLib's NB201 keys decode to the right cells.
+"""scripts/crosscheck_naslib.py: NASLib's NB201 keys decode to the right cells.
 
 A wrong edge or op order would silently pair our scores with other cells'. The
 parameter count pins it down: NASLib's stored ``params`` (millions) must equal

@@ -1,4 +1,4 @@
-"""benchmarks/crosscheck_naslib_scores.py: an evaluate scores.csv is paired with the right NASLib records.
+"""scripts/crosscheck_naslib_scores.py: an evaluate scores.csv is paired with the right NASLib records.
 
 A scores file whose values are a monotone function of NASLib's own scores must
 agree perfectly, record by record, whatever string of a cell the run wrote (for

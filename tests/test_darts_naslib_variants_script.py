@@ -1,4 +1,4 @@
-"""benchmarks/darts_naslib_variants.py on a few cells (needs the NASLib file and CIFAR-10)."""
+"""scripts/darts_naslib_variants.py on a few cells (needs the NASLib file and CIFAR-10)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 In float64 the two engines must agree to rounding on every per-sample gradient
 entry (so no sign flips and equal scores); in float32 the score may differ only
 through rounding: tiny entries, or a ReLU input at rounding level (see
-benchmarks/engine_diagnostics.py).
+scripts/engine_diagnostics.py).
 """
 
 from __future__ import annotations

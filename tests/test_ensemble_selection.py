@@ -293,7 +293,7 @@ def test_selection_on_the_committed_scores(data_dir):
     import importlib.util
     import sys
 
-    spec = importlib.util.spec_from_file_location("select_ensemble", ROOT / "benchmarks" / "select_ensemble.py")
+    spec = importlib.util.spec_from_file_location("select_ensemble", ROOT / "scripts" / "select_ensemble.py")
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod  # its dataclasses look their module up
     try:

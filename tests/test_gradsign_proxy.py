@@ -350,7 +350,7 @@ def test_nb201_network_scores_with_the_fast_engine():
 
 
 def test_nb201_gradsign_mean_is_the_sum_over_the_analytic_weight_count():
-    # benchmarks/search_proxy_assisted.py derives gradsign_mean from stored gradsign scores
+    # scripts/search_proxy_assisted.py derives gradsign_mean from stored gradsign scores
     # this way; it is exact when no per-sample gradient is NaN.
     nb = pytest.importorskip("gradsign.spaces.nb201_network")
     for arch in ("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~1|none~2|",

@@ -1,4 +1,4 @@
-"""benchmarks/gradsign_variants.py: sum vs mean GradSign at two batch sizes, from the store.
+"""scripts/gradsign_variants.py: sum vs mean GradSign at two batch sizes, from the store.
 
 Stored values are made up (no network is built); under test: the mean is derived
 where not stored and checked where it is, only cells with both batch sizes are

@@ -6,7 +6,7 @@ code blocks; from the package source, backticked `gradsign ...` in messages. In 
 
 * an invocation ``gradsign <cmd> [<sub>] ... --opt`` must name an existing command, and
   each ``--opt`` after it must be an option of that command;
-* ``python benchmarks/<script>.py ... --opt``: the script exists and declares ``--opt``;
+* ``python scripts/<script>.py ... --opt``: the script exists and declares ``--opt``;
 * a bare ``--opt`` in a command's help must be one of that command's options (or appear
   inside a ``gradsign <other>`` invocation there); a bare backticked ``--opt`` in docs
   prose must be an option of some gradsign command or benchmark script, unless listed in
@@ -85,7 +85,7 @@ def _script_options(script: Path) -> set[str]:
     return {"--help"} | set(re.findall(r"""["'](--[A-Za-z0-9][\w-]*)["']""", text))
 
 
-SCRIPT_OPTIONS = set().union(*(_script_options(p) for p in (ROOT / "benchmarks").glob("*.py")))
+SCRIPT_OPTIONS = set().union(*(_script_options(p) for p in (ROOT / "scripts").glob("*.py")))
 
 
 # --------------------------------------------------------------------------- extraction
@@ -124,7 +124,7 @@ def check_invocation(cmdline: str, where: str) -> list[str]:
         return []
     prog = words[0].rsplit("/", 1)[-1]
     problems = []
-    if prog in ("python", "python3") and len(words) > 1 and words[1].startswith("benchmarks/"):
+    if prog in ("python", "python3") and len(words) > 1 and words[1].startswith("scripts/"):
         script = ROOT / words[1]
         if not script.is_file():
             return [f"{where}: no such script {words[1]} (in `{cmdline.strip()}`)"]
@@ -275,7 +275,7 @@ def test_the_extraction_catches_what_it_should():
     assert check_invocation("gradsign store info/exprot", "x") != []
     assert _commands_in('OMP_NUM_THREADS=1 G="gradsign predictors evaluate --seed 0') == \
         ["gradsign predictors evaluate --seed 0"]
-    assert check_invocation("python benchmarks/no_such_script.py --x", "x") != []
+    assert check_invocation("python scripts/no_such_script.py --x", "x") != []
     assert check_invocation("gradsign / n_weights", "x") == []
 
 

@@ -1,4 +1,4 @@
-"""benchmarks/kill_and_resume.py: the kill-and-resume demonstration reports what it checked."""
+"""scripts/kill_and_resume.py: the kill-and-resume demonstration reports what it checked."""
 
 from __future__ import annotations
 

@@ -242,7 +242,7 @@ def test_the_example_runs_with_tiny_settings(tmp_path):
 @pytest.mark.data
 @pytest.mark.slow
 def test_the_nb201_experiment_script_on_a_store_of_stored_scores(tmp_path, data_dir, capsys):
-    """benchmarks/optuna_nb201.py: refuses an incomplete store with the command to run; then writes its outputs.
+    """scripts/optuna_nb201.py: refuses an incomplete store with the command to run; then writes its outputs.
 
     The store holds the data-free ``params`` proxy (the NB201 table's parameter counts, 0.5 s each),
     so no network is built; what is under test is the plumbing.

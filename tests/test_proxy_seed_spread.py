@@ -1,4 +1,4 @@
-"""benchmarks/proxy_seed_spread.py: a proxy's correlation with accuracy across seeds, same cells."""
+"""scripts/proxy_seed_spread.py: a proxy's correlation with accuracy across seeds, same cells."""
 
 from __future__ import annotations
 

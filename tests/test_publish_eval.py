@@ -1,4 +1,4 @@
-"""benchmarks/publish_eval.py: an evaluate output goes to results/ without the benchmark's accuracies."""
+"""scripts/publish_eval.py: an evaluate output goes to results/ without the benchmark's accuracies."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""benchmarks/rank_model_zoo.py: the torchvision import work-around changes nothing unless needed."""
+"""scripts/rank_model_zoo.py: the torchvision import work-around changes nothing unless needed."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""benchmarks/search_proxy_assisted.py: the GradSign-paper search table from stored proxy scores.
+"""scripts/search_proxy_assisted.py: the GradSign-paper search table from stored proxy scores.
 
 The store here is filled with a data-free proxy's key (``params``) whose values are
 the NB201 table's own parameter counts, so no network is built; what is under test

@@ -1,4 +1,4 @@
-"""benchmarks/seconds_per_cell.py: per-proxy seconds of store exports, split by the day computed."""
+"""scripts/seconds_per_cell.py: per-proxy seconds of store exports, split by the day computed."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Choosing a proxy ensemble that holds across search spaces, without leakage (issue #22 item 3).
 
 Two rules live here, both pure functions of arrays (loading benchmarks is the caller's job:
-``benchmarks/select_ensemble.py`` reads the committed scores and the ground truth).
+``scripts/select_ensemble.py`` reads the committed scores and the ground truth).
 
 **Zero-shot** (no trained architecture of the target space). Candidates are the
 combinations of 1..``max_members`` proxies under each aggregation of

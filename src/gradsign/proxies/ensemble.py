@@ -37,7 +37,7 @@ NAMED_ENSEMBLES: dict[str, tuple[str, str]] = {
     # trainability and complexity).
     "az_nas": ("az_expressivity+az_progressivity+az_trainability+az_complexity", "AZ-NAS (Lee & Ham, CVPR 2024)"),
     # The zero-shot recommendation (#22 item 3), frozen 2026-12-06 from
-    # `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/select_ensemble.py` (results/ensemble_selection/,
+    # `OMP_NUM_THREADS=1 .venv/bin/python scripts/select_ensemble.py` (results/ensemble_selection/,
     # docs/ensembles.md): chosen by maximin gap to the best single proxy over NB201 CIFAR-10 (selection
     # half), NB101 and DARTS, from the 16 proxies all three have (AZ-NAS's scores and EPE-NAS not yet
     # scored on DARTS). Re-derive it with that command when a benchmark or a proxy's scores are added.

@@ -1,6 +1,6 @@
 """Open a report in headless Chromium: the DOM after its scripts ran, console messages, a screenshot.
 
-Used by the browser test and by ``benchmarks/make_report_screenshot.py``; it
+Used by the browser test and by ``scripts/make_report_screenshot.py``; it
 drives the ``chromium`` command line (no Python browser package needed). The
 page is a local file written by :func:`gradsign.reports.build_report`, so the
 renderer sandbox is turned off (``--no-sandbox``): the sandbox refuses to start

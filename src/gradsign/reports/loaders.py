@@ -6,14 +6,14 @@ One loader per kind of output, tried in turn on each input:
   (``proxies``), plus ``scores.csv`` and ``scatter_<proxy>.png`` when present;
 * ``search``: a folder of ``gradsign search`` outputs (``summary.json`` with
   ``settings``, ``runs_*.json``) or of search results documents
-  (``format: gradsign.search.results/1``, as ``benchmarks/`` scripts write them),
+  (``format: gradsign.search.results/1``, as ``scripts/`` scripts write them),
   or the one-file ``SearchReport.to_json`` document (``summary`` + ``results``);
 * ``predictors``: a folder with the ``predictors evaluate`` ``summary.json``
   (``results``), or one or more predictor summary CSVs (``predictor``,
   ``train_size``, ``spearman``... columns), e.g. ``docs/predictors/``;
 * ``rank``: a ``gradsign rank --format json`` document, or a folder of them;
 * ``score``: a ``gradsign score --format json`` document, or a folder of them;
-* ``seeds``: a seed-spread folder (``spread.json`` of ``benchmarks/proxy_seed_spread.py``:
+* ``seeds``: a seed-spread folder (``spread.json`` of ``scripts/proxy_seed_spread.py``:
   one proxy's correlation under several seeds).
 
 Outputs written before provenance was recorded load the same way, with an
@@ -100,7 +100,7 @@ def _json_kind(doc: Any) -> str | None:
     if isinstance(doc.get("scores"), list) and "space" in doc:
         return "score"
     if isinstance(doc.get("per_seed"), list) and "proxy" in doc:
-        return "seed-spread"  # benchmarks/proxy_seed_spread.py: one proxy's correlation under several seeds
+        return "seed-spread"  # scripts/proxy_seed_spread.py: one proxy's correlation under several seeds
     return None
 
 

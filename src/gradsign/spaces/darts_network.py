@@ -35,13 +35,13 @@ BN layers are affine (``affine=True`` everywhere, as in ``NetworkCIFAR``).
 (preprocessing, stem and auxiliary head keep theirs), as NASLib's NAS-Bench-301
 model does: with ``C = 32, layers = 8`` its parameter count equals the ``params``
 of NASLib's ``zc_nasbench301.json`` for all 725 archs (checked by
-``benchmarks/check_params_nb101_darts.py``). ``pool_bn=True`` adds a
+``scripts/check_params_nb101_darts.py``). ``pool_bn=True`` adds a
 ``BatchNorm2d(C_cell, affine=False)`` after every max/avg pool op, as NASLib's
 NAS-Bench-301 graph also does (its pooling primitives are built with
 ``use_bn=True``, like DARTS's search network): parameter-free, so no parameter
 count sees it, but in training mode it rescales the pool outputs.
 ``cell_affine=False, pool_bn=True`` is NASLib's network; the default is DARTS's
-(``benchmarks/darts_naslib_variants.py`` measures what each difference does to
+(``scripts/darts_naslib_variants.py`` measures what each difference does to
 the proxies).
 
 Module names follow DARTS's ``model.py`` / ``operations.py`` (``stem``,

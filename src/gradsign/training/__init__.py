@@ -1,7 +1,7 @@
 """Real training on a budget: a fixed short recipe, a deterministic trainer and a resumable store of runs.
 
 The small real benchmark of issue #25 (docs/real_benchmark.md) is built from these:
-``benchmarks/train_real_benchmark.py`` trains architectures under
+``scripts/train_real_benchmark.py`` trains architectures under
 :data:`~gradsign.training.recipe.SMALL_CIFAR10` and stores every finished run.
 """
 

@@ -1,0 +1,183 @@
+"""TPE vs TPE + proxy screening on NAS-Bench-201 CIFAR-10 as an Optuna space (an experiment script, not a test).
+
+    .venv/bin/gradsign store import results/nb201_cifar10_allcells_seed0_bs64_gradsign.csv.gz \\
+        results/nb201_cifar10_allcells_seed0_bs64_synflow.csv.gz --store runs/optuna.sqlite
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/optuna_nb201.py --runs 100 --store runs/optuna.sqlite \\
+        --output results/optuna_nb201
+
+The space: 6 categorical parameters (one per cell edge) over the 5 NB201 ops
+(:func:`gradsign.integrations.optuna.nb201_search_space`). Each trial "trains" the
+cell through NB201's tabular objective (:func:`gradsign.search.nb201_oracle`: the
+12-epoch ``cifar10-valid`` validation accuracy is the trial's value, its simulated
+training seconds are charged) and a study stops when the next charge does not fit
+in the budget (12,000 simulated seconds, NB201's). The reported number is the
+incumbent's 200-epoch CIFAR-10 test accuracy. Settings, with the same sampler
+seeds (run r of every setting seeds TPE with ``run_seed(seed, r)``):
+
+* ``optuna-tpe``: Optuna's TPESampler with its defaults;
+* ``optuna-tpe+<proxy>(K=k, charged)``, for each proxy or ensemble, the same TPE wrapped in
+  :class:`~gradsign.integrations.optuna.ProxyScreeningSampler`: each trial, K
+  candidates from TPE, the best by the proxy is trained. No network is scored
+  here: the scores and their measured seconds come from the results store
+  (imported from the committed all-cell exports), and the seconds of every
+  candidate new to a study are charged to its budget.
+
+Writes ``table.md`` (printed too), ``summary.json``, ``trajectory.png`` (mean
+incumbent test accuracy vs charged seconds, bootstrap 95% band) and one JSON
+per setting (runs without trajectories).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+from scipy import stats
+
+from gradsign.benchmarks.nb201 import NB201Table
+from gradsign.errors import GradsignError
+from gradsign.integrations.optuna import (ProviderScorer, ProxyScreeningSampler, nb201_arch, nb201_index,
+                                          nb201_search_space)
+from gradsign.integrations.optuna.studies import run_optuna_searches
+from gradsign.outputs import check_output_dir, json_safe
+from gradsign.search import ArrayProxyProvider, format_table, nb201_oracle, plot_trajectories, results_table
+from gradsign.storage import ResultsStore
+from gradsign.workflows.scoring import Scorer, ScoringSetup
+from gradsign.proxies import get_proxy
+from gradsign.proxies.ensemble import NAMED_ENSEMBLES
+from gradsign.workflows.search_store import EnsembleStoreProvider, StoreBackedProvider
+
+NB201_CELLS = 15_625
+
+
+def stored_provider(proxy: str, store: ResultsStore, batch_size: int, seed: int) -> StoreBackedProvider:
+    """The stored scores of ``proxy`` (or of each member of an ensemble ``a+b``) on every NB201 cell (CIFAR-10
+    minibatch), or a one-line error saying how to get them."""
+    members = get_proxy(proxy).members if "+" in proxy or proxy in NAMED_ENSEMBLES else (proxy,)
+    setup = ScoringSetup(space="nb201", dataset="cifar10", proxies=tuple(members), batch_size=batch_size, seed=seed)
+    kind = EnsembleStoreProvider if len(members) > 1 or members[0] != proxy else StoreBackedProvider
+    provider = kind(Scorer(setup, store), proxy)
+    if provider.n_preloaded < NB201_CELLS:
+        files = " ".join(f"results/nb201_cifar10_allcells_seed{seed}_bs{batch_size}_{m}.csv.gz" for m in members)
+        raise GradsignError(
+            f"{store.path} has {proxy} for {provider.n_preloaded:,} of {NB201_CELLS:,} NB201 cells; import the "
+            f"all-cell scores: gradsign store import {files} --store {store.path}")
+    return provider
+
+
+def gain_rows(results: list, confidence: float = 0.95) -> list[str]:
+    """Each screened setting minus plain TPE: difference of mean final test accuracy [Welch CI]."""
+    plain = next(r for r in results if r.proxy is None)
+    lines = ["| setting | gain over TPE [95% Welch CI] |", "| --- | ---: |"]
+    b = plain.tests()
+    for res in results:
+        if res.proxy is None:
+            continue
+        a = res.tests()
+        ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(confidence)
+        lines.append(f"| {res.label} | {a.mean() - b.mean():+.2f} [{ci.low:+.2f}, {ci.high:+.2f}] |")
+    return lines
+
+
+def budget_rows(results: list, budget: float, fractions: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0)) -> list[str]:
+    """Mean incumbent test accuracy [bootstrap 95% band] after a fraction of the budget (charged seconds)."""
+    grid = [f * budget for f in fractions]
+    lines = ["| setting | " + " | ".join(f"{g:,.0f} s" for g in grid) + " |", "| --- |" + " ---: |" * len(grid)]
+    for res in results:
+        t = res.trajectory(grid=grid)
+        cells = [f"{m:.2f} [{lo:.2f}, {hi:.2f}]" for m, lo, hi in zip(t["mean"], t["ci_low"], t["ci_high"])]
+        lines.append(f"| {res.label} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0, help="run r seeds TPE with run_seed(seed, r)")
+    ap.add_argument("--k", type=int, default=8, help="candidates screened per trial")
+    ap.add_argument("--proxies", default="gradsign,synflow,gradsign+synflow",
+                    help="proxies and ensembles (a+b) whose scores the store holds for every cell")
+    ap.add_argument("--budget", type=float, default=12_000.0, help="simulated seconds per study (NB201's)")
+    ap.add_argument("--store", type=Path, default=Path("runs/optuna.sqlite"))
+    ap.add_argument("--batch-size", type=int, default=64, help="of the stored proxy scores")
+    ap.add_argument("--score-seed", type=int, default=0, help="seed of the stored proxy scores")
+    ap.add_argument("--output", type=Path, default=Path("results/optuna_nb201"))
+    ap.add_argument("--no-control", dest="control", action="store_false",
+                    help="leave out the uninformed-proxy control (random scores)")
+    args = ap.parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial x 30,000 trials otherwise
+
+    try:
+        check_output_dir(args.output)
+        store = ResultsStore(args.store, read_only=True)
+        providers: list = [stored_provider(p.strip(), store, args.batch_size, args.score_seed)
+                           for p in args.proxies.split(",") if p.strip()]
+        oracle = nb201_oracle(NB201Table.load(), "cifar10")
+    except GradsignError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    space = nb201_search_space()
+    controls = []
+    if args.control:
+        uninformed = np.random.default_rng([args.seed, NB201_CELLS]).random(NB201_CELLS)
+        controls = [ArrayProxyProvider(uninformed, 0.0, name="random_scores")]
+    tpe = {"n_startup_trials": 10, "n_ei_candidates": 24}  # Optuna's defaults, stated
+
+    def plain(seed: int) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.TPESampler(seed=seed, **tpe)
+
+    settings = [("optuna-tpe", None, plain)]
+    for prov in [*providers, *controls]:
+        scorer = ProviderScorer(prov, nb201_index)
+
+        def screened(seed: int, scorer: ProviderScorer = scorer) -> optuna.samplers.BaseSampler:
+            return ProxyScreeningSampler(plain(seed), search_space=space, k=args.k, scorer=scorer)
+
+        settings.append(("optuna-tpe", prov.name, screened))
+
+    results = []
+    for algo, proxy, make_sampler in settings:
+        res = run_optuna_searches(oracle, make_sampler, space, nb201_arch, runs=args.runs, seed=args.seed,
+                                  budget=args.budget, algo=algo, proxy=proxy,
+                                  candidates=args.k if proxy else 1, params={"sampler": "TPESampler", **tpe})
+        res.to_json(args.output / f"{res.label.replace(' ', '').replace(',', '_')}.json", trajectories=False)
+        print(f"{res.label}: {res.summary()['mean']:.2f} (wall {res.wall_seconds:.0f} s)", flush=True)
+        results.append(res)
+
+    plot_trajectories(results, args.output / "trajectory.png", reference=float(np.nanmax(oracle.test)),
+                      title=f"Optuna TPE on NB201 CIFAR-10 ({args.runs} runs): mean incumbent test accuracy")
+    rows = results_table(results)
+    from gradsign.reports.provenance import collect, process_started
+
+    (args.output / "summary.json").write_text(json.dumps(json_safe(
+        {"runs": args.runs, "seed": args.seed, "k": args.k, "budget_seconds": args.budget, "tpe": tpe,
+         "optuna": optuna.__version__, "settings": rows,
+         "provenance": collect(seeds=[args.seed], started=process_started())}), indent=1, allow_nan=False))
+    seconds = {p.name: float(np.mean([p.seconds(i) for i in range(NB201_CELLS)])) for p in providers}
+    md = [
+        f"Optuna studies on NB201 CIFAR-10 ({args.budget:,.0f} simulated s each: training + proxy seconds charged), "
+        f"{args.runs} runs per setting, seed {args.seed}, K = {args.k}; proxy scores from {args.store} (CIFAR-10 "
+        f"minibatch, batch {args.batch_size}, seed {args.score_seed}), measured seconds per cell (mean over the "
+        "space): " + ", ".join(f"{k} {v:.2f} s" for k, v in seconds.items()) + ".",
+        "", "### Final CIFAR-10 test accuracy of the incumbent", "", format_table(rows), "",
+        "### Gain over plain TPE", "", *gain_rows(results), "",
+        "### Mean incumbent test accuracy after part of the budget (charged seconds) [bootstrap 95% band]", "",
+        *budget_rows(results, args.budget), "",
+    ]
+    md += [f"* {n}" for n in sorted({n for r in results for n in r.notes})]
+    text = "\n".join(md)
+    (args.output / "table.md").write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    start = time.perf_counter()
+    code = main()
+    print(f"# {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    sys.exit(code)

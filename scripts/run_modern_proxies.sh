@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Score the benchmark cells of record with the modern proxies (AZ-NAS's four scores, MeCo,
+# EPE-NAS), stage after stage, exporting each stage's scores to results/modern_proxies/ every
+# INTERVAL seconds and when it finishes, and committing those exports (a later session imports
+# them instead of recomputing: `gradsign store import results/modern_proxies/*.csv.gz --store
+# runs/modern.sqlite`). Resumable: rerun it and every stored (cell, proxy) is skipped. The cells
+# are those of the committed evaluate runs: NB201 CIFAR-10 1,000 (seed 0), CIFAR-100 /
+# ImageNet16-120 500, NB101 292, DARTS 725.
+#
+#   scripts/run_modern_proxies.sh [STORE] [INTERVAL]     (defaults: runs/modern.sqlite, 1800)
+#
+# One in-process worker with one thread: the scores are the one-thread numbers whichever
+# backend is used; `--backend process --workers 2` would be twice as fast on an idle machine.
+# On DARTS the cheap MeCo pair runs before AZ-NAS's scores (about 20 CPU-s per cell on this
+# machine, 4 h for the 725 cells); EPE-NAS is left out there (about 15 s per cell).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+store=${1:-runs/modern.sqlite}
+interval=${2:-1800}
+gradsign=${GRADSIGN:-.venv/bin/gradsign}
+AZ=az_expressivity,az_progressivity,az_trainability,az_complexity
+out=results/modern_proxies
+
+export_stage() {  # space dataset proxies [commit message]
+    local space=$1 dataset=$2 proxies=$3 files=()
+    for proxy in ${proxies//,/ }; do
+        local f="$out/${space}_${dataset}_seed0_bs64_${proxy}.csv.gz"
+        # A temporary name first: an interrupted export never replaces a good file.
+        if "$gradsign" store export --store "$store" --space "$space" --dataset "$dataset" --proxy "$proxy" \
+                --output "$f.part.gz" >/dev/null; then
+            mv "$f.part.gz" "$f"
+            files+=("$f")
+        fi
+    done
+    if (( ${#files[@]} )); then
+        for _ in 1 2 3; do  # only these files, whatever else is staged; retry if git is busy
+            git add -- "${files[@]}" && git commit -q -m "results: modern proxies on $space $dataset, $(zcat "${files[0]}" | tail -n +2 | wc -l) rows (${4:-checkpoint export})" -- "${files[@]}" && break
+            sleep 5
+        done
+    fi
+}
+
+stage() {  # space dataset sample proxies
+    local space=$1 dataset=$2 sample=$3 proxies=$4
+    ( while sleep "$interval"; do export_stage "$space" "$dataset" "$proxies"; done ) &
+    local checkpoints=$!
+    "$gradsign" evaluate --space "$space" --dataset "$dataset" --sample "$sample" --seed 0 --proxies "$proxies" \
+        --store "$store" --output "runs/eval_modern_${space}_${dataset}"
+    kill "$checkpoints" 2>/dev/null || true
+    export_stage "$space" "$dataset" "$proxies" "stage finished"
+}
+
+stage nb201 cifar10 1000 "$AZ,meco,meco_opt,epe_nas"
+stage nb101 cifar10 all "$AZ,meco,meco_opt,epe_nas"
+stage nb201 cifar100 500 "$AZ,meco,meco_opt,epe_nas"
+stage nb201 ImageNet16-120 500 "$AZ,meco,meco_opt,epe_nas"
+stage darts cifar10 all "meco,meco_opt"
+stage darts cifar10 all "$AZ"
