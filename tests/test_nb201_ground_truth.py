@@ -321,7 +321,7 @@ def test_default_cache_dir_is_used(tmp_path):
     NB201Table.load(root, expected_rows=3)
     t = NB201Table.load(root, expected_rows=3)
     assert t.from_cache
-    assert t.cache_path.parent == Path(os.environ["GRADSIGN_CACHE"]) / "scripts"
+    assert t.cache_path.parent == Path(os.environ["GRADSIGN_CACHE"]) / "benchmarks"
 
 
 def _error(fake: FakeData, tmp_path: Path, **kw) -> str:
