@@ -130,6 +130,15 @@ def test_score_keeps_its_result_when_the_output_vanishes(tmp_path, capsys, monke
 # --------------------------------------------------------------------------- 2. interruption messages
 
 
+@pytest.fixture(autouse=True)
+def _sigint_raises_keyboardinterrupt():
+    """Python's own SIGINT handler for every test here: a process started in the background by a
+    non-interactive shell inherits SIGINT ignored, and these tests are about what Ctrl-C does."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def _interrupt(*a, **k):
     """What Ctrl-C does: SIGINT to this process (the CLI's handler says what is kept)."""
     os.kill(os.getpid(), signal.SIGINT)
