@@ -39,9 +39,9 @@ NAMED_ENSEMBLES: dict[str, tuple[str, str]] = {
     # The zero-shot recommendation (#22 item 3), frozen 2026-12-06 from
     # `OMP_NUM_THREADS=1 .venv/bin/python scripts/select_ensemble.py` (results/ensemble_selection/,
     # docs/ensembles.md): chosen by maximin gap to the best single proxy over NB201 CIFAR-10 (selection
-    # half), NB101 and DARTS, from the 16 proxies all three have (AZ-NAS's scores and EPE-NAS not yet
+    # half), NB101 and DARTS, from the 20 proxies all three have (EPE-NAS is not
     # scored on DARTS). Re-derive it with that command when a benchmark or a proxy's scores are added.
-    "recommended": ("meco+meco_opt+naswot", "zero-shot recommendation: leave-one-benchmark-out selection "
+    "recommended": ("az_expressivity+meco_opt+zen", "zero-shot recommendation: leave-one-benchmark-out selection "
                     "over NB201 / NB101 / DARTS (docs/ensembles.md)"),
 }
 
