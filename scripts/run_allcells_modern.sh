@@ -16,7 +16,9 @@ store=${1:-runs/allcells.sqlite}
 interval=${2:-1800}
 gradsign=${GRADSIGN:-.venv/bin/gradsign}
 # Cheapest first: the early cells then have every cheap proxy, whatever the run reaches.
-P=params,flops,l2_norm,meco_opt,meco,naswot,zen,az_expressivity,az_progressivity,az_trainability,az_complexity,epe_nas,zico
+# PROXIES=a,b,... scores a subset first (e.g. the recommended ensemble's members, which the
+# proxy-assisted searches need on every cell); a later run with the default list fills in the rest.
+P=${PROXIES:-params,flops,l2_norm,meco_opt,meco,naswot,zen,az_expressivity,az_progressivity,az_trainability,az_complexity,epe_nas,zico}
 
 scripts/export_checkpoints.sh --commit "$store" cifar10 "$interval" ${P//,/ } &
 checkpoints=$!

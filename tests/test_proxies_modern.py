@@ -293,6 +293,26 @@ def test_az_nas_three_scores_share_one_forward_and_are_deterministic():
     assert r1["az_complexity"] == gradsign.score(model, x, y, ["flops"])["flops"]
 
 
+def test_az_expressivity_without_trainability_skips_the_backward_and_keeps_its_value(monkeypatch):
+    # The recommended ensemble asks for az_expressivity without az_trainability: the pass then
+    # runs no backward (cost), and the two scores it gives are the same to the last bit.
+    import gradsign.proxies._az_nas as az
+
+    grads = []
+    real_grad = torch.autograd.grad
+    monkeypatch.setattr(az.torch.autograd, "grad", lambda *a, **k: grads.append(1) or real_grad(*a, **k))
+    net = build_nb201_network("|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|",
+                              C=8, N=1)
+    x, y = torch.randn(4, 3, 16, 16), torch.randint(0, 10, (4,))
+    full = gradsign.score(net, x, y, AZ, seed=3)
+    n_full = len(grads)
+    alone = gradsign.score(net, x, y, ["az_expressivity", "az_progressivity", "meco_opt"], seed=3)
+    assert n_full > 0 and len(grads) == n_full  # no backward without az_trainability
+    assert alone["az_expressivity"] == full["az_expressivity"]
+    assert alone["az_progressivity"] == full["az_progressivity"]
+    assert gradsign.score(net, x, y, ["az_trainability"], seed=3)["az_trainability"] == full["az_trainability"]
+
+
 def test_az_nas_on_plain_and_declared_blocks():
     x, y = batch(8)
     for model in (PlainCNN(), SaysItsBlocks()):

@@ -114,11 +114,14 @@ def _nan_to_neg_inf(value: float) -> float:
     return -math.inf if math.isnan(value) else float(value)
 
 
-def az_nas_pass(ctx: ProxyContext, batch_size: int) -> dict[str, float]:
+def az_nas_pass(ctx: ProxyContext, batch_size: int, *, trainability: bool = True) -> dict[str, float]:
     """Expressivity, progressivity and trainability of ``ctx``'s network from one forward and one backward.
 
     Random draws, in the reference's order: the init, the input batch, then one
-    +-1 tensor per pair of blocks from the last pair to the first.
+    +-1 tensor per pair of blocks from the last pair to the first. With
+    ``trainability=False`` the forward runs without a graph and the backward is
+    skipped (that key is then absent): expressivity and progressivity depend only
+    on the init and the input, drawn first, so they are the same to the last bit.
     """
     shape = ctx.require_input_shape("az_nas")
     net = ctx.fresh_model()
@@ -126,8 +129,12 @@ def az_nas_pass(ctx: ProxyContext, batch_size: int) -> dict[str, float]:
     dtype = next((p.dtype for p in net.parameters() if p.is_floating_point()), torch.float32)
     # requires_grad on the input: every block output is then in the graph, even a
     # parameter-free first block's (nothing is differentiated with respect to x).
-    x = torch.randn((batch_size, *shape), device=ctx.device, dtype=dtype).requires_grad_(True)
-    features = block_outputs(net, x)
+    x = torch.randn((batch_size, *shape), device=ctx.device, dtype=dtype)
+    if trainability:
+        features = block_outputs(net, x.requires_grad_(True))
+    else:
+        with torch.no_grad():
+            features = block_outputs(net, x)
     if len(features) < 2:
         raise ValueError(f"AZ-NAS needs at least 2 blocks, {type(net).__name__} has {len(features)}")
 
@@ -135,6 +142,8 @@ def az_nas_pass(ctx: ProxyContext, batch_size: int) -> dict[str, float]:
     expressivity = float(np.sum(entropies))
     progressivity = float(np.min(entropies[1:] - entropies[:-1]))
 
+    if not trainability:
+        return {"expressivity": _nan_to_neg_inf(expressivity), "progressivity": _nan_to_neg_inf(progressivity)}
     pair_scores = []
     for i in reversed(range(1, len(features))):
         f_out, f_in = features[i], features[i - 1]
@@ -156,7 +165,12 @@ def az_nas_score(ctx: ProxyContext, which: str, batch_size: int = DEFAULT_BATCH)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
         raise ConfigError(f"az_{which} option batch_size must be an int >= 2, got {batch_size!r}")
     # One pass per batch size: the three scores asked together cost one forward and one backward.
-    done = ctx.shared(f"az_nas_pass:{batch_size}", lambda c: az_nas_pass(c, batch_size))
+    # The backward is trainability's alone: without it in this context (e.g. the recommended
+    # ensemble's az_expressivity) the pass is one forward without a graph. A context with no
+    # requested list (a direct call) computes all three.
+    backward = which == "trainability" or not ctx.requested or "az_trainability" in ctx.requested
+    key = f"az_nas_pass:{batch_size}:{'fwd+bwd' if backward else 'fwd'}"
+    done = ctx.shared(key, lambda c: az_nas_pass(c, batch_size, trainability=backward))
     return done[which]
 
 
