@@ -280,3 +280,36 @@ def test_table_space_outside_a_full_product():
     with pytest.raises(DataError, match="no mutation"):
         space.mutate(3, rng)  # (2, 2): every one-choice change leaves the table
     assert sorted(space.sample(4, 1)) == [0, 1, 2, 3]
+
+
+def test_table_space_nearest_projection_for_a_sample_of_a_larger_space():
+    """off_table="nearest": moves that leave the table land on the nearest row (a sample of a space)."""
+    from gradsign.search import SearchOracle, TableSpace, get_search, run_search
+
+    enc = np.array([[0, 0, 0], [0, 1, 1], [2, 2, 2], [1, 2, 2], [2, 0, 1]])
+    space = TableSpace(enc, 3, name="sample", off_table="nearest")
+    # (0, 0, 0) has no one-edit neighbour in the table: the nearest rows are at distance 2.
+    assert sorted(space.neighbours(0)) == [1, 4]
+    assert sorted(space.neighbours(2)) == [3]  # (1, 2, 2) at distance 1 beats everything else
+    rng = np.random.default_rng(0)
+    moves = [space.mutate(0, rng) for _ in range(300)]
+    assert set(moves) <= {1, 2, 3, 4} and 0 not in moves
+    # Reject mode gives up on the same row; nearest always moves, and the mutated encoding decides where.
+    with pytest.raises(DataError, match="no mutation"):
+        TableSpace(enc, 3, name="sample").mutate(0, np.random.default_rng(0))
+    assert space.mutate(2, np.random.default_rng(1)) in {3, 1, 4}
+    # from_choices: a row is itself; off the table, a nearest row, the same one every time.
+    assert space.from_choices([2, 2, 2]) == 2
+    picked = space.from_choices([0, 0, 1])  # distance 1 from rows 0, 1 and 4
+    assert picked in {0, 1, 4} and all(space.from_choices([0, 0, 1]) == picked for _ in range(3))
+    spread = {space.from_choices([a, b, c]) for a in range(3) for b in range(3) for c in range(3)}
+    assert spread == {0, 1, 2, 3, 4}  # every row is reachable: ties are not all sent to row 0
+    assert space.from_choices([3, 0, 0]) is None  # outside the choices: no arch
+    with pytest.raises(ConfigError, match="off_table"):
+        TableSpace(enc, 3, off_table="closest")
+    # Every algorithm runs on a sparse sample (REA would fail in reject mode: row 0 has no mutation).
+    oracle = SearchOracle(enc, 3, signal=[50, 60, 90, 80, 70], cost=1.0, test=[51, 61, 91, 81, 71],
+                          space="sample", off_table="nearest")
+    for algo in ("random", "rea", "reinforce", "bohb"):
+        run = run_search(get_search(algo), oracle, budget=6.0, seed=0)
+        assert run.test in {51.0, 61.0, 71.0, 81.0, 91.0} and run.evaluations >= 1
