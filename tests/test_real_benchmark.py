@@ -164,3 +164,22 @@ def test_the_benchmark_refuses_a_missing_or_tiny_table_in_one_line(tmp_path, mon
         bench.objective("cifar10")
     with pytest.raises(Exception, match="dataset"):
         bench.ground_truth("cifar100")
+
+
+def test_named_proxies_and_ensembles_search_the_benchmark_from_its_own_scores(bench_dir):
+    bench = get_benchmark("nb201_small")
+    objective = bench.objective("cifar10")
+    single = bench.proxy_provider("params")
+    assert single.score(0) == float(objective.name_of(0).count("conv")) and single.seconds(0) == 0.01
+    ens = bench.proxy_provider("params+jacob_cov")
+    assert ens.member_scores(3).shape == (2,) and ens.seconds(3) == pytest.approx(0.03)
+    assert ens.aggregate(np.array([[1.0, 2.0], [2.0, 1.0], [3.0, 3.0]])).argmax() == 2
+    with pytest.raises(DataError, match="synflow not scored .*score_real_benchmark.py --proxies synflow"):
+        bench.proxy_provider("synflow")
+    # The typed API: a named proxy on this benchmark reads the benchmark's scores, charged.
+    report = gradsign.search("rea", space="nb201_small", proxy="params+jacob_cov", runs=3, budget="150s",
+                             charge_proxy=True, progress=False)
+    assisted = [r for r in report.results if r.proxy is not None][0]
+    assert len(assisted.runs) == 3 and all(run.proxy_seconds > 0 for run in assisted.runs)
+    trained = set(bench.ground_truth("cifar10").archs)
+    assert all(run.arch in trained for r in report.results for run in r.runs)

@@ -38,7 +38,7 @@ from gradsign.search.oracle import (
     nb201_oracle,
     nb201_oracle_from_arrays,
 )
-from gradsign.search.providers import ArrayProxyProvider, CallableProxyProvider, ProxyProvider, network_proxy
+from gradsign.search.providers import ArrayEnsembleProvider, ArrayProxyProvider, CallableProxyProvider, ProxyProvider, network_proxy
 from gradsign.search.registry import (
     SearchAlgorithm,
     available_searches,
@@ -77,6 +77,7 @@ class _CallableModule(types.ModuleType):
 sys.modules[__name__].__class__ = _CallableModule
 
 __all__ = [
+    "ArrayEnsembleProvider",
     "ArrayProxyProvider",
     "Budget",
     "BudgetExhausted",

@@ -98,6 +98,58 @@ class ArrayProxyProvider:
         return f"<ArrayProxyProvider {self.name!r}: {len(self._scores)} cells>"
 
 
+class ArrayEnsembleProvider:
+    """An ensemble provider (``a+b``) over per-member arrays in benchmark index order.
+
+    ``members`` (N, M): each member's score, oriented higher = better, non-finite
+    where undefined (ranked last for that member, counted in :attr:`nonfinite`);
+    ``seconds`` (N,) or one number: what scoring every member of a cell cost.
+    The study ranks the cells it compares with :meth:`aggregate` (the rank
+    aggregate of :mod:`gradsign.proxies.ensemble`, ``aggregation`` ``logrank`` or
+    ``meanrank``).
+    """
+
+    def __init__(self, members: Any, seconds: Any = 0.0, *, name: str = "ensemble",
+                 aggregation: str = "logrank") -> None:
+        m = np.asarray(members, dtype=np.float64)
+        if m.ndim != 2 or m.shape[0] == 0 or m.shape[1] < 1:
+            raise DataError(f"ensemble member scores must be a non-empty (cells, members) array, got shape {m.shape}")
+        t = np.asarray(seconds, dtype=np.float64)
+        t = np.full(m.shape[0], float(t)) if t.ndim == 0 else t
+        if t.shape != (m.shape[0],) or not np.isfinite(t).all() or (t < 0).any():
+            raise DataError(f"ensemble seconds must be one finite non-negative number per cell ({m.shape[0]})")
+        if aggregation not in ("logrank", "meanrank"):
+            raise DataError(f"ensemble aggregation must be logrank or meanrank, got {aggregation!r}")
+        self._members = np.where(np.isfinite(m), m, -np.inf)
+        self._finite = np.isfinite(m).all(axis=1).tolist()
+        self._seconds = t.tolist()
+        self.name = str(name)
+        self.higher_is_better = True
+        self.aggregation = aggregation
+        self.nonfinite: set[int] = set()
+
+    def member_scores(self, arch: int) -> np.ndarray:
+        if not self._finite[arch]:
+            self.nonfinite.add(int(arch))
+        return self._members[arch]
+
+    def seconds(self, arch: int) -> float:
+        return self._seconds[arch]
+
+    def score(self, arch: int) -> float:
+        raise DataError(f"ensemble {self.name!r} has no score of one cell alone: it ranks the cells compared together")
+
+    def aggregate(self, rows: np.ndarray) -> np.ndarray:
+        from gradsign.proxies.ensemble import rank_aggregate
+
+        values, _ = rank_aggregate(np.asarray(rows, dtype=np.float64), [True] * self._members.shape[1],
+                                   self.aggregation)
+        return values
+
+    def __repr__(self) -> str:
+        return f"<ArrayEnsembleProvider {self.name!r}: {self._members.shape[0]} cells x {self._members.shape[1]} members>"
+
+
 class CallableProxyProvider:
     """A :class:`ProxyProvider` from a function ``proxy(arch) -> score`` whose wall-clock seconds are measured.
 
@@ -185,4 +237,4 @@ def provider_name(provider: ProxyProvider | None) -> str | None:
     return str(getattr(provider, "name", type(provider).__name__))
 
 
-__all__ = ["ArrayProxyProvider", "CallableProxyProvider", "ProxyProvider", "network_proxy", "provider_name"]
+__all__ = ["ArrayEnsembleProvider", "ArrayProxyProvider", "CallableProxyProvider", "ProxyProvider", "network_proxy", "provider_name"]

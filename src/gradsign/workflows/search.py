@@ -233,6 +233,13 @@ def _provider(proxy: Any, objective: Any, tabular: bool, setup: ScoringSetup | N
 
     if proxy is None:
         return None
+    if isinstance(proxy, str) and hasattr(objective, "proxy_provider"):
+        # A benchmark whose proxies were scored on its own networks (nb201_small: as the recipe
+        # trains them) serves them itself; the results store scores full-size networks.
+        if setup is not None or store is not None or precompute:
+            raise ConfigError(f"{objective.space.name}: proxy scores come from the benchmark's own table; "
+                              "a scoring setup, store or precompute does not apply")
+        return objective.proxy_provider(proxy)
     if isinstance(proxy, str):
         if setup is None:
             setup = ScoringSetup(space=objective.space.name, dataset=objective.dataset, proxies=(proxy,))

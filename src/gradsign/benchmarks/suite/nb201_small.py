@@ -148,18 +148,48 @@ class NB201SmallBenchmark(Benchmark):
                              f"{self.name}: proxies on the recipe's networks and images ({path.name})",
                              {p: bool(info[p]["needs_data"]) for p in names})
 
+    def proxy_provider(self, proxy: str, dataset: str = "cifar10", data_dir: PathLike = None) -> Any:
+        """A search provider for ``proxy`` (or an ensemble ``a+b``) from the as-trained scores, in objective order.
+
+        Seconds: each proxy's measured cost on the recipe's network; an ensemble is
+        charged the sum of its members' (an upper bound: members sharing a pass
+        were timed each with the whole pass).
+        """
+        from gradsign.proxies import get_proxy
+        from gradsign.search.providers import ArrayEnsembleProvider, ArrayProxyProvider
+
+        spec = get_proxy(proxy)
+        members = tuple(spec.members) if getattr(spec, "is_ensemble", False) else (spec.name,)
+        zc = self.zerocost("as-trained", dataset, data_dir)
+        missing = [m for m in members if m not in zc.names]
+        if missing:
+            raise DataError(f"{self.name}: {', '.join(missing)} not scored on every trained arch "
+                            f"({SCORES_FILE}); run scripts/score_real_benchmark.py --proxies {','.join(missing)}")
+        cols = [zc.names.index(m) for m in members]
+        seconds = np.nansum(zc.seconds[:, cols], axis=1)
+        if getattr(spec, "is_ensemble", False):
+            return ArrayEnsembleProvider(zc.values[:, cols], seconds, name=spec.name, aggregation=spec.aggregation)
+        return ArrayProxyProvider(zc.values[:, cols[0]], seconds, name=spec.name, arch_name=lambda i: zc.archs[i])
+
     def objective(self, dataset: str, data_dir: PathLike = None) -> Any:
         """Search on the trained archs: seed 1's validation accuracy observed, its seconds charged, mean test reported."""
         from gradsign.spaces import get_space
         # A benchmark reaching up to the search layer, lazily, as NB201's objective does.
         from gradsign.search.tabular import SearchOracle
 
+        class TrainedSampleObjective(SearchOracle):
+            """The trained sample as a tabular objective; named proxies come from the as-trained scores."""
+
+            def proxy_provider(self, proxy: str) -> Any:
+                return bench.proxy_provider(proxy, ds, data_dir)
+
+        bench = self
         ds = self.dataset(dataset)
         table = self.table(data_dir)
         space = get_space("nb201")
         archs = list(table.archs)
         encodings = np.asarray([space.to_choices(space.parse(a)) for a in archs], dtype=np.int64)
-        return SearchOracle(
+        return TrainedSampleObjective(
             encodings, space.choices(), signal=table.val[:, 0], cost=table.seconds[:, 0], test=table.mean_test(),
             reported={f"test_seed{s}": table.test[:, j] for j, s in enumerate(table.seeds)},
             space=self.name, arch_name=lambda i: archs[i], off_table="nearest", dataset=ds,
