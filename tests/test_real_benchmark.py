@@ -7,6 +7,7 @@ TrainingStore (the official export format), never from committed results.
 from __future__ import annotations
 
 import csv
+import json
 import gzip
 import io
 import math
@@ -183,3 +184,25 @@ def test_named_proxies_and_ensembles_search_the_benchmark_from_its_own_scores(be
     assert len(assisted.runs) == 3 and all(run.proxy_seconds > 0 for run in assisted.runs)
     trained = set(bench.ground_truth("cifar10").archs)
     assert all(run.arch in trained for r in report.results for run in r.runs)
+
+
+def test_the_summary_script_reports_the_ceiling_and_every_proxy(bench_dir, tmp_path, capsys, monkeypatch):
+    from benchmark_scripts import load_benchmark_script
+
+    script = load_benchmark_script("real_benchmark_report.py")
+    out = tmp_path / "out"
+    assert script.main(["--output", str(out), "--resamples", "100", "--extra", ""]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["archs"] == 29 and summary["runs"] == 58 and summary["seeds"] == [1, 2]
+    ceiling = summary["noise_ceiling_test"]
+    assert ceiling["n_archs"] == 29 and ceiling["two_seed_reliability"] == pytest.approx(
+        2 * ceiling["spearman"] / (1 + ceiling["spearman"]))
+    by_name = {r["proxy"]: r for r in summary["proxies"]}
+    # params counts convolutions here, as the made-up truth rewards them: a strong, positive proxy.
+    assert by_name["params"]["spearman"] > 0.5 and set(by_name) == {"params", "jacob_cov"}
+    assert (out / "noise_and_proxies.png").stat().st_size > 0 and (out / "learning_curves.png").exists()
+    assert "| params |" in (out / "summary.md").read_text()
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("GRADSIGN_REAL_BENCHMARK", str(tmp_path / "empty"))
+    assert script.main(["--output", str(out)]) == 2
+    assert "no table at" in capsys.readouterr().err
