@@ -206,3 +206,22 @@ def test_the_summary_script_reports_the_ceiling_and_every_proxy(bench_dir, tmp_p
     monkeypatch.setenv("GRADSIGN_REAL_BENCHMARK", str(tmp_path / "empty"))
     assert script.main(["--output", str(out)]) == 2
     assert "no table at" in capsys.readouterr().err
+
+
+def test_the_real_benchmark_joins_the_leave_one_benchmark_out_set_once_complete(bench_dir):
+    from dataclasses import replace
+
+    from benchmark_scripts import load_benchmark_script
+
+    se = load_benchmark_script("select_ensemble.py")
+    src = next(s for s in se.BENCHMARKS if s.name == "nb201-small")
+    assert src.role == "lobo" and src.min_archs == 500
+    assert se.available(src) == "nb201-small left out: 29 of the 500 archs it needs so far"
+    ready = replace(src, min_archs=29)
+    assert se.available(ready) is None
+    bench, seconds, description = se.load_benchmark(ready)
+    assert len(bench.archs) == 29 and set(bench.proxies) == {"params", "jacob_cov"}
+    assert seconds["params"] == pytest.approx(0.01) and "mean of seeds" in description
+    # Scores go back to each proxy's own definition (the selection orients them itself).
+    zc = get_benchmark("nb201_small").zerocost("as-trained", "cifar10")
+    assert np.array_equal(bench.scores["params"], zc.values[:, zc.names.index("params")])
