@@ -143,6 +143,8 @@ def test_the_registered_benchmark_serves_ground_truth_zero_cost_and_search(bench
     assert gt.noise_ceiling(gt.archs)["n_archs"] == 29
     with pytest.raises(DataError, match="not in the trained table"):
         gt.accuracy([ARCHS[0]])
+    low = bench.lowfidelity("cifar10")
+    assert low.archs == gt.archs and np.all(low.seconds == 2.0) and "after epoch 2 of 8" in low.description
     zc = bench.zerocost("as-trained", "cifar10")
     assert zc.names == ("jacob_cov", "params") and zc.values.shape == (29, 2)
     assert zc.seconds[0, 1] == 0.01
