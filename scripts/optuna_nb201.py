@@ -4,6 +4,8 @@
         results/nb201_cifar10_allcells_seed0_bs64_synflow.csv.gz --store runs/optuna.sqlite
     OMP_NUM_THREADS=1 .venv/bin/python scripts/optuna_nb201.py --runs 100 --store runs/optuna.sqlite \\
         --output results/optuna_nb201
+    # the small real benchmark (docs/real_benchmark.md): K = 10, its 400 s budget, its own proxy scores
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/optuna_nb201.py --benchmark nb201_small --runs 100
 
 The space: 6 categorical parameters (one per cell edge) over the 5 NB201 ops
 (:func:`gradsign.integrations.optuna.nb201_search_space`). Each trial "trains" the
@@ -22,6 +24,22 @@ seeds (run r of every setting seeds TPE with ``run_seed(seed, r)``):
   (imported from the committed all-cell exports), and the seconds of every
   candidate new to a study are charged to its budget.
 
+``--benchmark nb201_small``: the same studies on the small real benchmark (NB201
+cells trained for real on 2 CPU cores, :mod:`gradsign.benchmarks.suite.nb201_small`)
+through its tabular objective: the trial's value is the seed-1 run's final
+validation accuracy, its measured training seconds are charged, the incumbent is
+reported by its CIFAR-10 test accuracy averaged over seeds. The Optuna space is
+still the 6 categorical NB201 edges, but only a sample of cells was trained: a
+trial (or a screened candidate) outside the sample lands on the nearest trained
+cell, the way the objective's space does (fewest edges different, ties broken by a
+hash of the cell; :class:`~gradsign.search.tabular.TableSpace`, ``off_table="nearest"``),
+and TPE is told that cell's accuracy for the parameters it proposed. Proxy scores
+and their seconds come from the benchmark's as-trained scores
+(``proxy_provider``), not the results store; defaults there: K = 10, proxies
+gradsign and ``recommended``, the benchmark's budget (400 s), output
+``results/real_benchmark/optuna``; the table and summary say how many trained
+archs the benchmark had.
+
 Writes ``table.md`` (printed too), ``summary.json``, ``trajectory.png`` (mean
 incumbent test accuracy vs charged seconds, bootstrap 95% band) and one JSON
 per setting (runs without trajectories).
@@ -30,10 +48,14 @@ per setting (runs without trajectories).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
 from pathlib import Path
+
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import optuna
@@ -41,6 +63,7 @@ from scipy import stats
 
 from gradsign.benchmarks.nb201 import NB201Table
 from gradsign.errors import GradsignError
+from gradsign.benchmarks.registry import get_benchmark
 from gradsign.integrations.optuna import (ProviderScorer, ProxyScreeningSampler, nb201_arch, nb201_index,
                                           nb201_search_space)
 from gradsign.integrations.optuna.studies import run_optuna_searches
@@ -53,6 +76,26 @@ from gradsign.proxies.ensemble import NAMED_ENSEMBLES
 from gradsign.workflows.search_store import EnsembleStoreProvider, StoreBackedProvider
 
 NB201_CELLS = 15_625
+#: per benchmark: candidates K, proxies, budget (None: the objective's), output
+DEFAULTS = {
+    "nb201": {"k": 8, "proxies": "gradsign,synflow,gradsign+synflow", "budget": 12_000.0,
+              "output": "results/optuna_nb201"},
+    "nb201_small": {"k": 10, "proxies": "gradsign,recommended", "budget": None,
+                    "output": "results/real_benchmark/optuna"},
+}
+
+
+def nb201_small_row(objective: Any) -> Callable[[Mapping[str, Any]], int]:
+    """``params -> row`` of nb201_small's trained sample: the cell of ``params`` if it was trained, else the
+    nearest trained cell, by the rule of the objective's own space (``TableSpace.from_choices``)."""
+    from gradsign.spaces import get_space
+
+    nb201 = get_space("nb201")
+
+    def row(params: Mapping[str, Any]) -> int:
+        return int(objective.space.from_choices(nb201.to_choices(nb201_arch(params))))
+
+    return row
 
 
 def stored_provider(proxy: str, store: ResultsStore, batch_size: int, seed: int) -> StoreBackedProvider:
@@ -96,35 +139,58 @@ def budget_rows(results: list, budget: float, fractions: tuple[float, ...] = (0.
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--benchmark", choices=sorted(DEFAULTS), default="nb201",
+                    help="nb201: NB201's tables, proxies from --store; nb201_small: the small real benchmark")
     ap.add_argument("--runs", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0, help="run r seeds TPE with run_seed(seed, r)")
-    ap.add_argument("--k", type=int, default=8, help="candidates screened per trial")
-    ap.add_argument("--proxies", default="gradsign,synflow,gradsign+synflow",
-                    help="proxies and ensembles (a+b) whose scores the store holds for every cell")
-    ap.add_argument("--budget", type=float, default=12_000.0, help="simulated seconds per study (NB201's)")
-    ap.add_argument("--store", type=Path, default=Path("runs/optuna.sqlite"))
-    ap.add_argument("--batch-size", type=int, default=64, help="of the stored proxy scores")
-    ap.add_argument("--score-seed", type=int, default=0, help="seed of the stored proxy scores")
-    ap.add_argument("--output", type=Path, default=Path("results/optuna_nb201"))
+    ap.add_argument("--k", type=int, default=None, help="candidates screened per trial (nb201: 8, nb201_small: 10)")
+    ap.add_argument("--proxies", default=None,
+                    help="proxies and ensembles (a+b, recommended) scored on every cell (nb201: by the store; "
+                         "default gradsign,synflow,gradsign+synflow; nb201_small: default gradsign,recommended)")
+    ap.add_argument("--budget", type=float, default=None,
+                    help="seconds per study (nb201: 12,000 simulated, NB201's; nb201_small: the benchmark's, 400)")
+    ap.add_argument("--store", type=Path, default=Path("runs/optuna.sqlite"), help="nb201 only")
+    ap.add_argument("--batch-size", type=int, default=64, help="of the stored proxy scores (nb201 only)")
+    ap.add_argument("--score-seed", type=int, default=0, help="seed of the stored proxy scores (nb201 only)")
+    ap.add_argument("--output", type=Path, default=None,
+                    help="nb201: results/optuna_nb201; nb201_small: results/real_benchmark/optuna")
     ap.add_argument("--no-control", dest="control", action="store_false",
                     help="leave out the uninformed-proxy control (random scores)")
     args = ap.parse_args(argv)
+    defaults = DEFAULTS[args.benchmark]
+    args.k = defaults["k"] if args.k is None else args.k
+    args.proxies = defaults["proxies"] if args.proxies is None else args.proxies
+    args.output = Path(defaults["output"]) if args.output is None else args.output
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial x 30,000 trials otherwise
 
+    small = args.benchmark == "nb201_small"
+    names = [p.strip() for p in args.proxies.split(",") if p.strip()]
     try:
         check_output_dir(args.output)
-        store = ResultsStore(args.store, read_only=True)
-        providers: list = [stored_provider(p.strip(), store, args.batch_size, args.score_seed)
-                           for p in args.proxies.split(",") if p.strip()]
-        oracle = nb201_oracle(NB201Table.load(), "cifar10")
+        if small:
+            bench = get_benchmark("nb201_small")
+            table = bench.table()
+            oracle = bench.objective("cifar10")
+            providers: list = [bench.proxy_provider(p, "cifar10") for p in names]
+            # the trained sample's row of a trial: its cell, or the nearest trained one
+            to_arch: Callable[[Mapping[str, Any]], Any] = nb201_small_row(oracle)
+            key_of: Callable[[Mapping[str, Any]], Any] = to_arch
+        else:
+            store = ResultsStore(args.store, read_only=True)
+            providers = [stored_provider(p, store, args.batch_size, args.score_seed) for p in names]
+            oracle = nb201_oracle(NB201Table.load(), "cifar10")
+            to_arch, key_of = nb201_arch, nb201_index
     except GradsignError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    args.budget = (defaults["budget"] or oracle.default_budget) if args.budget is None else args.budget
+    n_cells = oracle.num_archs  # NB201: all 15,625 cells; nb201_small: the trained ones
     space = nb201_search_space()
     controls = []
     if args.control:
-        uninformed = np.random.default_rng([args.seed, NB201_CELLS]).random(NB201_CELLS)
+        uninformed = np.random.default_rng([args.seed, n_cells]).random(n_cells)
         controls = [ArrayProxyProvider(uninformed, 0.0, name="random_scores")]
     tpe = {"n_startup_trials": 10, "n_ei_candidates": 24}  # Optuna's defaults, stated
 
@@ -133,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = [("optuna-tpe", None, plain)]
     for prov in [*providers, *controls]:
-        scorer = ProviderScorer(prov, nb201_index)
+        scorer = ProviderScorer(prov, key_of)
 
         def screened(seed: int, scorer: ProviderScorer = scorer) -> optuna.samplers.BaseSampler:
             return ProxyScreeningSampler(plain(seed), search_space=space, k=args.k, scorer=scorer)
@@ -142,28 +208,56 @@ def main(argv: list[str] | None = None) -> int:
 
     results = []
     for algo, proxy, make_sampler in settings:
-        res = run_optuna_searches(oracle, make_sampler, space, nb201_arch, runs=args.runs, seed=args.seed,
+        res = run_optuna_searches(oracle, make_sampler, space, to_arch, runs=args.runs, seed=args.seed,
                                   budget=args.budget, algo=algo, proxy=proxy,
                                   candidates=args.k if proxy else 1, params={"sampler": "TPESampler", **tpe})
         res.to_json(args.output / f"{res.label.replace(' ', '').replace(',', '_')}.json", trajectories=False)
         print(f"{res.label}: {res.summary()['mean']:.2f} (wall {res.wall_seconds:.0f} s)", flush=True)
         results.append(res)
 
+    where = (f"nb201_small ({n_cells} trained archs)" if small else "NB201 CIFAR-10")
     plot_trajectories(results, args.output / "trajectory.png", reference=float(np.nanmax(oracle.test)),
-                      title=f"Optuna TPE on NB201 CIFAR-10 ({args.runs} runs): mean incumbent test accuracy")
+                      title=f"Optuna TPE on {where} ({args.runs} runs): mean incumbent test accuracy")
     rows = results_table(results)
     from gradsign.reports.provenance import collect, process_started
 
-    (args.output / "summary.json").write_text(json.dumps(json_safe(
-        {"runs": args.runs, "seed": args.seed, "k": args.k, "budget_seconds": args.budget, "tpe": tpe,
-         "optuna": optuna.__version__, "settings": rows,
-         "provenance": collect(seeds=[args.seed], started=process_started())}), indent=1, allow_nan=False))
-    seconds = {p.name: float(np.mean([p.seconds(i) for i in range(NB201_CELLS)])) for p in providers}
+    summary = {"runs": args.runs, "seed": args.seed, "k": args.k, "budget_seconds": args.budget, "tpe": tpe,
+               "optuna": optuna.__version__, "settings": rows,
+               "provenance": collect(seeds=[args.seed], started=process_started())}
+    if small:
+        command = " ".join(["scripts/optuna_nb201.py", *argv])
+        summary = {"benchmark": "nb201_small", "dataset": "cifar10", "command": command, "archs": n_cells,
+                   "seeds": list(table.seeds), "runs_trained": table.n_runs, "recipe_key": table.recipe_key,
+                   "table_sha256": hashlib.sha256(Path(table.source).read_bytes()).hexdigest(), **summary}
+        summary["provenance"] = collect(argv=["scripts/optuna_nb201.py", *argv], seeds=[args.seed],
+                                        started=process_started())
+    (args.output / "summary.json").write_text(json.dumps(json_safe(summary), indent=1, allow_nan=False))
+    seconds = {p.name: float(np.mean([p.seconds(i) for i in range(n_cells)])) for p in providers}
+    if small:
+        head = [
+            f"Optuna studies on nb201_small, the small real benchmark: {n_cells} NB201 cells trained under seeds "
+            f"{', '.join(map(str, table.seeds))} (recipe {table.recipe_key}, {table.n_runs} training runs in the "
+            f"table, sha256 {summary['table_sha256'][:12]}); {args.budget:,.0f} s each (the seed-1 run's measured "
+            f"training seconds + proxy seconds charged), {args.runs} runs per setting, seed {args.seed}, "
+            f"K = {args.k}; proxy scores and seconds from the benchmark's as-trained scores (measured on the "
+            "recipe's network), mean per trained arch: " + ", ".join(f"{k} {v:.3f} s" for k, v in seconds.items())
+            + ".",
+            "The Optuna space is NB201's 6 categorical edges: a trial or candidate outside the trained sample "
+            "lands on the nearest trained cell (fewest edges different, ties broken by a hash of the cell), as "
+            "the objective's space does; TPE is told that cell's accuracy for the parameters it proposed. Trial "
+            "value: seed-1 final validation accuracy; reported: CIFAR-10 test accuracy averaged over seeds "
+            f"(best in the sample {np.nanmax(oracle.test):.2f}).",
+            "", f"Command: `OMP_NUM_THREADS=1 .venv/bin/python {command}`",
+        ]
+    else:
+        head = [
+            f"Optuna studies on NB201 CIFAR-10 ({args.budget:,.0f} simulated s each: training + proxy seconds "
+            f"charged), {args.runs} runs per setting, seed {args.seed}, K = {args.k}; proxy scores from {args.store} "
+            f"(CIFAR-10 minibatch, batch {args.batch_size}, seed {args.score_seed}), measured seconds per cell (mean "
+            "over the space): " + ", ".join(f"{k} {v:.2f} s" for k, v in seconds.items()) + ".",
+        ]
     md = [
-        f"Optuna studies on NB201 CIFAR-10 ({args.budget:,.0f} simulated s each: training + proxy seconds charged), "
-        f"{args.runs} runs per setting, seed {args.seed}, K = {args.k}; proxy scores from {args.store} (CIFAR-10 "
-        f"minibatch, batch {args.batch_size}, seed {args.score_seed}), measured seconds per cell (mean over the "
-        "space): " + ", ".join(f"{k} {v:.2f} s" for k, v in seconds.items()) + ".",
+        *head,
         "", "### Final CIFAR-10 test accuracy of the incumbent", "", format_table(rows), "",
         "### Gain over plain TPE", "", *gain_rows(results), "",
         "### Mean incumbent test accuracy after part of the budget (charged seconds) [bootstrap 95% band]", "",

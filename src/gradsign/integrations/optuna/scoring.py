@@ -236,7 +236,13 @@ class ProviderScorer(CandidateScorer):
         self.name = str(getattr(provider, "name", type(provider).__name__))
         self._ensemble = hasattr(provider, "member_scores") and hasattr(provider, "aggregate")
         spec = getattr(provider, "spec", None)
-        self.members = tuple(spec.members) if self._ensemble and spec is not None else (self.name,)
+        if self._ensemble and spec is None:  # an array ensemble (e.g. a benchmark's) carries only its name
+            try:
+                spec = get_proxy(self.name)
+            except ConfigError:
+                spec = None
+        self.members = (tuple(spec.members) if self._ensemble and getattr(spec, "is_ensemble", False)
+                        else (self.name,))
         self._key_of = key_of
         self.n_computed = 0
 
