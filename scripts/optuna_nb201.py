@@ -215,9 +215,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{res.label}: {res.summary()['mean']:.2f} (wall {res.wall_seconds:.0f} s)", flush=True)
         results.append(res)
 
-    where = (f"nb201_small ({n_cells} trained archs)" if small else "NB201 CIFAR-10")
-    plot_trajectories(results, args.output / "trajectory.png", reference=float(np.nanmax(oracle.test)),
-                      title=f"Optuna TPE on {where} ({args.runs} runs): mean incumbent test accuracy")
+    title = (f"Optuna TPE on nb201_small ({n_cells} trained archs), {args.runs} runs" if small else
+             f"Optuna TPE on NB201 CIFAR-10 ({args.runs} runs): mean incumbent test accuracy")
+    plot_trajectories(results, args.output / "trajectory.png", reference=float(np.nanmax(oracle.test)), title=title)
     rows = results_table(results)
     from gradsign.reports.provenance import collect, process_started
 

@@ -155,8 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             res.to_json(args.output / setting_file(res.label), trajectories=False)
             print(f"{res.label}: {res.summary()['mean']:.2f} (wall {res.wall_seconds:.0f} s)", flush=True)
         plot_trajectories(per_algo, args.output / f"trajectory_{algo}.png", reference=float(np.nanmax(objective.test)),
-                          title=f"{algo} on nb201_small ({len(table.archs)} trained archs, {args.runs} runs): "
-                                "mean incumbent test accuracy")
+                          title=f"{algo} on nb201_small ({len(table.archs)} trained archs), {args.runs} runs")
         results += per_algo
 
     rows = results_table(results)
