@@ -1,4 +1,4 @@
-"""End-to-end searches that train every candidate for real, next to the same searches simulated on the table (issue #25).
+"""End-to-end searches training every candidate for real, next to the same searches simulated on the table (#25).
 
     OMP_NUM_THREADS=1 .venv/bin/python scripts/search_real_training.py --settings rea,rea+gradsign --runs 1
     OMP_NUM_THREADS=1 .venv/bin/python scripts/search_real_training.py --runs 3        # all 16 settings
@@ -476,7 +476,8 @@ def write_table(output: Path) -> Path:
                              f"| {'yes' if r['simulated_pick_after_real_trainings'] == re['arch'] else 'no'} |")
         rep = [d["reproduction"] for d in group]
         lines += ["", f"Same cell picked in {same} of {total} runs; same decisions in {decided}; the simulated "
-                      f"incumbent after the real run's number of trainings is the real pick in {at_n}. Cells of the sample trained for real that "
+                      f"incumbent after the real run's number of trainings is the real pick in {at_n}. Cells of "
+                      "the sample trained for real that "
                       f"reproduce their table row bit for bit: {sum(r['identical_to_table'] for r in rep)} of "
                       f"{sum(r['cells_checked'] for r in rep)} checks (per setting, over its trained cells).", ""]
     return _write_lines(output / "table.md", lines)

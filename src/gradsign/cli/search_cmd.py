@@ -1,4 +1,7 @@
-"""`gradsign search`: simulated NAS on NB201, with and without a proxy (parses and displays :func:`gradsign.workflows.search.search`)."""
+"""`gradsign search`: NAS with and without a proxy, simulated on a benchmark or training for real with your function.
+
+Parses and displays :func:`gradsign.workflows.search.search`.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,27 @@ from gradsign.cli.scoring_cmds import (AddressOption, BackendOption, BatchOption
 
 
 def search(
-    space: Annotated[str, typer.Option("--space", help="Search space (nb201).")] = "nb201",
+    space: Annotated[str, typer.Option("--space", help="Search space: a benchmark (nb201, nb201_small) or, with "
+                                       "--objective, any registered space (yours: registered by the --objective file, "
+                                       "or by a plug-in: `gradsign --plugin my_space.py search --objective train.py:train`)."
+                                       )] = "nb201",
+    objective: Annotated[Optional[str], typer.Option("--objective", help="Your training function, FILE.py:train: "
+                         "train(arch) -> accuracy to maximise (a validation accuracy); its measured seconds are "
+                         "charged to --budget (needed). Without it the benchmark's table is the objective.",
+                         show_default=False)] = None,
+    test: Annotated[Optional[str], typer.Option("--test", help="With --objective: FILE.py:test, test(arch) -> "
+                    "accuracy reported for each run's pick (default: the observed accuracy).",
+                    show_default=False)] = None,
+    journal: Annotated[Optional[Path], typer.Option("--journal", help="SQLite file recording every training and "
+                       "measured proxy score: the same command rerun after a kill resumes without retraining.",
+                       show_default=False)] = None,
+    proxy_batch: Annotated[str, typer.Option("--proxy-batch", help="With --objective and --proxy: the minibatch "
+                           "the proxy scores space.build_network(arch) on: 'dataset' (--batch-size training images "
+                           "of --dataset, drawn by --seed) or FILE.py:batch, a function returning (inputs, "
+                           "targets).")] = "dataset",
+    num_classes: Annotated[Optional[int], typer.Option("--num-classes", help="With --objective and --proxy: the "
+                           "classes of the networks scored (default with --proxy-batch dataset: the dataset's).",
+                           show_default=False)] = None,
     dataset: Annotated[str, typer.Option("--dataset", help="cifar10, cifar100 or ImageNet16-120.")] = "cifar10",
     algo: Annotated[str, typer.Option("--algo", help="rs (random), rea, reinforce, bohb, or predictor (predictor-guided, BANANAS-style).")] = "rea",
     predictor: Annotated[Optional[str], typer.Option("--predictor", help="For --algo predictor: the predictor (see `gradsign predictors list`; default forest).")] = None,
@@ -23,7 +46,7 @@ def search(
     zc_seconds: Annotated[Optional[float], typer.Option("--zc-seconds", help="For --algo predictor: seconds charged per cell's zero-cost features when the source records none.")] = None,
     proxy: Annotated[Optional[str], typer.Option("--proxy", help="Zero-cost proxy assisting the search.")] = None,
     candidates: Annotated[int, typer.Option("--candidates", help="K proposals per step; the best by the proxy is kept.")] = 10,
-    budget: Annotated[Optional[str], typer.Option("--budget", help="Simulated seconds ('12000s') or trained archs ('100evals'); default: the benchmark's.")] = None,
+    budget: Annotated[Optional[str], typer.Option("--budget", help="Seconds ('12000s': simulated on a benchmark, measured with --objective) or trained archs ('100evals'); default: the benchmark's.")] = None,
     runs: Annotated[int, typer.Option("--runs", help="Independent searches.")] = 100,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the runs (run r uses (seed, r)) and of proxy scoring.")] = 0,
     warmup_pool: Annotated[int, typer.Option("--warmup-pool", help="Warm-up variant: rank this many random cells by the proxy first.")] = 0,
@@ -42,17 +65,30 @@ def search(
     device: DeviceOption = "cpu",
     option: ProxyOptionOption = None,
 ) -> None:
-    """Run R simulated searches (proxy time charged, and not) and report final test accuracy."""
+    """Run R seeded searches, plain and proxy-assisted, and report the final accuracy of each run's pick.
+
+    On a benchmark the trainings are table lookups (proxy time charged, and not). With
+    --objective FILE.py:train every candidate is trained by your function and its measured
+    seconds (and the proxy's) are charged to --budget; --journal makes a killed search resumable.
+    """
     from gradsign.errors import ConfigError
     from gradsign.search import format_table, format_transfer_table
     from gradsign.workflows.search import search as run_search
 
     if option and not proxy:
         raise ConfigError("--option sets a proxy's option: give --proxy")
+    if objective is not None and option:
+        raise ConfigError("--option applies to benchmark proxy scoring, not to --objective searches")
+    benchmark_proxy = bool(proxy) and objective is None  # scored through the results store
     setup = _setup(space, dataset, proxy, batch_size, seed, "random", data_dir, engine,
-                   threads=threads, device=device, option=option) if proxy else None
-    proxy_store = _store(store, no_store) if proxy else None
-    if proxy_store is not None:
+                   threads=threads, device=device, option=option) if benchmark_proxy else None
+    proxy_store = _store(store, no_store) if benchmark_proxy else None
+    if journal is not None:
+        set_interrupt_note(f"every finished training is in the journal {journal}: rerun the same command to resume "
+                           "without retraining")
+    elif objective is not None:
+        set_interrupt_note("nothing is kept (give --journal to make a search resumable)")
+    elif proxy_store is not None:
         set_interrupt_note(f"the proxy scores computed so far are kept in the store {proxy_store.path} (a rerun "
                            "reuses them); the searches themselves are not saved and rerun from the start")
     else:
@@ -63,7 +99,8 @@ def search(
         setup=setup, store=proxy_store, output=output, warmup_pool=warmup_pool,
         precompute=precompute, progress=progress, data_dir=data_dir,
         predictor=predictor, zc_source=zc_source, zc_seconds=zc_seconds, store_path=store, batch_size=batch_size,
-        backend=_backend(backend, workers, address),
+        backend=_backend(backend, workers, address), objective=objective, test=test, journal=journal,
+        proxy_batch=proxy_batch if objective is not None else None, num_classes=num_classes,
     )
     console.print(format_table(report.summary["settings"]), highlight=False, markup=False)
     transfer = format_transfer_table(report.summary["settings"])
@@ -73,11 +110,15 @@ def search(
         console.print(transfer, highlight=False, markup=False)
     for note in report.summary["notes"]:
         console.print(f"note: {note}", highlight=False, markup=False)
-    if proxy:
-        s = report.summary
+    s = report.summary
+    if "proxy_cells_from_store" in s:
         console.print(f"proxy cells: {s['proxy_cells_from_store']} from the store, "
                       f"{s['proxy_cells_scored_this_invocation']} scored now, "
                       f"{s['proxy_nonfinite_cells_seen']} non-finite (ranked last)", highlight=False)
+    if "journal" in s:
+        j = s["journal"]
+        console.print(f"journal {j['path']}: {j['trainings_done']} trainings done, {j['trainings_from_journal']} "
+                      "taken from the journal", highlight=False)
     fallback = report.summary.get("output_fallback")
     if fallback:
         report_fallback(fallback["problem"], fallback["written_to"])

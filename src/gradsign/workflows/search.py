@@ -104,8 +104,9 @@ def search(
     data_dir: Path | None = None,
     progress: bool = True,
     journal: Any = None,
-    proxy_batch: tuple[Any, Any] | None = None,
+    proxy_batch: "tuple[Any, Any] | str | None" = None,
     num_classes: int | None = None,
+    test: Any = None,
 ) -> SearchReport:
     """Run ``runs`` seeded searches of ``algo``, plain and proxy-assisted; the typed API of ``gradsign search``.
 
@@ -132,6 +133,13 @@ def search(
     rerun with it, a killed search resumes without retraining. A proxy *name* on
     your own space scores ``space.build_network(arch, num_classes)`` on
     ``proxy_batch=(inputs, targets)``, its seconds measured and charged.
+
+    From files (what ``gradsign search --objective`` passes): ``objective`` and ``test``
+    may be ``"path/to/file.py:function"`` (``train(arch) -> accuracy``; ``test(arch) ->
+    accuracy`` is the number reported for a picked arch), and ``proxy_batch`` either
+    ``"file.py:function"`` (called with no arguments, returning ``(inputs, targets)``)
+    or ``"dataset"``: ``batch_size`` training images of ``dataset`` drawn by ``seed``
+    (``num_classes`` then defaults to the dataset's).
     """
     from gradsign.search import Journal, TabularObjective
 
@@ -139,32 +147,44 @@ def search(
     _check_counts(runs=runs, candidates=candidates, warmup_pool=warmup_pool)
     if output is not None:
         check_output_dir(output)  # before minutes of searching, not after
-    obj = _objective(objective, space, dataset, data_dir)
+    obj = _objective(objective, space, dataset, data_dir, test)
     algorithm, guided = _algorithm(algo, algo_params, proxy, obj, predictor, zc_source, zc_seconds, store_path,
                                    batch_size, seed, data_dir)
+    if budget is None and obj.default_budget is None:
+        raise ConfigError("a search with your own training function needs a budget: budget='600s' (--budget 600s) "
+                          "charges measured seconds, '50evals' counts trainings")
     tabular = isinstance(obj, TabularObjective)
     journal = journal if journal is None or isinstance(journal, Journal) else Journal(journal)
     if isinstance(proxy, str) and not tabular:
-        proxy = _network_proxy(proxy, obj, proxy_batch, num_classes, seed)
+        proxy = _network_proxy(proxy, obj, proxy_batch, num_classes, seed, dataset, batch_size, data_dir)
     provider = _provider(proxy, obj, tabular, setup, store, precompute, progress, backend, journal)
     results = _run_settings(algorithm, obj, provider, charge_proxy, candidates, warmup_pool, tabular=tabular,
                             runs=runs, seed=seed, budget=budget, journal=journal)
     report = SearchReport(results, _summary(results, obj, algorithm, proxy, provider, candidates, budget, runs, seed,
                                             setup, started, zc_source if guided else None))
+    if journal is not None:  # what this call trained, and what it replayed from an earlier (killed) one
+        report.summary["journal"] = {"path": str(journal.path), "trainings_done": journal.recorded,
+                                     "trainings_from_journal": journal.replayed}
     if output is not None:
         _write(report, obj, Path(output))
     return report
 
 
-def _network_proxy(name: str, objective: Any, batch: tuple[Any, Any] | None, num_classes: int | None,
-                   seed: int) -> Any:
+def _network_proxy(name: str, objective: Any, batch: "tuple[Any, Any] | str | None", num_classes: int | None,
+                   seed: int, dataset: str = "cifar10", batch_size: int = 64, data_dir: Path | None = None) -> Any:
     """A named proxy on a user's space: it scores the networks the space builds, on the given minibatch."""
     from gradsign.search import network_proxy
 
+    if batch == "dataset":
+        batch, num_classes = _dataset_batch(dataset, batch_size, seed, data_dir, num_classes)
+    elif isinstance(batch, str):
+        batch = _file_batch(batch)
+
     if batch is None or num_classes is None:
         raise ConfigError(f"proxy {name!r} on your own space scores the networks space.build_network(arch, "
-                          "num_classes) builds: give proxy_batch=(inputs, targets) and num_classes, or a function "
-                          "proxy(arch) -> score")
+                          "num_classes) builds: give proxy_batch=(inputs, targets) and num_classes (--proxy-batch "
+                          "FILE.py:fn --num-classes N), proxy_batch='dataset' (a minibatch of the dataset), or a "
+                          "function proxy(arch) -> score")
     return network_proxy(objective.space, name, batch[0], batch[1], num_classes=num_classes, seed=seed)
 
 
@@ -193,14 +213,92 @@ def _check_counts(**counts: Any) -> None:
             raise ConfigError(f"{name} must be an integer >= {minimum[name]}, got {value!r}")
 
 
-def _objective(objective: Any, space: Any, dataset: str, data_dir: Path | None) -> Any:
+def _objective(objective: Any, space: Any, dataset: str, data_dir: Path | None, test: Any = None) -> Any:
     """The user's objective (or training function on ``space``), else the benchmark space's tabular one."""
-    from gradsign.search import as_objective
+    from gradsign.search import CallableObjective, as_objective
     from gradsign.spaces import get_space
 
+    if isinstance(objective, str):  # loaded first: the file may register the space it searches
+        objective = load_function(objective, "objective")
+    if isinstance(test, str):
+        test = load_function(test, "test")
+    if test is not None and (objective is None or not callable(objective) or hasattr(objective, "evaluate")):
+        raise ConfigError("test goes with a training function (objective=train); an Objective reports its own")
     if objective is None:
         return _benchmark_objective(space or "nb201", dataset, data_dir)
-    return as_objective(objective, get_space(space) if isinstance(space, str) else space)
+    space = get_space(space) if isinstance(space, str) else space
+    if test is not None:
+        return CallableObjective(space, objective, test=test, dataset=dataset)
+    return as_objective(objective, space)
+
+
+def load_function(spec: str, what: str) -> Any:
+    """The function ``name`` of the Python file in ``"path/to/file.py:name"`` (``what``: its role, for errors).
+
+    The file is imported as a private module, with its folder on ``sys.path`` so it may
+    import modules next to it; a file imported twice is executed once.
+    """
+    import hashlib
+    import importlib.util
+    import inspect
+    import sys
+
+    path_text, _, name = str(spec).rpartition(":")
+    if not path_text.endswith(".py") or not name.isidentifier():
+        raise ConfigError(f"{what} {spec!r}: write path/to/file.py:function")
+    path = Path(path_text).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"{what} {spec}: no such file {path}")
+    resolved = path.resolve()
+    mod_name = "gradsign_user_" + hashlib.sha1(str(resolved).encode()).hexdigest()[:12]
+    module = sys.modules.get(mod_name)
+    if module is None:
+        mod_spec = importlib.util.spec_from_file_location(mod_name, resolved)
+        module = importlib.util.module_from_spec(mod_spec)
+        sys.modules[mod_name] = module  # dataclasses and pickling look the module up there
+        sys.path.insert(0, str(resolved.parent))
+        try:
+            mod_spec.loader.exec_module(module)
+        except Exception as exc:  # noqa: BLE001 - any failure of user code is reported in one line
+            sys.modules.pop(mod_name, None)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            raise ConfigError(f"{what} {spec}: importing {path} failed ({type(exc).__name__}: {first})") from None
+        finally:
+            if str(resolved.parent) in sys.path:
+                sys.path.remove(str(resolved.parent))
+    function = getattr(module, name, None)
+    if function is None:
+        defined = sorted(n for n, v in vars(module).items()
+                         if inspect.isfunction(v) and not n.startswith("_") and v.__module__ == mod_name)
+        raise ConfigError(f"{what} {spec}: {path.name} has no {name!r}; functions defined there: "
+                          f"{', '.join(defined) or 'none'}")
+    if not callable(function):
+        raise ConfigError(f"{what} {spec}: {name!r} is a {type(function).__name__}, not a function")
+    return function
+
+
+def _file_batch(spec: str) -> tuple[Any, Any]:
+    """``(inputs, targets)`` from a function in a file, called with no arguments."""
+    function = load_function(spec, "proxy batch")
+    try:
+        batch = function()
+    except Exception as exc:  # noqa: BLE001 - any failure of user code is reported in one line
+        raise ConfigError(f"proxy batch {spec}: calling it with no arguments failed ({type(exc).__name__}: "
+                          f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''})") from None
+    if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+        raise ConfigError(f"proxy batch {spec}: the function must return (inputs, targets), got "
+                          f"{type(batch).__name__}")
+    return batch[0], batch[1]
+
+
+def _dataset_batch(dataset: str, batch_size: int, seed: int, data_dir: Path | None,
+                   num_classes: int | None) -> tuple[tuple[Any, Any], int]:
+    """``batch_size`` training images of ``dataset`` drawn by ``seed``, and the number of classes."""
+    from gradsign.data.images import dataset_info, load_image_set
+
+    info = dataset_info(dataset)
+    inputs, targets = load_image_set(info.name, "train", data_dir=data_dir).sample_batch(batch_size, seed=seed)
+    return (inputs, targets), info.num_classes if num_classes is None else num_classes
 
 
 def _benchmark_objective(space: Any, dataset: str, data_dir: Path | None) -> Any:
@@ -331,4 +429,5 @@ def _jsonable(x: Any) -> Any:
     return str(x)
 
 
-__all__ = ["EnsembleStoreProvider", "SearchReport", "StoreBackedProvider", "gradsign_mean_from_gradsign", "search"]
+__all__ = ["EnsembleStoreProvider", "SearchReport", "StoreBackedProvider", "gradsign_mean_from_gradsign", "load_function",
+           "search"]
