@@ -343,9 +343,11 @@ def run_setting(setting: Setting, args: argparse.Namespace, frozen: Path, tabula
                                 budget=args.budget, journal=journal, progress=progress)
     finally:
         after = journal.counts()
+        proxies = (f"; proxy scores: {real.proxy_computed} computed, {journal.proxy_hits} taken from the journal "
+                   f"({before[1]} recorded before, {after[1]} now)" if provider is not None else "")
         log(f"[{setting.name}] this invocation: {real.trained} trainings done, {journal.replayed} taken from the "
             f"journal ({before[0]} recorded before, {after[0]} now; recomputed: "
-            f"{real.trained - (after[0] - before[0])})")
+            f"{real.trained - (after[0] - before[0])}){proxies}")
     wall = time.perf_counter() - started
     sim_provider = tabular.proxy_provider(setting.proxy) if setting.proxy is not None else None
     sim_res = run_searches(setting.algo, tabular, sim_provider, runs=args.runs, seed=args.seed, candidates=k,
@@ -373,8 +375,8 @@ def compare(setting: Setting, args: argparse.Namespace, real: RealTraining, real
 
     ``same_decisions``: the two loops trained the same cells in the same order as far as both
     went (the budget, charged in seconds measured now vs the table's, may stop them at different
-    trainings); ``simulated_pick_after_real_trainings``: the simulated incumbent after as many
-    trainings as the real run made.
+    trainings); ``same_pick_at_common_trainings``: after ``common_trainings`` (the fewer of the
+    two runs' trainings) both incumbents are the same cell.
     """
     row = {a: i for i, a in enumerate(table.archs)}
     seed_col = list(table.seeds).index(TRAINING_SEED)
@@ -390,11 +392,13 @@ def compare(setting: Setting, args: argparse.Namespace, real: RealTraining, real
     runs = []
     for rr, sr, (real_seq, sim_seq) in zip(real_res.runs, sim_res.runs, sequences):
         n = min(len(real_seq), len(sim_seq))
-        at_real = (tabular.arch_name(sr.trajectory["incumbent"][rr.evaluations - 1])
-                   if 0 < rr.evaluations <= sr.evaluations else None)
+        common = min(rr.evaluations, sr.evaluations)
+        # incumbents are recorded as names by the real objective, as table rows by the tabular one
+        same_at_common = common > 0 and (rr.trajectory["incumbent"][common - 1]
+                                         == tabular.arch_name(sr.trajectory["incumbent"][common - 1]))
         runs.append({"run": rr.run, "real": side(rr, False), "simulated": side(sr, True),
                      "same_arch": rr.arch == sr.arch, "same_decisions": real_seq[:n] == sim_seq[:n],
-                     "simulated_pick_after_real_trainings": at_real,
+                     "common_trainings": common, "same_pick_at_common_trainings": bool(same_at_common),
                      "trained": {"real": real_seq, "simulated": sim_seq}})
     checked = identical = 0
     for name, run in real.runs.items():
@@ -402,7 +406,7 @@ def compare(setting: Setting, args: argparse.Namespace, real: RealTraining, real
         if i is None:
             continue
         checked += 1
-        identical += (run.val_final == table.val[i, seed_col] and run.test_accuracy == table.test[i, seed_col])
+        identical += bool(run.val_final == table.val[i, seed_col] and run.test_accuracy == table.test[i, seed_col])
     return {
         "setting": setting.name, "algo": setting.algo, "proxy": setting.proxy, "space": args.space,
         "budget_seconds": args.budget, "seed": args.seed, "candidates": args.candidates if setting.proxy else 1,
@@ -411,8 +415,8 @@ def compare(setting: Setting, args: argparse.Namespace, real: RealTraining, real
         "machine": {"python": platform.python_version(), "machine": platform.machine(), "node": platform.node()},
         "runs": runs,
         "reproduction": {"cells_checked": checked, "identical_to_table": identical,
-                         "what": "cells of the sample trained here: final validation and test accuracy equal to "
-                                 "the table's seed-1 row (==, float64)"},
+                         "what": "cells of the sample trained for real in this work folder (by any setting): final "
+                                 "validation and test accuracy equal to the table's seed-1 row (==, float64)"},
         "last_invocation": invocation,
         "real_results": real_res.to_dict(trajectories=True),
         "simulated_results": sim_res.to_dict(trajectories=True),
@@ -445,8 +449,8 @@ def write_table(output: Path) -> Path:
              "(`0` none, `s` skip, `1` conv 1x1, `3` conv 3x3, `p` avg pool), nodes separated by `|`.",
              "*Same decisions*: both loops trained the same cells in the same order as far as both went (the",
              "budget, charged in seconds measured now vs the table's, can stop them after different numbers of",
-             "trainings); *sim. at n*: the simulated incumbent after as many trainings as the real run made is",
-             "the real run's pick.", ""]
+             "trainings); *same pick at n*: after n trainings, the fewer of the two runs', both incumbents are",
+             "the same cell.", ""]
     if not docs:
         return _write_lines(output / "table.md", lines + ["No runs yet."])
     for space in sorted({d["space"] for d in docs}):
@@ -458,7 +462,7 @@ def write_table(output: Path) -> Path:
                   f"recipe {first['recipe_key']}; machine: {first['machine']['machine']}, 2 cores shared with "
                   "other jobs.", "",
                   "| setting | run | real: cell | test | trainings | seconds | simulated: cell | test (mean) "
-                  "| trainings | seconds | same cell | same decisions | sim. at n |",
+                  "| trainings | seconds | same cell | same decisions | same pick at n |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         same = total = decided = at_n = 0
         for d in group:
@@ -467,19 +471,19 @@ def write_table(output: Path) -> Path:
                 total += 1
                 same += bool(r["same_arch"])
                 decided += bool(r["same_decisions"])
-                at_n += r["simulated_pick_after_real_trainings"] == re["arch"]
+                at_n += bool(r["same_pick_at_common_trainings"])
                 mean = "" if si["table_mean_test"] is None else f" ({si['table_mean_test']:.2f})"
                 lines.append(f"| {d['setting']} | {r['run']} | `{short_name(re['arch'])}` | {re['test_seed1']:.2f} "
                              f"| {re['trainings']} | {re['charged_seconds']:.0f} | `{short_name(si['arch'])}` "
                              f"| {si['test_seed1']:.2f}{mean} | {si['trainings']} | {si['charged_seconds']:.0f} "
                              f"| {'yes' if r['same_arch'] else 'no'} | {'yes' if r['same_decisions'] else 'no'} "
-                             f"| {'yes' if r['simulated_pick_after_real_trainings'] == re['arch'] else 'no'} |")
-        rep = [d["reproduction"] for d in group]
-        lines += ["", f"Same cell picked in {same} of {total} runs; same decisions in {decided}; the simulated "
-                      f"incumbent after the real run's number of trainings is the real pick in {at_n}. Cells of "
-                      "the sample trained for real that "
-                      f"reproduce their table row bit for bit: {sum(r['identical_to_table'] for r in rep)} of "
-                      f"{sum(r['cells_checked'] for r in rep)} checks (per setting, over its trained cells).", ""]
+                             f"| {'yes' if r['same_pick_at_common_trainings'] else 'no'} (n = "
+                             f"{r['common_trainings']}) |")
+        rep = max((d["reproduction"] for d in group), key=lambda r: r["cells_checked"])  # the latest work folder state
+        lines += ["", f"Same cell picked in {same} of {total} runs; same decisions in {decided}; the same pick "
+                      f"after the trainings both runs made in {at_n}. Cells of "
+                      f"the sample trained for real that reproduce their table row (seed 1) bit for bit: "
+                      f"{rep['identical_to_table']} of {rep['cells_checked']}.", ""]
     return _write_lines(output / "table.md", lines)
 
 
