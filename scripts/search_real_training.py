@@ -86,10 +86,10 @@ def parse_settings(text: str) -> list[Setting]:
 
 
 def short_name(arch: str) -> str:
-    """A compact NB201 cell name: ``|nor_conv_3x3~0|+|none~0|skip_connect~1|+|...`` -> ``3|0s|...``."""
+    """A compact NB201 cell name: ``|nor_conv_3x3~0|+|none~0|skip_connect~1|+|...`` -> ``3/0s/...``."""
     try:
         nodes = arch.strip("|").split("|+|")
-        return "|".join("".join(OP_LETTERS[e.split("~")[0]] for e in node.split("|")) for node in nodes)
+        return "/".join("".join(OP_LETTERS[e.split("~")[0]] for e in node.split("|")) for node in nodes)
     except (KeyError, IndexError):
         return arch
 
@@ -446,7 +446,7 @@ def write_table(output: Path) -> Path:
              "`nb201_small` table (the same algorithm seed and budget; the table's seconds charged). Test accuracy:",
              "CIFAR-10 test (10k images) of the picked cell's seed-1 training (real: measured now; simulated: the",
              "table's seed-1 row; the table's mean over seeds 1 and 2 in brackets). Cells: the six edges' ops",
-             "(`0` none, `s` skip, `1` conv 1x1, `3` conv 3x3, `p` avg pool), nodes separated by `|`.",
+             "(`0` none, `s` skip, `1` conv 1x1, `3` conv 3x3, `p` avg pool), one group per node, separated by `/`.",
              "*Same decisions*: both loops trained the same cells in the same order as far as both went (the",
              "budget, charged in seconds measured now vs the table's, can stop them after different numbers of",
              "trainings); *same pick at n*: after n trainings, the fewer of the two runs', both incumbents are",

@@ -131,7 +131,7 @@ def test_settings_and_names(e2e):
     with pytest.raises(SystemExit, match="unknown proxy 'jacov'"):
         e2e.parse_settings("rea+jacov")
     arch = "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~1|none~2|"
-    assert e2e.short_name(arch) == "3|0s|p10"
+    assert e2e.short_name(arch) == "3/0s/p10"
 
 
 @pytest.mark.parametrize("settings", ["rea,rea+gradsign,random+synflow", "reinforce+recommended,bohb"])
