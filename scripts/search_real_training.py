@@ -438,7 +438,9 @@ def merge_previous(doc: dict[str, Any], path: Path) -> dict[str, Any]:
 
 def write_table(output: Path) -> Path:
     """``table.md``: every ``*.json`` of ``output``, each end-to-end run next to the simulated run of the same seed."""
-    docs = [json.loads(p.read_text()) for p in sorted(output.glob("*.json"))]
+    order = {name: i for i, name in enumerate(ALL_SETTINGS)}
+    docs = sorted((json.loads(p.read_text()) for p in output.glob("*.json")),
+                  key=lambda d: (d["space"], order.get(d["setting"], len(order)), d["setting"]))
     lines = ["# End-to-end searches with real training vs the same searches on the table", "",
              "Written by `scripts/search_real_training.py` from the JSON files of this folder. Each row is run *r* of",
              "one setting: trained for real (every candidate trained by the recipe, seed 1, its measured seconds",
