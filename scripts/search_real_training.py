@@ -411,7 +411,8 @@ def compare(setting: Setting, args: argparse.Namespace, real: RealTraining, real
         "setting": setting.name, "algo": setting.algo, "proxy": setting.proxy, "space": args.space,
         "budget_seconds": args.budget, "seed": args.seed, "candidates": args.candidates if setting.proxy else 1,
         "training_seed": TRAINING_SEED, "recipe_key": real.trainer.recipe.key(),
-        "sample": {"archs": len(table.archs), "sha256_12": sample_fingerprint(table.archs), "frozen_in": str(frozen)},
+        "sample": {"archs": len(table.archs), "sha256_12": sample_fingerprint(table.archs),
+                   "frozen_in": str(frozen.relative_to(ROOT) if frozen.is_relative_to(ROOT) else frozen)},
         "machine": {"python": platform.python_version(), "machine": platform.machine(), "node": platform.node()},
         "runs": runs,
         "reproduction": {"cells_checked": checked, "identical_to_table": identical,
@@ -543,6 +544,8 @@ def main(argv: list[str] | None = None, trainer: Any = None) -> int:
     log(trainer.description)
     store = TrainingStore(args.workdir / "trainings.sqlite")
     previous = signal.signal(signal.SIGTERM, _interrupt)
+    # a run started in the background by a non-interactive shell inherits SIGINT ignored: Ctrl-C / kill -INT work anyway
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         for setting in settings:
             doc = run_setting(setting, args, frozen, tabular, table, trainer, store, log)
@@ -564,6 +567,7 @@ def main(argv: list[str] | None = None, trainer: Any = None) -> int:
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
         store.close()
     log(f"wrote {write_table(args.output)}")
     return 0

@@ -212,8 +212,9 @@ def _journal_trainings(path: Path) -> int:
             return 0
 
 
-@pytest.mark.skipif(not hasattr(signal, "SIGTERM") or os.name != "posix", reason="sends SIGTERM to a child")
-def test_killed_search_resumes_without_retraining(e2e, tmp_path):
+@pytest.mark.skipif(os.name != "posix", reason="sends SIGTERM / SIGINT to a child")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_killed_search_resumes_without_retraining(e2e, tmp_path, sig):
     cells = fake_cells()
     write_table(tmp_path / "bench", cells)
     log = tmp_path / "trained.log"
@@ -228,7 +229,7 @@ def test_killed_search_resumes_without_retraining(e2e, tmp_path):
     while _journal_trainings(journal) < 3 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, "the search ended before it could be killed:\n" + proc.communicate()[0]
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     first = proc.communicate(timeout=60)[0]
     assert proc.returncode == 130, first
     assert "rerun the same command to resume" in first
