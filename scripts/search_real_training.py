@@ -241,8 +241,12 @@ class MeasuredEnsembleProvider:
             return self._cache[arch]
         name = self.real.objective.name_of(arch)
         keys = [f"{self.name}[{m}]" for m in self.members]
-        recorded = [self.journal.proxy_score(k, name) for k in keys]
+        # the journal's own look-up (uncounted): a cell found is one proxy score taken from the journal
+        from gradsign.search import Journal
+
+        recorded = [Journal.proxy_score(self.journal, k, name) for k in keys]
         if all(r is not None for r in recorded):
+            self.journal.proxy_hits += 1
             values = np.array([r[0] for r in recorded])
             seconds = float(sum(r[1] for r in recorded))
         else:
@@ -344,7 +348,7 @@ def run_setting(setting: Setting, args: argparse.Namespace, frozen: Path, tabula
     finally:
         after = journal.counts()
         proxies = (f"; proxy scores: {real.proxy_computed} computed, {journal.proxy_hits} taken from the journal "
-                   f"({before[1]} recorded before, {after[1]} now)" if provider is not None else "")
+                   f"(journal rows: {before[1]} before, {after[1]} now)" if provider is not None else "")
         log(f"[{setting.name}] this invocation: {real.trained} trainings done, {journal.replayed} taken from the "
             f"journal ({before[0]} recorded before, {after[0]} now; recomputed: "
             f"{real.trained - (after[0] - before[0])}){proxies}")

@@ -160,11 +160,18 @@ def test_real_loop_makes_the_simulated_decisions(e2e, tmp_path, capsys, settings
     assert "| rea | 0 |" in table or "| reinforce+recommended | 0 |" in table
     assert "Same cell picked in" in table and "run 1 (2/2)" in out
 
+    first = {name: json.loads((tmp_path / "out" / f"sample_{name}.json").read_text())["last_invocation"]
+             for name in settings.split(",")}
     # the same command again: everything replays from the journals, nothing is trained
     trainer2 = FakeTrainer(cells)
     assert e2e.main(_args(tmp_path, "--settings", settings, "--runs", "2", "--budget", "300"), trainer=trainer2) == 0
     assert trainer2.trained == []
     assert "0 trainings done" in capsys.readouterr().out
+    for name in settings.split(","):
+        again = json.loads((tmp_path / "out" / f"sample_{name}.json").read_text())["last_invocation"]
+        assert again["trainings_done"] == again["proxy_scores_computed"] == 0
+        assert again["trainings_from_journal"] > 0 and (again["proxy_scores_from_journal"] > 0) == ("+" in name)
+        assert again["proxy_scores_from_journal"] == first[name]["proxy_scores_computed"]  # cells, not rows
 
 
 def test_a_slower_machine_makes_the_same_decisions_and_fewer_trainings(e2e, tmp_path):
