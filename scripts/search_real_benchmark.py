@@ -135,8 +135,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     folder = benchmark_dir(args.data_dir)
-    source = {"table": str(folder / TABLE_FILE), "table_sha256": sha256(folder / TABLE_FILE),
-              "scores": str(folder / SCORES_FILE), "scores_sha256": sha256(folder / SCORES_FILE),
+    checkout = Path(__file__).resolve().parents[1]
+
+    def shown(path: Path) -> str:  # relative to the checkout when inside it: no machine's paths in results
+        path = path.resolve()
+        return str(path.relative_to(checkout)) if path.is_relative_to(checkout) else str(path)
+
+    source = {"table": shown(folder / TABLE_FILE), "table_sha256": sha256(folder / TABLE_FILE),
+              "scores": shown(folder / SCORES_FILE), "scores_sha256": sha256(folder / SCORES_FILE),
               "archs": len(table.archs), "seeds": list(table.seeds), "runs_trained": table.n_runs,
               "recipe_key": table.recipe_key}
     budget_text = f"{budget.amount:,.0f} s" if budget.kind == "seconds" else f"{budget.amount:.0f} trainings"
