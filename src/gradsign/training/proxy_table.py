@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from gradsign.errors import DataError
+from gradsign.training.store import read_text
 
 HEADER = ("arch", "proxy", "score", "seconds")
 
@@ -35,8 +36,7 @@ class ProxyScoreTable:
     def load(cls, path: str | Path) -> "ProxyScoreTable":
         path = Path(path)
         try:
-            raw = path.read_bytes()
-            text = gzip.decompress(raw).decode() if raw[:2] == b"\x1f\x8b" else raw.decode()
+            text = read_text(path)
         except FileNotFoundError:
             raise DataError(f"{path}: no such proxy score table") from None
         except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as exc:

@@ -117,8 +117,7 @@ class TrainingStore:
         """Runs from an export (existing keys are replaced by the file's); returns the count."""
         path = Path(path)
         try:
-            raw = path.read_bytes()
-            text = gzip.decompress(raw).decode() if raw[:2] == b"\x1f\x8b" else raw.decode()
+            text = read_text(path)
         except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as exc:
             raise StoreError(f"{path}: cannot read a training export ({exc})") from exc
         reader = csv.reader(io.StringIO(text))
@@ -131,6 +130,12 @@ class TrainingStore:
             conn.executemany(f"INSERT OR REPLACE INTO trainings ({', '.join(COLUMNS)}) "
                              f"VALUES ({', '.join('?' * len(COLUMNS))})", (_parse(r, path) for r in rows))
         return len(rows)
+
+
+def read_text(path: Path) -> str:
+    """A CSV export's text, gunzipped when the bytes are gzip (whatever the name); OSError and decode errors propagate."""
+    raw = Path(path).read_bytes()
+    return gzip.decompress(raw).decode() if raw[:2] == b"\x1f\x8b" else raw.decode()
 
 
 def _parse(row: list[str], path: Path) -> tuple:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from gradsign.errors import DataError
-from gradsign.training.store import COLUMNS
+from gradsign.training.store import COLUMNS, read_text
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,7 @@ class TrainingTable:
         """Read and validate an export; ``space`` / ``recipe_key`` select one benchmark when it holds several."""
         path = Path(path)
         try:
-            raw = path.read_bytes()
-            text = gzip.decompress(raw).decode() if raw[:2] == b"\x1f\x8b" else raw.decode()
+            text = read_text(path)
         except FileNotFoundError:
             raise DataError(f"{path}: no such training export") from None
         except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as exc:
