@@ -59,7 +59,6 @@ from typing import Any
 
 import numpy as np
 import optuna
-from scipy import stats
 
 from gradsign.benchmarks.nb201 import NB201Table
 from gradsign.errors import GradsignError
@@ -68,7 +67,8 @@ from gradsign.integrations.optuna import (ProviderScorer, ProxyScreeningSampler,
                                           nb201_search_space)
 from gradsign.integrations.optuna.studies import run_optuna_searches
 from gradsign.outputs import check_output_dir, json_safe
-from gradsign.search import ArrayProxyProvider, format_table, nb201_oracle, plot_trajectories, results_table
+from gradsign.search import (ArrayProxyProvider, format_gain, format_table, gain_over, nb201_oracle,
+                             plot_trajectories, results_table)
 from gradsign.storage import ResultsStore
 from gradsign.workflows.scoring import Scorer, ScoringSetup
 from gradsign.proxies import get_proxy
@@ -117,13 +117,9 @@ def gain_rows(results: list, confidence: float = 0.95) -> list[str]:
     """Each screened setting minus plain TPE: difference of mean final test accuracy [Welch CI]."""
     plain = next(r for r in results if r.proxy is None)
     lines = ["| setting | gain over TPE [95% Welch CI] |", "| --- | ---: |"]
-    b = plain.tests()
     for res in results:
-        if res.proxy is None:
-            continue
-        a = res.tests()
-        ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(confidence)
-        lines.append(f"| {res.label} | {a.mean() - b.mean():+.2f} [{ci.low:+.2f}, {ci.high:+.2f}] |")
+        if res.proxy is not None:
+            lines.append(f"| {res.label} | {format_gain(gain_over(res.tests(), plain.tests(), confidence))} |")
     return lines
 
 

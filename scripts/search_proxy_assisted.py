@@ -50,8 +50,8 @@ from scipy import stats
 
 from gradsign.benchmarks.nb201 import NB201Table
 from gradsign.errors import GradsignError
-from gradsign.search import (format_table, format_transfer_table, nb201_oracle, plot_trajectories, results_table,
-                             run_searches)
+from gradsign.search import (format_gain, format_table, format_transfer_table, gain_over, nb201_oracle,
+                             plot_trajectories, results_table, run_searches)
 from gradsign.storage import ResultsStore
 from gradsign.workflows.scoring import Scorer, ScoringSetup
 from gradsign.workflows.search import StoreBackedProvider, gradsign_mean_from_gradsign
@@ -111,14 +111,9 @@ def gain_rows(results: list, confidence: float = 0.95) -> list[str]:
         if res.proxy is None:
             continue
         base = plain[res.algo]
-        cells = []
-        for d in DATASETS:
-            a = np.array([r.reported.get(d, np.nan) for r in res.runs], dtype=np.float64)
-            b = np.array([r.reported.get(d, np.nan) for r in base.runs], dtype=np.float64)
-            a, b = a[np.isfinite(a)], b[np.isfinite(b)]
-            t = stats.ttest_ind(a, b, equal_var=False)
-            ci = t.confidence_interval(confidence)
-            cells.append(f"{a.mean() - b.mean():+.2f} [{ci.low:+.2f}, {ci.high:+.2f}]")
+        cells = [format_gain(gain_over([r.reported.get(d, np.nan) for r in res.runs],
+                                       [r.reported.get(d, np.nan) for r in base.runs], confidence))
+                 for d in DATASETS]
         lines.append(f"| {res.label} | " + " | ".join(cells) + " |")
     return lines
 

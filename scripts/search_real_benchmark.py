@@ -40,7 +40,6 @@ import hashlib
 import json
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +49,8 @@ from gradsign.benchmarks.registry import get_benchmark
 from gradsign.benchmarks.suite.nb201_small import SCORES_FILE, TABLE_FILE, benchmark_dir
 from gradsign.errors import GradsignError
 from gradsign.outputs import check_output_dir, json_safe
-from gradsign.search import Budget, format_table, plot_trajectories, results_table, run_searches
+from gradsign.search import (Budget, format_gain, format_table, gain_over, plot_trajectories, results_table,
+                             run_searches)
 
 ALGOS = ("random", "rea", "reinforce", "bohb")
 PROXIES = ("gradsign", "synflow", "recommended")
@@ -84,17 +84,8 @@ def gain_rows(results: list, confidence: float = 0.95) -> list[str]:
     plain = {r.algo: r for r in results if r.proxy is None}
     lines = ["| setting | gain over the plain algorithm [95% Welch CI] |", "| --- | ---: |"]
     for res in results:
-        if res.proxy is None or res.algo not in plain:
-            continue
-        a, b = res.tests(), plain[res.algo].tests()
-        a, b = a[np.isfinite(a)], b[np.isfinite(b)]
-        if len(a) < 2 or len(b) < 2:
-            lines.append(f"| {res.label} | {a.mean() - b.mean():+.2f} (too few runs for an interval) |")
-            continue
-        with warnings.catch_warnings():  # settings whose runs all pick one arch: scipy warns, the interval stands
-            warnings.simplefilter("ignore", RuntimeWarning)
-            ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(confidence)
-        lines.append(f"| {res.label} | {a.mean() - b.mean():+.2f} [{ci.low:+.2f}, {ci.high:+.2f}] |")
+        if res.proxy is not None and res.algo in plain:
+            lines.append(f"| {res.label} | {format_gain(gain_over(res.tests(), plain[res.algo].tests(), confidence))} |")
     return lines
 
 

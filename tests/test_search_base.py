@@ -265,6 +265,37 @@ def test_summarize_handles_missing_and_small_samples():
     assert summarize([])["n"] == 0
 
 
+def test_gain_over_is_welch_difference_of_means():
+    from scipy import stats
+
+    from gradsign.search import format_gain, gain_over
+
+    a, b = [1.0, 2.0, 4.0, np.nan], [0.0, 1.0, 1.5, 0.5, 2.0]
+    g = gain_over(a, b)
+    ref = stats.ttest_ind([1.0, 2.0, 4.0], [0.0, 1.0, 1.5, 0.5, 2.0], equal_var=False).confidence_interval(0.95)
+    assert g["gain"] == pytest.approx(7 / 3 - 1.0) and g["n"] == 3 and g["n_baseline"] == 5
+    assert (g["ci_low"], g["ci_high"]) == pytest.approx((ref.low, ref.high))
+    assert format_gain(g) == f"{7 / 3 - 1.0:+.2f} [{ref.low:+.2f}, {ref.high:+.2f}]"
+    wider = gain_over(a, b, confidence=0.99)
+    assert wider["ci_low"] < g["ci_low"] and wider["ci_high"] > g["ci_high"]
+    one = gain_over([3.0], b)  # one run: a difference, no interval
+    assert one["gain"] == pytest.approx(2.0) and np.isnan(one["ci_low"])
+    assert format_gain(one) == "+2.00 (too few runs for an interval)"
+    assert format_gain(gain_over([np.nan], b)) == "no runs"
+    with pytest.raises(ConfigError, match="confidence"):
+        gain_over(a, b, confidence=1.5)
+
+
+def test_format_table_paper_column_only_with_paper_figures():
+    row = {"setting": "rea", "runs": 3, "mean": 44.0, "std": 0.5, "ci_low": 43.0, "ci_high": 45.0,
+           "trainings": 19.0, "charged_s": 400.0, "proxy_s": 0.0, "paper": None}
+    plain = format_table([row])
+    assert "NB201 paper" not in plain and plain.splitlines()[2].endswith("| 0 |")
+    both = format_table([dict(row, paper=(93.92, 0.30)), dict(row, setting="rea+x")]).splitlines()
+    assert both[0].endswith("| NB201 paper |") and both[2].endswith("| 93.92 ± 0.30 |")
+    assert both[3].endswith("| 0 |  |") and len({line.count("|") for line in both}) == 1
+
+
 def test_table_space_outside_a_full_product():
     """A table whose rows do not fill the product of its choices: moves stay on rows."""
     from gradsign.search import TableSpace
