@@ -227,3 +227,16 @@ def test_the_real_benchmark_joins_the_leave_one_benchmark_out_set_once_complete(
     # Scores go back to each proxy's own definition (the selection orients them itself).
     zc = get_benchmark("nb201_small").zerocost("as-trained", "cifar10")
     assert np.array_equal(bench.scores["params"], zc.values[:, zc.names.index("params")])
+
+
+def test_predictor_reports_name_the_benchmark_not_only_its_space(bench_dir):
+    """nb201_small trains NB201 cells: its predictor tables and plots say nb201_small, not bare nb201."""
+    from gradsign.workflows.predictors.protocol import evaluate_predictors
+    from gradsign.workflows.predictors.report import summary_markdown
+    from gradsign.workflows.predictors.sources import build_problem
+
+    problem = build_problem("nb201_small", "cifar10", zc_source="as-trained", lowfidelity=False)
+    assert problem.benchmark == "nb201_small" and problem.features.space_name == "nb201"
+    ev = evaluate_predictors(problem, ["zc:params"], train_sizes=[0], test_size=20, trials=1, progress=False)
+    assert ev.meta["benchmark"] == "nb201_small" and ev.meta["space"] == "nb201"
+    assert summary_markdown(ev).startswith("nb201_small (nb201 cells) / cifar10: 1 trials")

@@ -172,6 +172,7 @@ def evaluate_predictors(
     fp = problem.features
     meta = {
         "space": fp.space_name,
+        "benchmark": problem.benchmark or fp.space_name,
         "dataset": fp.dataset,
         "target": problem.target,
         "features": fp.describe(),

@@ -194,6 +194,8 @@ class Problem:
     universe: list[str]  # archs with ground truth
     target: str  # description of the ground truth
     notes: list[str] = field(default_factory=list)
+    #: the benchmark's registered name when it is not the space's (nb201_small trains NB201 cells)
+    benchmark: str | None = None
 
 
 def build_problem(
@@ -245,7 +247,8 @@ def build_problem(
         notes.append(f"no low-fidelity accuracy for {bench.space} here: low-fidelity predictors are skipped and omni "
                      "runs on encoding + zero-cost scores")
     features = FeatureProvider(bench.space, ds, zerocost=zc, lowfidelity=lf, encoders=bench.encoders())
-    return Problem(features, truth.accuracy, universe, truth.description, notes)
+    return Problem(features, truth.accuracy, universe, truth.description, notes,
+                   benchmark=bench.name if bench.name != features.space_name else None)
 
 
 class _SourceReader:
