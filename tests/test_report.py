@@ -273,12 +273,12 @@ def test_search_report_document_and_score_json(tmp_path):
 
 
 def test_comparison_columns_name_the_seed_when_seeds_differ(runs):
-    from gradsign.reports.build import _comparison_section
+    from gradsign.reports.sections import comparison_section
 
-    section = _comparison_section(load_inputs([runs["eval_a"], runs["eval_b"]])[0])
+    section = comparison_section(load_inputs([runs["eval_a"], runs["eval_b"]])[0])
     assert section["labels"] == ["nb201 cifar10 (60, seed 0)", "nb201 cifar100 (60, seed 1)"]
     same = evaluate_run(runs["eval_a"].parent / "eval_c", seed=0)
-    section = _comparison_section(load_inputs([runs["eval_a"], same])[0])
+    section = comparison_section(load_inputs([runs["eval_a"], same])[0])
     assert section["labels"] == ["nb201 cifar10 (60) eval_a", "nb201 cifar10 (60) eval_c"]
 
 
