@@ -185,9 +185,6 @@ def main(argv: list[str] | None = None) -> int:
         *gain_rows(results), "",
     ]
     notes = {n for r in results for n in r.notes}
-    if any(r.algo == "bohb" for r in results):
-        notes.add("on nb201_small BOHB's '12-epoch result' is the recipe's only fidelity: the seed-1 run's final "
-                  f"validation accuracy after {table.recipe.get('epochs', 'its')} epochs, paid in full at every rung")
     md += [f"* {n}" for n in sorted(notes)]
     text = "\n".join(md)
     (args.output / "table.md").write_text(text + "\n")

@@ -26,7 +26,7 @@ def toy_oracle(d: int = 3, c: int = 4, *, seed: int = 0, cost=None, signal=None,
     return SearchOracle(
         enc, c, sig, costs, test, high_signal=sig + 5, high_cost=costs * 10,
         reported={"other": test - 1}, dataset="toy", space="toy", default_budget=budget,
-        notes=("toy oracle",),
+        notes=("toy oracle",), training_epochs=12,  # modelled on NB201's 12 / 200-epoch fidelities
     )
 
 

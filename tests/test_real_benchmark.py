@@ -240,3 +240,20 @@ def test_predictor_reports_name_the_benchmark_not_only_its_space(bench_dir):
     ev = evaluate_predictors(problem, ["zc:params"], train_sizes=[0], test_size=20, trials=1, progress=False)
     assert ev.meta["benchmark"] == "nb201_small" and ev.meta["space"] == "nb201"
     assert summary_markdown(ev).startswith("nb201_small (nb201 cells) / cifar10: 1 trials")
+
+
+def test_bohb_notes_name_the_benchmark_s_own_schedule(bench_dir):
+    """BOHB's note says what one evaluation is: the recipe's 8 epochs here, NB201's 12 there, nothing assumed
+    for a user's objective."""
+    from types import SimpleNamespace
+
+    from gradsign.search import CallableObjective
+    from gradsign.search.bohb import BOHB
+    from gradsign.spaces import get_space
+
+    objective = get_benchmark("nb201_small").objective("cifar10")
+    assert objective.training_epochs == 8
+    note = BOHB().notes(SimpleNamespace(objective=objective))[0]  # notes read the study's objective only
+    assert "observes the 8-epoch result and pays 8 epochs again" in note
+    user = CallableObjective(get_space("nb201"), lambda arch: 50.0)
+    assert "the objective's one result" in BOHB().notes(SimpleNamespace(objective=user))[0]

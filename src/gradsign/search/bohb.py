@@ -185,8 +185,11 @@ class BOHB(SearchAlgorithm):
 
     def notes(self, study: Study) -> list[str]:
         if self.fidelity == "nb201":
-            return ["BOHB fidelity 'nb201': every Hyperband rung observes the 12-epoch result and pays "
-                    "12 epochs again for promoted configs, as NB201's and GradSign's BOHB runs did"]
+            epochs = getattr(study.objective, "training_epochs", None)
+            what = (f"the {epochs}-epoch result and pays {epochs} epochs again" if epochs else
+                    "the objective's one result and pays its full cost again")
+            return [f"BOHB fidelity 'nb201': every Hyperband rung observes {what} for promoted configs, "
+                    "as NB201's and GradSign's BOHB runs did"]
         return ["BOHB fidelity '12/200': rungs below the top observe 12-epoch results, the top rung the "
                 "200-epoch validation accuracy (paying 200 epochs); results are reused, not retrained"]
 

@@ -48,6 +48,8 @@ class Objective(ABC):
     min_cost: float | None = None
     #: whether ``evaluate(arch, high=True)`` (a second, expensive fidelity) exists
     has_high_fidelity: bool = False
+    #: epochs of the training one evaluation stands for, when the objective knows it (BOHB's notes say it)
+    training_epochs: int | None = None
 
     @abstractmethod
     def evaluate(self, arch: Any, *, high: bool = False) -> tuple[float, float]:

@@ -173,6 +173,7 @@ def nb201_oracle_from_arrays(
         get_space("nb201"), signal12, cost12, test200,
         high_signal=valid200, high_cost=high_cost, reported=reported, dataset=ds,
         default_budget=setting.default_budget if default_budget is None else default_budget, notes=notes,
+        training_epochs=12,
     )
 
 

@@ -233,6 +233,8 @@ class TabularObjective(Objective):
         Caveats about how the arrays were obtained; copied into every result.
     arch_name : callable index -> str, optional
         Readable name of an arch (default: the space's string form).
+    training_epochs : int, optional
+        Epochs of the training whose result ``signal`` is (NB201: 12), said in BOHB's notes.
     """
 
     def __init__(
@@ -249,11 +251,13 @@ class TabularObjective(Objective):
         default_budget: float | None = None,
         notes: Sequence[str] = (),
         arch_name: Callable[[int], str] | None = None,
+        training_epochs: int | None = None,
     ) -> None:
         n = space.num_archs
         if n is None:
             raise ConfigError(f"a tabular objective needs an indexed space; {space.name!r} has no index")
         self.space = space
+        self.training_epochs = training_epochs
         self.signal = self._column("signal", signal, n)
         self.cost = self._column("cost", cost, n)
         self.test = self._column("test", test, n, allow_nan=True)

@@ -207,7 +207,7 @@ class NB201SmallBenchmark(Benchmark):
             encodings, space.choices(), signal=table.val[:, 0], cost=table.seconds[:, 0], test=table.mean_test(),
             reported={f"test_seed{s}": table.test[:, j] for j, s in enumerate(table.seeds)},
             space=self.name, arch_name=lambda i: archs[i], off_table="nearest", dataset=ds,
-            default_budget=DEFAULT_BUDGET,
+            default_budget=DEFAULT_BUDGET, training_epochs=int(table.recipe["epochs"]),
             notes=(f"{self.name}: {len(archs)} trained NB201 cells (a sample of the space; moves off the sample land "
                    "on the nearest trained cell); observed: seed-1 final validation accuracy (1k images); cost: its "
                    "measured seconds on a 2-core CPU; reported: CIFAR-10 test accuracy averaged over seeds",))
