@@ -229,7 +229,7 @@ def test_the_real_benchmark_joins_the_leave_one_benchmark_out_set_once_complete(
     assert np.array_equal(bench.scores["params"], zc.values[:, zc.names.index("params")])
 
 
-def test_predictor_reports_name_the_benchmark_not_only_its_space(bench_dir):
+def test_predictor_reports_name_the_benchmark_not_only_its_space(bench_dir, tmp_path):
     """nb201_small trains NB201 cells: its predictor tables and plots say nb201_small, not bare nb201."""
     from gradsign.workflows.predictors.protocol import evaluate_predictors
     from gradsign.workflows.predictors.report import summary_markdown
@@ -240,6 +240,13 @@ def test_predictor_reports_name_the_benchmark_not_only_its_space(bench_dir):
     ev = evaluate_predictors(problem, ["zc:params"], train_sizes=[0], test_size=20, trials=1, progress=False)
     assert ev.meta["benchmark"] == "nb201_small" and ev.meta["space"] == "nb201"
     assert summary_markdown(ev).startswith("nb201_small (nb201 cells) / cifar10: 1 trials")
+    # the report reads a summary CSV alone (no JSON) through the Markdown's first line: both names come back
+    from gradsign.reports.loaders import _predictor_meta_from_md
+    from gradsign.workflows.predictors.report import write_outputs
+
+    write_outputs(ev, tmp_path / "pred")
+    meta = _predictor_meta_from_md(tmp_path / "pred" / "summary.csv")
+    assert (meta["benchmark"], meta["space"], meta["dataset"]) == ("nb201_small", "nb201", "cifar10")
 
 
 def test_bohb_notes_name_the_benchmark_s_own_schedule(bench_dir):

@@ -90,7 +90,9 @@ def _cell(mean: float, lo: float, hi: float) -> str:
 
 def print_summary(ev) -> None:
     m, s = ev.meta, ev.summary
-    t = Table(title=(f"{m['space']} / {m['dataset']}: Spearman (mean [95% CI]) by training size; "
+    from gradsign.workflows.predictors.report import where_label
+
+    t = Table(title=(f"{where_label(m)}: Spearman (mean [95% CI]) by training size; "
                      f"{m['trials']} trials x {m['test_size']} test cells of {m['pool_size']}"), title_justify="left")
     sizes = sorted(set(s["train_size"]))
     t.add_column("predictor")

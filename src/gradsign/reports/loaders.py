@@ -24,6 +24,7 @@ naming it and what was looked for.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -169,6 +170,10 @@ def _predictor_meta_from_md(csv: Path) -> dict[str, Any]:
         head = first.split(":", 1)[0]
         if " / " in head:
             meta["space"], meta["dataset"] = (s.strip() for s in head.split(" / ", 1))
+            # a benchmark named apart from its space: "nb201_small (nb201 cells) / cifar10"
+            named = re.fullmatch(r"(?P<benchmark>\S+) \((?P<space>\S+) cells\)", meta["space"])
+            if named:
+                meta["benchmark"], meta["space"] = named["benchmark"], named["space"]
     return meta
 
 

@@ -36,7 +36,7 @@ def write_outputs(ev: PredictorEvaluation, out: Path) -> list[Path]:
     return files
 
 
-def _where(meta: Mapping[str, Any]) -> str:
+def where_label(meta: Mapping[str, Any]) -> str:
     """``nb201 / cifar10``, or ``nb201_small (nb201 cells) / cifar10`` for a benchmark named apart from its space."""
     bench = meta.get("benchmark") or meta["space"]
     return (f"{meta['space']}" if bench == meta["space"] else f"{bench} ({meta['space']} cells)") + f" / {meta['dataset']}"
@@ -48,7 +48,7 @@ def summary_markdown(ev: PredictorEvaluation, metrics: Sequence[str] = ("spearma
     sizes = sorted(set(s["train_size"]))
     names = list(dict.fromkeys(s["predictor"]))
     titles = {"spearman": "Spearman's rho", "kendall": "Kendall's tau", "top10": "top-10% precision"}
-    lines = [f"{_where(m)}: {m['trials']} trials, {m['test_size']} test cells per trial, pool "
+    lines = [f"{where_label(m)}: {m['trials']} trials, {m['test_size']} test cells per trial, pool "
              f"{m['pool_size']}; mean [{m['ci']}]. Label-free predictors (zero-cost, low-fidelity) need no "
              f"training set: one value, shown under n={sizes[0]}, holds at every size (″).", ""]
     for metric in metrics:
@@ -117,7 +117,7 @@ def plot_curves(ev: PredictorEvaluation, path: Path) -> Path:
         ax.set_title(titles[metric])
         ax.grid(alpha=0.3)
     m = ev.meta
-    fig.suptitle(f"Predictors on {_where(m)}: {m['trials']} trials, test set {m['test_size']} "
+    fig.suptitle(f"Predictors on {where_label(m)}: {m['trials']} trials, test set {m['test_size']} "
                  f"of a pool of {m['pool_size']}; band = {m['ci']}", fontsize=10)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(0.905, 0.5), fontsize=8, frameon=False)
