@@ -282,6 +282,12 @@ def test_gain_over_is_welch_difference_of_means():
     assert one["gain"] == pytest.approx(2.0) and np.isnan(one["ci_low"])
     assert format_gain(one) == "+2.00 (too few runs for an interval)"
     assert format_gain(gain_over([np.nan], b)) == "no runs"
+    assert format_gain(gain_over(b, [])) == "no baseline runs"
+    constant = gain_over([44.5] * 5, [44.1] * 7)  # every run of both picked one arch
+    assert constant["gain"] == pytest.approx(0.4) and np.isnan(constant["ci_low"])
+    assert format_gain(constant) == "+0.40 (no spread: every run of both picked one arch)"
+    one_sided = gain_over([44.5] * 5, [44.0, 44.2, 44.1])  # only one constant: an interval
+    assert one_sided["ci_low"] < 0.4 < one_sided["ci_high"]
     with pytest.raises(ConfigError, match="confidence"):
         gain_over(a, b, confidence=1.5)
 

@@ -87,10 +87,11 @@ def gain_over(values: Any, baseline: Any, confidence: float = 0.95) -> dict[str,
     The gain of an assisted search setting over its plain algorithm: both samples
     are final accuracies of independent runs, with unequal variances (screening
     narrows the spread). Non-finite values (runs that trained nothing) are dropped
-    and counted in ``n`` / ``n_baseline``. With fewer than two finite values on
-    either side there is no interval: ``ci_low`` / ``ci_high`` are NaN. When both
-    samples are constant (every run picked one arch) scipy warns about the zero
-    variance; the interval it returns stands and the warning is silenced.
+    and counted in ``n`` / ``n_baseline``. There is no interval (``ci_low`` /
+    ``ci_high`` NaN) with fewer than two finite values on either side, or when
+    both samples are constant (every run of both settings picked one arch: the
+    t interval would have zero width). When only one is constant scipy may warn
+    about the zero variance; the interval stands and the warning is silenced.
     """
     if not 0 < confidence < 1:
         raise ConfigError(f"confidence must be in (0, 1), got {confidence}")
@@ -105,6 +106,8 @@ def gain_over(values: Any, baseline: Any, confidence: float = 0.95) -> dict[str,
     out["gain"] = float(a.mean() - b.mean())
     if a.size < 2 or b.size < 2:
         return out
+    if np.ptp(a) == 0 and np.ptp(b) == 0:
+        return out  # every run of both settings picked one arch: a zero-width interval would read as certainty
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(confidence)
@@ -115,9 +118,11 @@ def gain_over(values: Any, baseline: Any, confidence: float = 0.95) -> dict[str,
 def format_gain(gain: Mapping[str, float]) -> str:
     """``+0.26 [+0.12, +0.40]`` for a :func:`gain_over` result (no interval: says why)."""
     if not np.isfinite(gain["gain"]):
-        return "no runs"
+        return "no runs" if gain["n"] == 0 else "no baseline runs"
     if not np.isfinite(gain["ci_low"]):
-        return f"{gain['gain']:+.2f} (too few runs for an interval)"
+        if gain["n"] < 2 or gain["n_baseline"] < 2:
+            return f"{gain['gain']:+.2f} (too few runs for an interval)"
+        return f"{gain['gain']:+.2f} (no spread: every run of both picked one arch)"
     return f"{gain['gain']:+.2f} [{gain['ci_low']:+.2f}, {gain['ci_high']:+.2f}]"
 
 
