@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import platform
 import shutil
 import signal
@@ -171,6 +172,7 @@ class RealTraining:
             space, self._train, test=self._test, dataset="cifar10", default_budget=budget, clock=trainer.clock,
             notes=(f"trained for real: {trainer.description}; observed: final validation accuracy; reported: "
                    "the picked cell's test accuracy from the same training",))
+        self.objective.training_epochs = getattr(trainer.recipe, "epochs", None)  # as the table's objective says
 
     def _run(self, arch: Any) -> Any:
         run = self.trainer.train(self.space.to_string(arch))
@@ -295,9 +297,30 @@ def freeze_sample(source: Path | None, workdir: Path) -> Path:
     if missing:
         raise SystemExit(f"{src}: no {', '.join(missing)} (the benchmark's table; see docs/real_benchmark.md)")
     frozen.mkdir(parents=True, exist_ok=True)
-    for f in (TABLE_FILE, SCORES_FILE):
-        shutil.copyfile(src / f, frozen / f)
+    # the table last, each file complete before it appears: a second process started at the same time sees
+    # either no table (and copies too; same bytes) or a whole one with its scores beside it
+    for f in (SCORES_FILE, TABLE_FILE):
+        partial = frozen / f"{f}.{os.getpid()}.partial"
+        shutil.copyfile(src / f, partial)
+        os.replace(partial, frozen / f)
     return frozen
+
+
+def proxy_members(setting: Setting) -> tuple[str, ...]:
+    """The proxies a setting's screen computes: the proxy itself, or the members of its ensemble."""
+    if setting.proxy is None:
+        return ()
+    from gradsign.proxies import get_proxy
+
+    spec = get_proxy(setting.proxy)
+    return tuple(spec.members) if getattr(spec, "is_ensemble", False) else (spec.name,)
+
+
+def journal_name(setting: Setting, members: tuple[str, ...]) -> str:
+    """The setting's journal file. A named ensemble's members are part of it: when ``recommended`` is re-derived
+    with other members, its searches start a new journal instead of failing to replay (or mixing) the old one."""
+    named = setting.proxy is not None and "+" not in setting.proxy and len(members) > 1
+    return f"{setting.name}={'+'.join(members)}.sqlite" if named else f"{setting.name}.sqlite"
 
 
 def sample_fingerprint(archs: Sequence[str]) -> str:
@@ -315,16 +338,12 @@ def run_setting(setting: Setting, args: argparse.Namespace, frozen: Path, tabula
 
     space = tabular.space if args.space == "sample" else get_space("nb201")
     real = RealTraining(trainer, space, store, args.budget)
-    journal_path = args.workdir / "journals" / args.space / f"{setting.name}.sqlite"
+    members = proxy_members(setting)
+    journal_path = args.workdir / "journals" / args.space / journal_name(setting, members)
     journal = counting_journal(journal_path)
     before = journal.counts()
     provider = None
-    members: tuple[str, ...] = ()
     if setting.proxy is not None:
-        from gradsign.proxies import get_proxy
-
-        spec = get_proxy(setting.proxy)
-        members = tuple(spec.members) if getattr(spec, "is_ensemble", False) else (spec.name,)
         provider = real.provider(setting.proxy, journal)
         real.warm_up(members)
     k = args.candidates if provider is not None else None
@@ -342,6 +361,7 @@ def run_setting(setting: Setting, args: argparse.Namespace, frozen: Path, tabula
 
     log(f"[{setting.name}] journal {journal_path}: {before[0]} trainings, {before[1]} proxy scores recorded")
     started = time.perf_counter()
+    load_before = os.getloadavg()  # measured seconds depend on what else the cores run
     try:
         real_res = run_searches(setting.algo, real.objective, provider, runs=args.runs, seed=args.seed, candidates=k,
                                 budget=args.budget, journal=journal, progress=progress)
@@ -369,7 +389,8 @@ def run_setting(setting: Setting, args: argparse.Namespace, frozen: Path, tabula
         "trainings_recomputed": real.trained - (after[0] - before[0]),
         "trainings_for_test_only": real.trained_for_test, "proxy_scores_computed": real.proxy_computed,
         "proxy_scores_from_journal": journal.proxy_hits, "journal_trainings_before": before[0],
-        "journal_trainings_after": after[0], "wall_seconds": wall})
+        "journal_trainings_after": after[0], "wall_seconds": wall,
+        "load_average_1_5_15_min": {"start": list(load_before), "end": list(os.getloadavg())}})
 
 
 def compare(setting: Setting, args: argparse.Namespace, real: RealTraining, real_res: Any, sim_res: Any,
@@ -401,7 +422,7 @@ def compare(setting: Setting, args: argparse.Namespace, real: RealTraining, real
         same_at_common = common > 0 and (rr.trajectory["incumbent"][common - 1]
                                          == tabular.arch_name(sr.trajectory["incumbent"][common - 1]))
         runs.append({"run": rr.run, "real": side(rr, False), "simulated": side(sr, True),
-                     "same_arch": rr.arch == sr.arch, "same_decisions": real_seq[:n] == sim_seq[:n],
+                     "same_arch": rr.arch == sr.arch, "same_decisions": n > 0 and real_seq[:n] == sim_seq[:n],
                      "common_trainings": common, "same_pick_at_common_trainings": bool(same_at_common),
                      "trained": {"real": real_seq, "simulated": sim_seq}})
     checked = identical = 0
@@ -412,7 +433,8 @@ def compare(setting: Setting, args: argparse.Namespace, real: RealTraining, real
         checked += 1
         identical += bool(run.val_final == table.val[i, seed_col] and run.test_accuracy == table.test[i, seed_col])
     return {
-        "setting": setting.name, "algo": setting.algo, "proxy": setting.proxy, "space": args.space,
+        "setting": setting.name, "algo": setting.algo, "proxy": setting.proxy,
+        "proxy_members": list(proxy_members(setting)), "space": args.space,
         "budget_seconds": args.budget, "seed": args.seed, "candidates": args.candidates if setting.proxy else 1,
         "training_seed": TRAINING_SEED, "recipe_key": real.trainer.recipe.key(),
         "sample": {"archs": len(table.archs), "sha256_12": sample_fingerprint(table.archs),
@@ -433,7 +455,8 @@ def merge_previous(doc: dict[str, Any], path: Path) -> dict[str, Any]:
     if not path.exists():
         return doc
     old = json.loads(path.read_text())
-    same = all(old.get(k) == doc.get(k) for k in ("sample", "budget_seconds", "seed", "candidates", "recipe_key"))
+    same = all(old.get(k) == doc.get(k) for k in ("sample", "budget_seconds", "seed", "candidates", "recipe_key",
+                                                  "proxy_members"))
     if same and len(old.get("runs", [])) > len(doc["runs"]):
         doc["runs"] = doc["runs"] + old["runs"][len(doc["runs"]):]
         doc["note"] = (f"runs {len(doc['real_results']['runs'])}..{len(doc['runs']) - 1} come from an earlier "
@@ -460,9 +483,12 @@ def write_table(output: Path) -> Path:
              "the same cell.", ""]
     if not docs:
         return _write_lines(output / "table.md", lines + ["No runs yet."])
-    for space in sorted({d["space"] for d in docs}):
-        group = [d for d in docs if d["space"] == space]
-        first = group[0]
+    def group_key(d: dict[str, Any]) -> tuple:
+        return d["space"], d["sample"]["sha256_12"], d["budget_seconds"], d["seed"]
+
+    for key in sorted({group_key(d) for d in docs}):  # one section per sample, budget and seed
+        group = [d for d in docs if group_key(d) == key]
+        space, first = key[0], group[0]
         lines += [f"## space: {space} ({'the trained sample' if space == 'sample' else 'all 15,625 NB201 cells'}),"
                   f" budget {first['budget_seconds']:g} s, algorithm seed {first['seed']}", "",
                   f"Trained sample: {first['sample']['archs']} cells (fingerprint {first['sample']['sha256_12']}); "
@@ -495,7 +521,14 @@ def write_table(output: Path) -> Path:
 
 
 def _write_lines(path: Path, lines: list[str]) -> Path:
-    path.write_text("\n".join(lines).rstrip() + "\n")
+    return _write_atomically(path, "\n".join(lines).rstrip() + "\n")
+
+
+def _write_atomically(path: Path, text: str) -> Path:
+    """Write ``text`` whole or not at all: another process reading the folder, or a kill, never sees half a file."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_text(text)
+    os.replace(partial, path)
     return path
 
 
@@ -544,17 +577,31 @@ def main(argv: list[str] | None = None, trainer: Any = None) -> int:
     tabular = bench.objective("cifar10", frozen)
     log(f"sample: {len(table.archs)} trained cells frozen in {frozen} (fingerprint {sample_fingerprint(table.archs)});"
         f" space {args.space}; budget {args.budget:g} s; seed {args.seed}; runs 0..{args.runs - 1}")
+    for setting in settings:  # every setting's simulated side can be built: found now, not after hours of training
+        if setting.proxy is not None:
+            tabular.proxy_provider(setting.proxy)
     trainer = trainer if trainer is not None else RecipeTrainer()
     log(trainer.description)
     store = TrainingStore(args.workdir / "trainings.sqlite")
     previous = signal.signal(signal.SIGTERM, _interrupt)
     # a run started in the background by a non-interactive shell inherits SIGINT ignored: Ctrl-C / kill -INT work anyway
     previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    failed: list[str] = []
     try:
         for setting in settings:
-            doc = run_setting(setting, args, frozen, tabular, table, trainer, store, log)
+            try:
+                doc = run_setting(setting, args, frozen, tabular, table, trainer, store, log)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as exc:  # one setting's failure must not cost the other settings' hours
+                failed.append(setting.name)
+                log(f"[{setting.name}] FAILED: {type(exc).__name__}: {exc} (its journal keeps what it trained; "
+                    "the other settings go on)")
+                continue
             path = args.output / f"{args.space}_{setting.name}.json"
-            path.write_text(json.dumps(merge_previous(doc, path), indent=1, allow_nan=False, default=float) + "\n")
+            _write_atomically(path, json.dumps(merge_previous(doc, path), indent=1, allow_nan=False,
+                                               default=float) + "\n")
+            write_table(args.output)
             for r in doc["runs"]:
                 re, si = r["real"], r["simulated"]
                 log(f"[{setting.name}] run {r['run']}: real {short_name(re['arch'])} test {re['test_seed1']:.2f} "
@@ -574,6 +621,9 @@ def main(argv: list[str] | None = None, trainer: Any = None) -> int:
         signal.signal(signal.SIGINT, previous_int)
         store.close()
     log(f"wrote {write_table(args.output)}")
+    if failed:
+        log(f"{len(failed)} setting(s) failed: {', '.join(failed)}")
+        return 1
     return 0
 
 

@@ -264,3 +264,57 @@ def test_killed_search_resumes_without_retraining(e2e, tmp_path, sig):
              trainer=FakeTrainer(fake_cells()))
     clean = json.loads((tmp_path / "clean_out" / "sample_rea+gradsign.json").read_text())
     assert clean["runs"] == doc["runs"]
+
+
+def test_a_failing_setting_does_not_stop_the_others_and_fails_the_command(e2e, tmp_path, monkeypatch, capsys):
+    cells = fake_cells()
+    write_table(tmp_path / "bench", cells)
+    real_run_setting = e2e.run_setting
+
+    def flaky(setting, *args, **kwargs):
+        if setting.name == "rea":
+            raise RuntimeError("disk full")
+        return real_run_setting(setting, *args, **kwargs)
+
+    monkeypatch.setattr(e2e, "run_setting", flaky)
+    code = e2e.main(_args(tmp_path, "--settings", "rea,random", "--runs", "1", "--budget", "200"),
+                    trainer=FakeTrainer(cells))
+    out = capsys.readouterr().out
+    assert code == 1 and "[rea] FAILED: RuntimeError: disk full" in out and "1 setting(s) failed: rea" in out
+    assert (tmp_path / "out" / "sample_random.json").exists() and not (tmp_path / "out" / "sample_rea.json").exists()
+    assert "| random | 0 |" in (tmp_path / "out" / "table.md").read_text()
+    assert not list((tmp_path / "out").glob("*.partial"))
+
+
+def test_a_named_ensemble_s_members_name_its_journal_and_guard_merging(e2e, tmp_path):
+    from gradsign.proxies import get_proxy
+
+    members = tuple(get_proxy("recommended").members)
+    setting = e2e.parse_settings("rea+recommended")[0]
+    assert e2e.proxy_members(setting) == members
+    assert e2e.journal_name(setting, members) == f"rea+recommended={'+'.join(members)}.sqlite"
+    spelled = e2e.parse_settings("rea+gradsign")[0]
+    assert e2e.journal_name(spelled, e2e.proxy_members(spelled)) == "rea+gradsign.sqlite"
+    # runs recorded with other members are not merged into this invocation's document
+    keys = {"sample": {"archs": 3}, "budget_seconds": 400.0, "seed": 0, "candidates": 10, "recipe_key": "k"}
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps({**keys, "proxy_members": ["meco", "zen"], "runs": [{"run": 0}, {"run": 1}]}))
+    doc = {**keys, "proxy_members": list(members), "runs": [{"run": 0}], "real_results": {"runs": [{}]}}
+    assert e2e.merge_previous(dict(doc), path)["runs"] == [{"run": 0}]
+    path.write_text(json.dumps({**keys, "proxy_members": list(members), "runs": [{"run": 0}, {"run": 1}]}))
+    merged = e2e.merge_previous(dict(doc), path)
+    assert merged["runs"] == [{"run": 0}, {"run": 1}] and "runs 1..1 come from an earlier invocation" in merged["note"]
+
+
+def test_the_sample_is_frozen_once_whole(e2e, tmp_path):
+    from gradsign.benchmarks.suite.nb201_small import SCORES_FILE, TABLE_FILE
+
+    cells = fake_cells()
+    write_table(tmp_path / "bench", cells)
+    frozen = e2e.freeze_sample(tmp_path / "bench", tmp_path / "work")
+    assert sorted(p.name for p in frozen.iterdir()) == sorted([SCORES_FILE, TABLE_FILE])  # no partial copies left
+    write_table(tmp_path / "bench", dict(list(cells.items())[:10]))  # the benchmark moves on: the frozen copy stays
+    assert e2e.freeze_sample(tmp_path / "bench", tmp_path / "work") == frozen
+    from gradsign.benchmarks.registry import get_benchmark
+
+    assert len(get_benchmark("nb201_small").table(frozen).archs) == CELLS
