@@ -210,8 +210,16 @@ def predictor_trials(src: Source, bench: Benchmark, sizes, test_size: int, trial
     values = np.column_stack([bench.scores[n] * (1 if get_proxy(n).higher_is_better else -1) for n in names])
     zc = ZeroCostTable(list(bench.archs), names, values, None, f"committed scores of {bench.name}",
                        {n: get_proxy(n).needs_data for n in names})
-    lf = nb201_lowfidelity(src.dataset) if src.space == "nb201" else None
-    fp = FeatureProvider(src.space, src.dataset, zerocost=zc, lowfidelity=lf)
+    from gradsign.benchmarks.registry import get_benchmark
+
+    registered = get_benchmark(src.space)  # nb201_small: a benchmark of NB201 cells with its own low fidelity
+    if src.space == "nb201":
+        lf, lf_name = nb201_lowfidelity(src.dataset), "12-epoch"
+    elif registered.supports("lowfidelity"):
+        lf, lf_name = registered.lowfidelity(src.dataset), "low-fidelity"
+    else:
+        lf, lf_name = None, ""
+    fp = FeatureProvider(registered.space, src.dataset, zerocost=zc, lowfidelity=lf)
     acc_of = dict(zip(bench.archs, bench.accuracy))
     problem = Problem(fp, lambda archs: np.array([acc_of[a] for a in archs]), list(bench.archs),
                       f"{bench.name} ground truth")
@@ -223,13 +231,13 @@ def predictor_trials(src: Source, bench: Benchmark, sizes, test_size: int, trial
                            f"differ from the few-shot study's {len(bench.archs)}/{test_size}")
     frames = [ev.trials]
     if lf is not None:
-        # omni / omni-linear also read the 12-epoch accuracy of every cell (12 epochs of training per cell);
-        # without it they see what the few-shot rule sees (zero-cost scores) plus the encoding.
-        fp0 = FeatureProvider(src.space, src.dataset, zerocost=zc)
+        # omni / omni-linear also read the low-fidelity accuracy of every cell (NB201: 12 epochs of training per
+        # cell); without it they see what the few-shot rule sees (zero-cost scores) plus the encoding.
+        fp0 = FeatureProvider(registered.space, src.dataset, zerocost=zc)
         ev0 = evaluate_predictors(Problem(fp0, problem.accuracy, list(bench.archs), problem.target),
                                   "omni,omni-linear", train_sizes=list(sizes), test_size=test_size, trials=trials,
                                   seed=seed, threads=1)
-        frames.append(ev0.trials.assign(predictor=ev0.trials["predictor"] + " (no 12-epoch)"))
+        frames.append(ev0.trials.assign(predictor=ev0.trials["predictor"] + f" (no {lf_name})"))
     t = pd.concat(frames, ignore_index=True)
     t = t[t["train_size"].isin(sizes)].rename(columns={"predictor": "rule", "train_size": "k"})
     t["benchmark"] = bench.name

@@ -227,6 +227,10 @@ def test_the_real_benchmark_joins_the_leave_one_benchmark_out_set_once_complete(
     # Scores go back to each proxy's own definition (the selection orients them itself).
     zc = get_benchmark("nb201_small").zerocost("as-trained", "cifar10")
     assert np.array_equal(bench.scores["params"], zc.values[:, zc.names.index("params")])
+    # The predictors' few-shot comparison runs on it too: its cells are NB201's, its low fidelity its own.
+    trials, meta = se.predictor_trials(ready, bench, (5,), 10, 2, 0, "linear")
+    assert meta["space"] == "nb201" and set(trials["benchmark"]) == {bench.name}
+    assert {"linear", "lowfidelity", "omni (no low-fidelity)"} <= set(trials["rule"])
 
 
 def test_predictor_reports_name_the_benchmark_not_only_its_space(bench_dir, tmp_path):
