@@ -17,13 +17,14 @@ from benchmark_scripts import load_benchmark_script
 from gradsign.benchmarks.registry import get_benchmark
 from gradsign.search import SearchResults
 from gradsign.spaces import get_space
+from gradsign.proxies import get_proxy
 from gradsign.training import SMALL_CIFAR10, TrainingRun, TrainingStore
 from gradsign.training.proxy_table import ProxyScoreTable
 
 SPACE = get_space("nb201")
 ARCHS = [SPACE.to_string(a) for a in SPACE.sample(40, 1)]
-#: every proxy the scripts use by default (recommended = az_expressivity+meco_opt+zen)
-PROXIES = ("gradsign", "synflow", "az_expressivity", "meco_opt", "zen")
+#: every proxy the scripts use by default: gradsign, synflow and the members of `recommended`
+PROXIES = ("gradsign", "synflow", *get_proxy("recommended").members)
 
 
 def _quality(arch: str) -> float:
@@ -76,7 +77,9 @@ def test_search_script_writes_every_setting_on_a_partial_table(search_script, be
     for label in labels:
         assert f"| {label} | 3 |" in text
     # the recommended ensemble resolved to its members' as-trained scores and their summed seconds
-    assert "recommended 0.600 s" in text  # az_expressivity 0.15 + meco_opt 0.20 + zen 0.25
+    members = len(get_proxy("recommended").members)
+    summed = sum(0.05 * (k + 1) for k in range(2, 2 + members))  # the members' seconds (fixture: 0.05 * (k + 1))
+    assert f"recommended {summed:.3f} s" in text
     summary = json.loads((out / "summary.json").read_text())
     assert summary["archs"] == len(ARCHS) and summary["recipe_key"] == SMALL_CIFAR10.key()
     assert summary["command"] == "scripts/search_real_benchmark.py " + " ".join(argv)

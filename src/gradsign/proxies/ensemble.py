@@ -36,13 +36,15 @@ NAMED_ENSEMBLES: dict[str, tuple[str, str]] = {
     # cvlab-yonsei/AZ-NAS: the sum of log(rankdata(score) / N) over expressivity, progressivity,
     # trainability and complexity).
     "az_nas": ("az_expressivity+az_progressivity+az_trainability+az_complexity", "AZ-NAS (Lee & Ham, CVPR 2024)"),
-    # The zero-shot recommendation (#22 item 3), frozen 2026-12-06 from
-    # `OMP_NUM_THREADS=1 .venv/bin/python scripts/select_ensemble.py` (results/ensemble_selection/,
-    # docs/ensembles.md): chosen by maximin gap to the best single proxy over NB201 CIFAR-10 (selection
-    # half), NB101 and DARTS, from the 20 proxies all three have (EPE-NAS is not
-    # scored on DARTS). Re-derive it with that command when a benchmark or a proxy's scores are added.
-    "recommended": ("az_expressivity+meco_opt+zen", "zero-shot recommendation: leave-one-benchmark-out selection "
-                    "over NB201 / NB101 / DARTS (docs/ensembles.md)"),
+    # The zero-shot recommendation (#22 item 3), re-derived 2026-12-06 when the small real benchmark (#25)
+    # joined the leave-one-benchmark-out set, from `OMP_NUM_THREADS=1 .venv/bin/python scripts/select_ensemble.py`
+    # (results/ensemble_selection/, docs/ensembles.md): chosen by maximin gap to the best single proxy over
+    # NB201 CIFAR-10 (selection half), NB101, DARTS and nb201_small (500 NB201 cells trained on CPU), from the
+    # 20 proxies all four have (EPE-NAS is not scored on DARTS; SWAP only on nb201_small). Before: az_expressivity+
+    # meco_opt+zen, chosen on the first three. Re-derive it with that command when a benchmark or a proxy's scores
+    # are added.
+    "recommended": ("az_expressivity+meco+zen", "zero-shot recommendation: leave-one-benchmark-out selection "
+                    "over NB201 / NB101 / DARTS / the small real benchmark (docs/ensembles.md)"),
 }
 
 _WRAPPED = re.compile(r"^(?P<agg>[a-z_]+)\((?P<body>[^()]*)\)$")
