@@ -29,6 +29,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -148,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     extra = [e.strip() for e in args.extra.split(",") if e.strip()]
     rows = _rows(bench, table, zc, extra, args.resamples)
     mean_test = table.mean_test()
+    # how early the first seed's validation accuracy ranks the archs as their final mean test accuracy does
+    first_seed_val = np.asarray(table.val_curve)[:, 0, :]
+    by_epoch = [float(stats.spearmanr(first_seed_val[:, e], mean_test).statistic)
+                for e in range(first_seed_val.shape[1])]
     command = "OMP_NUM_THREADS=1 .venv/bin/python scripts/real_benchmark_report.py " + " ".join(argv or sys.argv[1:])
     summary = {
         "benchmark": bench.name, "recipe_key": table.recipe_key, "recipe": table.recipe,
@@ -156,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         "mean_test": {"min": float(mean_test.min()), "median": float(np.median(mean_test)),
                       "max": float(mean_test.max()), "std": float(mean_test.std())},
         "noise_ceiling_test": ceiling, "noise_ceiling_val": ceiling_val, "proxies": rows,
+        "val_spearman_by_epoch_seed1": by_epoch,
         "proxy_scores": {"file": Path(zc.source.split("(")[-1].rstrip(")")).name, "proxies": len(zc.names)},
         "command": command.strip(), "python": platform.python_version(),
     }
@@ -177,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{ceiling['mean_abs_diff']:.2f} points); validation accuracy (what a search observes, 1,000 images) "
         f"{ceiling_val['spearman']:.3f}. The ground truth averages the two seeds: its reliability by "
         f"Spearman-Brown is about {ceiling['two_seed_reliability']:.3f}, the most any predictor can reach against it.",
+        f"* **Learning curves**: seed {table.seeds[0]}'s validation accuracy after epoch 1, 2, ... against the mean "
+        "test accuracy, Spearman: " + ", ".join(f"{v:.2f}" for v in by_epoch) + " (the low fidelity is epoch "
+        f"{bench.LOWFIDELITY_EPOCHS}).",
         "",
         "## Every proxy against it",
         "",
