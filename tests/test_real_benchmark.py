@@ -188,6 +188,28 @@ def test_named_proxies_and_ensembles_search_the_benchmark_from_its_own_scores(be
     assert all(run.arch in trained for r in report.results for run in r.runs)
 
 
+def test_a_score_the_proxy_cannot_give_ranks_last_in_a_simulated_search(bench_dir):
+    # jacob_cov is NaN on a cell whose output ignores its input: scored, undefined. The simulated
+    # search ranks it last (as the store-backed and the measured providers do) instead of stopping
+    # with "no score for cell ... score it first", which would be untrue.
+    table = ProxyScoreTable.load(bench_dir / "proxy_scores_seed0.csv.gz")
+    table.rows[(ARCHS[5], "jacob_cov")] = (math.nan, 0.02)
+    table.save(bench_dir / "proxy_scores_seed0.csv.gz")
+    bench = get_benchmark("nb201_small")
+    objective = bench.objective("cifar10")
+    provider = bench.proxy_provider("jacob_cov")
+    undefined = [objective.name_of(i) for i in range(len(provider))].index(ARCHS[5])
+    assert provider.score(undefined) == -math.inf and provider.seconds(undefined) == pytest.approx(0.02)
+    finite = [provider.score(i) for i in range(len(provider)) if i != undefined]
+    assert all(math.isfinite(v) for v in finite)
+    # Ten candidates per step, one of 29 cells undefined: it is never the one trained.
+    report = gradsign.search("random", space="nb201_small", proxy="jacob_cov", runs=3, budget="150s",
+                             charge_proxy=True, progress=False)
+    assisted = [r for r in report.results if r.proxy is not None][0]
+    assert len(assisted.runs) == 3
+    assert all(run.evaluations > 0 and run.proxy_scored > 0 and run.arch != ARCHS[5] for run in assisted.runs)
+
+
 def test_the_summary_script_reports_the_ceiling_and_every_proxy(bench_dir, tmp_path, capsys, monkeypatch):
     from benchmark_scripts import load_benchmark_script
 

@@ -167,7 +167,8 @@ class NB201SmallBenchmark(Benchmark):
 
         Seconds: each proxy's measured cost on the recipe's network; an ensemble is
         charged the sum of its members' (an upper bound: members sharing a pass
-        were timed each with the whole pass).
+        were timed each with the whole pass). A score the proxy cannot give
+        (NaN or infinite) ranks below every finite one.
         """
         from gradsign.proxies import get_proxy
         from gradsign.search.providers import ArrayEnsembleProvider, ArrayProxyProvider
@@ -183,7 +184,12 @@ class NB201SmallBenchmark(Benchmark):
         seconds = np.nansum(zc.seconds[:, cols], axis=1)
         if getattr(spec, "is_ensemble", False):
             return ArrayEnsembleProvider(zc.values[:, cols], seconds, name=spec.name, aggregation=spec.aggregation)
-        return ArrayProxyProvider(zc.values[:, cols[0]], seconds, name=spec.name, arch_name=lambda i: zc.archs[i])
+        # Every trained arch was scored (``zerocost`` keeps complete proxies only), so a NaN here is a
+        # score the proxy cannot give (jacob_cov, epe_nas on a cell whose output ignores its input), not
+        # a cell never scored: it ranks last, as the store-backed and the measured providers rank it.
+        values = zc.values[:, cols[0]]
+        return ArrayProxyProvider(np.where(np.isfinite(values), values, -np.inf), seconds, name=spec.name,
+                                  arch_name=lambda i: zc.archs[i])
 
     def objective(self, dataset: str, data_dir: PathLike = None) -> Any:
         """Search on the trained archs: seed 1's validation accuracy observed, its seconds charged, mean test reported."""
