@@ -8,7 +8,8 @@
 #   scripts/run_allcells_modern.sh [STORE] [INTERVAL]     (defaults: runs/allcells.sqlite, 1800)
 #
 # One in-process worker with one thread (the other core stays free on a 2-core machine); on an
-# idle machine add `--backend process --workers 2`. About 2.5 CPU-seconds per cell without
+# idle machine EVALUATE_ARGS="--backend process --workers 2" uses both cores (the scores do not
+# depend on the backend). About 2.5 CPU-seconds per cell without
 # swap/swap_reg, which add about 3 s more: the space is a multi-session run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +25,7 @@ scripts/export_checkpoints.sh --commit "$store" cifar10 "$interval" ${P//,/ } &
 checkpoints=$!
 trap 'kill $checkpoints 2>/dev/null || true' EXIT
 "$gradsign" evaluate --space nb201 --dataset cifar10 --sample all --seed 0 --proxies "$P" \
-    --store "$store" --output runs/eval_c10_allcells_modern
+    --store "$store" --output runs/eval_c10_allcells_modern ${EVALUATE_ARGS:-}
 # A last export of everything, committed.
 for proxy in ${P//,/ }; do
     out=results/nb201_cifar10_allcells_seed0_bs64_${proxy}.csv.gz
