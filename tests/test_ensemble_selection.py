@@ -189,6 +189,25 @@ def test_fewshot_departs_from_a_poor_default_when_labels_clearly_say_so():
     assert spearman(prior[test], acc[test]) < 0
 
 
+def test_fewshot_se_factor_chooses_among_the_cv_errors():
+    # se_factor 0 takes the penalty with the smallest leave-one-out error, 1 (the frozen rule) the
+    # largest within one standard error of it: never a smaller penalty than se_factor 0's.
+    acc, scores = _two_proxies()
+    lab = np.full(len(acc), np.nan)
+    lab[:12] = acc[:12]
+    strict = fewshot_ensemble(scores, lab, prior="synflow+snip", se_factor=1.0)
+    loose = fewshot_ensemble(scores, lab, prior="synflow+snip", se_factor=0.0)
+    assert strict.cv == loose.cv and len(loose.cv) == 8
+    by_penalty = {math.inf if key == "inf" else float(key): err for key, err in loose.cv.items()}
+    assert loose.penalty == min(by_penalty, key=by_penalty.get)
+    assert strict.penalty >= loose.penalty
+    assert "one-standard-error" in strict.reason and "0-standard-error" in loose.reason
+    assert fewshot_ensemble(scores, lab, prior="synflow+snip").penalty == strict.penalty  # the default is 1
+    for bad in (-1.0, math.nan, math.inf, True, "1"):
+        with pytest.raises(ConfigError, match="se_factor"):
+            fewshot_ensemble(scores, lab, prior="synflow+snip", se_factor=bad)
+
+
 def test_fewshot_split_is_the_predictors_protocol():
     pytest.importorskip("sklearn")
     from gradsign.predictors.base import Predictor, register_predictor, unregister_predictor
@@ -306,3 +325,24 @@ def test_selection_on_the_committed_scores(data_dir):
     assert np.isfinite(b.accuracy).all() and {"gradsign", "synflow", "naswot", "zico"} <= b.proxies
     again, _, _ = mod.load_benchmark(src)
     np.testing.assert_array_equal(b.selection, again.selection)
+
+
+def test_fewshot_rule_variants_choose_the_factor_without_the_benchmark(tmp_path, capsys):
+    import pandas as pd
+
+    from benchmark_scripts import load_benchmark_script
+
+    script = load_benchmark_script("fewshot_rule_variants.py")
+    means = pd.DataFrame({1.0: [0.80, 0.60, 0.50], 0.0: [0.90, 0.55, 0.45]}, index=["a", "b", "c"])
+    # Without "a": b and c average 0.55 (factor 1) vs 0.50 (factor 0); without "b": 0.65 vs 0.675;
+    # without "c": 0.70 vs 0.725. The left-out benchmark's own column never counts.
+    assert script.lobo_choice(means, ["a", "b", "c"]) == {"a": 1.0, "b": 0.0, "c": 0.0}
+    tied = pd.DataFrame({1.0: [0.5, 0.5], 0.0: [0.5, 0.5]}, index=["a", "b"])
+    assert script.lobo_choice(tied, ["a", "b"]) == {"a": 1.0, "b": 1.0}  # ties: the larger factor
+    assert script.parse_factors("1, 0.5,0") == [1.0, 0.5, 0.0]
+    for bad in ("", "1,x", "-1", "1,1", "nan"):
+        with pytest.raises(SystemExit, match="--factors"):
+            script.parse_factors(bad)
+    assert script.main(["--summary", str(tmp_path / "absent.json"), "--output", str(tmp_path / "o")]) == 2
+    assert "run scripts/select_ensemble.py first" in capsys.readouterr().err
+    assert not (tmp_path / "o.md").exists()

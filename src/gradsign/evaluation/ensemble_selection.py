@@ -512,7 +512,7 @@ def fewshot_ensemble(labelled_scores: Mapping[str, Sequence[float]], accuracies:
                      candidate_scores: Mapping[str, Sequence[float]] | None = None, *,
                      prior: str = "recommended", members: Sequence[str] | None = None,
                      higher_is_better: Mapping[str, bool] | None = None,
-                     grid: Sequence[float] = RIDGE_GRID) -> FewShotEnsemble:
+                     grid: Sequence[float] = RIDGE_GRID, se_factor: float = 1.0) -> FewShotEnsemble:
     """The few-shot rule: weights for the member proxies from ``k`` labelled architectures.
 
     ``labelled_scores``: ``{proxy: scores of the k labelled archs}``; ``accuracies``: their trained
@@ -522,7 +522,15 @@ def fewshot_ensemble(labelled_scores: Mapping[str, Sequence[float]], accuracies:
     proxy name), whose members must be among the scores; ``members``: the proxies the rule may
     weight (default: every proxy in ``labelled_scores``). With fewer than :data:`MIN_LABELS`
     labelled archs, it is the prior unchanged. See the module docstring for the fit.
+
+    ``se_factor``: the penalty chosen is the largest whose leave-one-out error is within
+    ``se_factor`` standard errors of the smallest; 1 (the default, frozen before the study) is the
+    one-standard-error rule, 0 takes the minimum (``scripts/fewshot_rule_variants.py`` compares them
+    by leave-one-benchmark-out).
     """
+    if isinstance(se_factor, bool) or not isinstance(se_factor, (int, float)) or not (
+            math.isfinite(se_factor) and se_factor >= 0):
+        raise ConfigError(f"few-shot: se_factor must be a finite number >= 0, got {se_factor!r}")
     combo = Combination.parse(prior)
     members = list(members) if members is not None else list(labelled_scores)
     for m in combo.members:
@@ -577,16 +585,17 @@ def fewshot_ensemble(labelled_scores: Mapping[str, Sequence[float]], accuracies:
     se = float(errs[best].std(ddof=1) / math.sqrt(k))
     # One-standard-error rule towards the largest penalty: depart from the default only as far as the
     # labelled cells clearly support.
-    chosen = max(g for g in grid if errs[g].mean() <= errs[best].mean() + se)
+    chosen = max(g for g in grid if errs[g].mean() <= errs[best].mean() + se_factor * se)
+    rule = "one-standard-error rule" if se_factor == 1 else f"{se_factor:g}-standard-error rule"
     if math.isinf(chosen):
         default.cv = cv
         default.reason = (f"{k} labelled architectures: leave-one-out CV does not clearly favour a departure from "
-                          f"the zero-shot default {prior} (one-standard-error rule), so the default is used")
+                          f"the zero-shot default {prior} ({rule}), so the default is used")
         return default
     w, _ = _ridge_towards(x, y, w0, chosen * k)
     return FewShotEnsemble(tuple(members), w, transform, prior, k, float(chosen), False,
                            f"{k} labelled architectures: ridge towards {prior} with penalty {chosen:g} x k "
-                           f"(leave-one-out CV, one-standard-error rule)", cv,
+                           f"(leave-one-out CV, {rule})", cv,
                            dict(higher_is_better) if higher_is_better else None)
 
 
@@ -668,7 +677,8 @@ def fewshot_splits(n_pool: int, sizes: Sequence[int], test_size: int, trials: in
 
 
 def fewshot_study(bench: Benchmark, prior: str, sizes: Sequence[int], *, test_size: int, trials: int,
-                  seed: int = 0, members: Sequence[str] | None = None) -> list[dict[str, Any]]:
+                  seed: int = 0, members: Sequence[str] | None = None,
+                  se_factor: float = 1.0) -> list[dict[str, Any]]:
     """Per trial and k: Spearman on the test cells of the few-shot rule, the zero-shot prior, and the naive
     rule 'the single proxy with the best Spearman on the k labelled cells'. Cells are those of ``bench``
     sorted by arch string (the predictors' pool order); every proxy is ranked over the whole pool
@@ -687,7 +697,7 @@ def fewshot_study(bench: Benchmark, prior: str, sizes: Sequence[int], *, test_si
             assert not set(train.tolist()) & set(test.tolist())
             lab = np.full(len(order), np.nan)
             lab[train] = acc[train]
-            fit = fewshot_ensemble(scores, lab, prior=prior, members=members)
+            fit = fewshot_ensemble(scores, lab, prior=prior, members=members, se_factor=se_factor)
             rho_fs = spearman(fit.apply(scores)[test], acc[test])
             # naive: best single proxy on the labelled cells (ties: name)
             lab_rho = {m: spearman(scores[m][train], acc[train]) for m in members}
