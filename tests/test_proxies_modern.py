@@ -430,6 +430,20 @@ def test_pattern_packing_beyond_one_word():
     assert count_distinct_patterns([pack_patterns(active[:, :300]), pack_patterns(active[:, 300:])]) == 250
 
 
+def test_pattern_codes_of_a_few_samples_are_the_bit_sums():
+    # Up to 24 samples the codes come from a float64 product; they must be the exact integers
+    # sum_i active[i] << i (the presence table indexes by them), for every sample count.
+    g = torch.Generator().manual_seed(1)
+    for n in (1, 2, 15, 16, 20, 23, 24, 25):
+        active = torch.rand(n, 3000, generator=g) > 0.5
+        active[:, 0] = True  # the largest code, 2^n - 1
+        codes = pack_patterns(active)
+        exact = (active.to(torch.int64) << torch.arange(n)[:, None]).sum(dim=0) if n <= 63 else None
+        assert codes.dtype == torch.int64 and codes.shape == (3000, 1)
+        assert torch.equal(codes[:, 0], exact), n
+        assert int(codes[0, 0]) == (1 << n) - 1
+
+
 def test_swap_presence_table_counts_what_sorting_counts(monkeypatch):
     # Up to 20 samples swap_count marks codes in a table; beyond, it sorts (unique). Same counts.
     import gradsign.proxies.swap as swap_module

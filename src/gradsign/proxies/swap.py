@@ -17,6 +17,10 @@ DEFAULT_REPEATS = 32
 _BITS = 63
 #: Up to this many samples, distinct patterns are counted in a presence table of 2^n flags (1 MiB at 20).
 _TABLE_BITS = 20
+#: Up to this many samples a word is packed by a float64 matrix product: every partial sum is an integer
+#: below 2^24, exact whatever the summation order, so the codes are the int64 ones. float64, not float32:
+#: TF32 / reduced-precision matmul settings (torch.set_float32_matmul_precision) never apply to it.
+_FLOAT_BITS = 24
 
 
 def pack_patterns(active: torch.Tensor) -> torch.Tensor:
@@ -25,6 +29,10 @@ def pack_patterns(active: torch.Tensor) -> torch.Tensor:
     Two units have the same pattern exactly when their rows are equal.
     """
     n = active.shape[0]
+    if n <= _FLOAT_BITS:
+        # The reference's 16 samples: about 10x faster than the int64 products below on a 16k-unit map.
+        weights = torch.exp2(torch.arange(n, dtype=torch.float64, device=active.device))
+        return (active.T.to(torch.float64) @ weights).to(torch.int64)[:, None]
     words = []
     for start in range(0, n, _BITS):
         part = active[start:start + _BITS].to(torch.int64)
