@@ -497,11 +497,14 @@ def write_table(output: Path) -> Path:
                   "| setting | run | real: cell | test | trainings | seconds | simulated: cell | test (mean) "
                   "| trainings | seconds | same cell | same decisions | same pick at n |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-        same = total = decided = at_n = 0
+        same = total = decided = at_n = real_trainings = 0
+        real_seconds = 0.0
         for d in group:
             for r in d["runs"]:
                 re, si = r["real"], r["simulated"]
                 total += 1
+                real_trainings += int(re["trainings"])
+                real_seconds += float(re["train_seconds"])
                 same += bool(r["same_arch"])
                 decided += bool(r["same_decisions"])
                 at_n += bool(r["same_pick_at_common_trainings"])
@@ -516,7 +519,10 @@ def write_table(output: Path) -> Path:
         lines += ["", f"Same cell picked in {same} of {total} runs; same decisions in {decided}; the same pick "
                       f"after the trainings both runs made in {at_n}. Cells of "
                       f"the sample trained for real that reproduce their table row (seed 1) bit for bit: "
-                      f"{rep['identical_to_table']} of {rep['cells_checked']}.", ""]
+                      f"{rep['identical_to_table']} of {rep['cells_checked']}. Real runs: {real_trainings} "
+                      f"trainings charged {real_seconds / 3600:.2f} hours of measured training time in all (a cell "
+                      "that two runs of one setting both train is trained once, from the setting's journal, and "
+                      "charged in both).", ""]
     return _write_lines(output / "table.md", lines)
 
 
@@ -553,7 +559,14 @@ def main(argv: list[str] | None = None, trainer: Any = None) -> int:
     ap.add_argument("--workdir", type=Path, default=ROOT / "runs" / "end_to_end",
                     help="journals, trained runs and the frozen sample")
     ap.add_argument("--output", type=Path, default=ROOT / "results" / "real_benchmark" / "end_to_end")
+    ap.add_argument("--table-only", action="store_true",
+                    help="rewrite OUTPUT/table.md from the JSON files there and exit (no training)")
     args = ap.parse_args(argv)
+    if args.table_only:
+        if not args.output.is_dir():
+            ap.error(f"--table-only: no folder {args.output}")
+        print(f"wrote {write_table(args.output)}")
+        return 0
     if args.runs < 1 or args.candidates < 1:
         ap.error("--runs and --candidates must be at least 1")
     settings = parse_settings(args.settings)

@@ -159,6 +159,17 @@ def test_real_loop_makes_the_simulated_decisions(e2e, tmp_path, capsys, settings
     table = (tmp_path / "out" / "table.md").read_text()
     assert "| rea | 0 |" in table or "| reinforce+recommended | 0 |" in table
     assert "Same cell picked in" in table and "run 1 (2/2)" in out
+    docs = [json.loads((tmp_path / "out" / f"sample_{name}.json").read_text()) for name in settings.split(",")]
+    n_real = sum(r["real"]["trainings"] for d in docs for r in d["runs"])
+    hours = sum(r["real"]["train_seconds"] for d in docs for r in d["runs"]) / 3600
+    assert f"Real runs: {n_real} trainings charged {hours:.2f} hours" in table
+    # --table-only rewrites the table from the JSON files, trains nothing, needs no trainer
+    (tmp_path / "out" / "table.md").unlink()
+    assert e2e.main(["--output", str(tmp_path / "out"), "--table-only"]) == 0
+    assert (tmp_path / "out" / "table.md").read_text() == table
+    with pytest.raises(SystemExit):
+        e2e.main(["--output", str(tmp_path / "absent"), "--table-only"])
+    assert not (tmp_path / "absent").exists()
 
     first = {name: json.loads((tmp_path / "out" / f"sample_{name}.json").read_text())["last_invocation"]
              for name in settings.split(",")}
