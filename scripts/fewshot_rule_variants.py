@@ -48,6 +48,8 @@ def parse_factors(text: str) -> list[float]:
 
 def lobo_choice(means: pd.DataFrame, lobo: list[str]) -> dict[str, float]:
     """For each LOBO benchmark, the factor with the best mean over the other LOBO benchmarks (ties: larger factor)."""
+    if len(lobo) < 2:
+        raise SystemExit(f"leave-one-benchmark-out needs at least 2 benchmarks, got {len(lobo)}: {', '.join(lobo)}")
     out = {}
     for left in lobo:
         others = means.loc[[b for b in lobo if b != left]].mean(axis=0)
@@ -80,7 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     sources = []
     try:
         for src in selection.BENCHMARKS:
-            if selection.available(src) or src.name not in priors:
+            why = selection.available(src) or (None if src.name in priors else
+                                               f"{src.name} left out: no few-shot prior in {args.summary}")
+            if why:
+                print(why, flush=True)  # a fold fewer: said, never silent
                 continue
             bench, _, _ = selection.load_benchmark(src)
             sources.append(src)

@@ -467,7 +467,7 @@ def merge_previous(doc: dict[str, Any], path: Path) -> dict[str, Any]:
 def write_table(output: Path) -> Path:
     """``table.md``: every ``*.json`` of ``output``, each end-to-end run next to the simulated run of the same seed."""
     order = {name: i for i, name in enumerate(ALL_SETTINGS)}
-    docs = sorted((json.loads(p.read_text()) for p in output.glob("*.json")),
+    docs = sorted((_read_run_file(p) for p in output.glob("*.json")),
                   key=lambda d: (d["space"], order.get(d["setting"], len(order)), d["setting"]))
     lines = ["# End-to-end searches with real training vs the same searches on the table", "",
              "Written by `scripts/search_real_training.py` from the JSON files of this folder. Each row is run *r* of",
@@ -519,11 +519,22 @@ def write_table(output: Path) -> Path:
         lines += ["", f"Same cell picked in {same} of {total} runs; same decisions in {decided}; the same pick "
                       f"after the trainings both runs made in {at_n}. Cells of "
                       f"the sample trained for real that reproduce their table row (seed 1) bit for bit: "
-                      f"{rep['identical_to_table']} of {rep['cells_checked']}. Real runs: {real_trainings} "
-                      f"trainings charged {real_seconds / 3600:.2f} hours of measured training time in all (a cell "
+                      f"{rep['identical_to_table']} of {rep['cells_checked']}. Real runs, summed: {real_trainings} "
+                      f"trainings charged, {real_seconds / 3600:.2f} hours of measured training time charged (a cell "
                       "that two runs of one setting both train is trained once, from the setting's journal, and "
-                      "charged in both).", ""]
+                      "counted in both).", ""]
     return _write_lines(output / "table.md", lines)
+
+
+def _read_run_file(path: Path) -> dict[str, Any]:
+    """One setting's JSON, or a ValueError naming the file (a stray or truncated file in the folder)."""
+    try:
+        doc = json.loads(path.read_text())
+        for key in ("space", "setting", "sample", "budget_seconds", "seed", "runs", "reproduction"):
+            doc[key]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: not a run file of this script ({type(exc).__name__}: {exc})") from None
+    return doc
 
 
 def _write_lines(path: Path, lines: list[str]) -> Path:
@@ -565,7 +576,11 @@ def main(argv: list[str] | None = None, trainer: Any = None) -> int:
     if args.table_only:
         if not args.output.is_dir():
             ap.error(f"--table-only: no folder {args.output}")
-        print(f"wrote {write_table(args.output)}")
+        try:
+            print(f"wrote {write_table(args.output)}")
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         return 0
     if args.runs < 1 or args.candidates < 1:
         ap.error("--runs and --candidates must be at least 1")

@@ -438,10 +438,13 @@ def test_pattern_codes_of_a_few_samples_are_the_bit_sums():
         active = torch.rand(n, 3000, generator=g) > 0.5
         active[:, 0] = True  # the largest code, 2^n - 1
         codes = pack_patterns(active)
-        exact = (active.to(torch.int64) << torch.arange(n)[:, None]).sum(dim=0) if n <= 63 else None
+        exact = (active.to(torch.int64) << torch.arange(n)[:, None]).sum(dim=0)
         assert codes.dtype == torch.int64 and codes.shape == (3000, 1)
         assert torch.equal(codes[:, 0], exact), n
         assert int(codes[0, 0]) == (1 << n) - 1
+        assert torch.equal(pack_patterns(active.T.contiguous().T), codes)  # a non-contiguous view
+    with pytest.raises(ValueError, match="boolean .* got dtype torch.float32"):
+        pack_patterns(torch.ones(4, 10))
 
 
 def test_swap_presence_table_counts_what_sorting_counts(monkeypatch):

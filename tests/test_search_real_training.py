@@ -162,7 +162,7 @@ def test_real_loop_makes_the_simulated_decisions(e2e, tmp_path, capsys, settings
     docs = [json.loads((tmp_path / "out" / f"sample_{name}.json").read_text()) for name in settings.split(",")]
     n_real = sum(r["real"]["trainings"] for d in docs for r in d["runs"])
     hours = sum(r["real"]["train_seconds"] for d in docs for r in d["runs"]) / 3600
-    assert f"Real runs: {n_real} trainings charged {hours:.2f} hours" in table
+    assert f"Real runs, summed: {n_real} trainings charged, {hours:.2f} hours" in table
     # --table-only rewrites the table from the JSON files, trains nothing, needs no trainer
     (tmp_path / "out" / "table.md").unlink()
     assert e2e.main(["--output", str(tmp_path / "out"), "--table-only"]) == 0
@@ -170,6 +170,12 @@ def test_real_loop_makes_the_simulated_decisions(e2e, tmp_path, capsys, settings
     with pytest.raises(SystemExit):
         e2e.main(["--output", str(tmp_path / "absent"), "--table-only"])
     assert not (tmp_path / "absent").exists()
+    (tmp_path / "out" / "stray.json").write_text('{"setting": "x"}')
+    capsys.readouterr()
+    assert e2e.main(["--output", str(tmp_path / "out"), "--table-only"]) == 2
+    err = capsys.readouterr().err
+    assert "stray.json: not a run file" in err and len(err.strip().splitlines()) == 1
+    (tmp_path / "out" / "stray.json").unlink()
 
     first = {name: json.loads((tmp_path / "out" / f"sample_{name}.json").read_text())["last_invocation"]
              for name in settings.split(",")}

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -528,7 +529,7 @@ def fewshot_ensemble(labelled_scores: Mapping[str, Sequence[float]], accuracies:
     one-standard-error rule, 0 takes the minimum (``scripts/fewshot_rule_variants.py`` compares them
     by leave-one-benchmark-out).
     """
-    if isinstance(se_factor, bool) or not isinstance(se_factor, (int, float)) or not (
+    if isinstance(se_factor, (bool, np.bool_)) or not isinstance(se_factor, numbers.Real) or not (
             math.isfinite(se_factor) and se_factor >= 0):
         raise ConfigError(f"few-shot: se_factor must be a finite number >= 0, got {se_factor!r}")
     combo = Combination.parse(prior)

@@ -17,8 +17,9 @@ DEFAULT_REPEATS = 32
 _BITS = 63
 #: Up to this many samples, distinct patterns are counted in a presence table of 2^n flags (1 MiB at 20).
 _TABLE_BITS = 20
-#: Up to this many samples a word is packed by a float64 matrix product: every partial sum is an integer
-#: below 2^24, exact whatever the summation order, so the codes are the int64 ones. float64, not float32:
+#: Up to this many samples a word is packed by one float64 matrix product (the reference's 16 fit):
+#: every weight is a power of two and every partial sum an integer below 2^24, which float64 holds
+#: exactly in any summation order, so the codes are the int64 path's. float64, not float32:
 #: TF32 / reduced-precision matmul settings (torch.set_float32_matmul_precision) never apply to it.
 _FLOAT_BITS = 24
 
@@ -28,11 +29,15 @@ def pack_patterns(active: torch.Tensor) -> torch.Tensor:
 
     Two units have the same pattern exactly when their rows are equal.
     """
+    if active.dtype != torch.bool:
+        raise ValueError(f"pack_patterns needs a boolean (samples, units) tensor, got dtype {active.dtype}")
     n = active.shape[0]
     if n <= _FLOAT_BITS:
-        # The reference's 16 samples: about 10x faster than the int64 products below on a 16k-unit map.
-        weights = torch.exp2(torch.arange(n, dtype=torch.float64, device=active.device))
-        return (active.T.to(torch.float64) @ weights).to(torch.int64)[:, None]
+        # About 10x faster than the int64 products below on a 16k-unit map. The weights are made as
+        # integers (exact by construction), then converted: 2^k is exact in float64.
+        weights = (torch.ones(n, dtype=torch.int64, device=active.device) << torch.arange(
+            n, device=active.device)).to(torch.float64)
+        return (active.T.to(torch.float64) @ weights).round().to(torch.int64)[:, None]
     words = []
     for start in range(0, n, _BITS):
         part = active[start:start + _BITS].to(torch.int64)
