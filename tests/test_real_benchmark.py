@@ -208,6 +208,7 @@ def test_a_score_the_proxy_cannot_give_ranks_last_in_a_simulated_search(bench_di
     assisted = [r for r in report.results if r.proxy is not None][0]
     assert len(assisted.runs) == 3
     assert all(run.evaluations > 0 and run.proxy_scored > 0 and run.arch != ARCHS[5] for run in assisted.runs)
+    assert report.summary["proxy_nonfinite_cells_seen"] == 1  # the search says one cell ranked last
 
 
 def test_the_summary_script_reports_the_ceiling_and_every_proxy(bench_dir, tmp_path, capsys, monkeypatch):

@@ -8,6 +8,7 @@ are indexed directly), the arch itself otherwise.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Hashable
 from typing import Any, Protocol, runtime_checkable
@@ -74,6 +75,9 @@ class ArrayProxyProvider:
         self.name = str(name)
         self.higher_is_better = bool(higher_is_better)
         self._arch_name = arch_name
+        #: cells asked for whose score is infinite (an undefined score stored as -inf ranks last): the
+        #: search summary reports how many, as it does for store-backed providers
+        self.nonfinite: set[int] = set()
 
     def __len__(self) -> int:
         return len(self._scores)
@@ -88,6 +92,8 @@ class ArrayProxyProvider:
         if v != v:  # NaN: never scored
             label = self._arch_name(arch) if self._arch_name else f"#{arch}"
             raise DataError(f"proxy {self.name!r} has no score for cell {arch} ({label}); score it first")
+        if v in (math.inf, -math.inf):
+            self.nonfinite.add(int(arch))
         return v
 
     def seconds(self, arch: int) -> float:

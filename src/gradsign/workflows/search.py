@@ -391,6 +391,8 @@ def _summary(results: list[Any], objective: Any, algorithm: Any, proxy: Any, pro
     if isinstance(provider, StoreBackedProvider):
         summary["proxy_cells_scored_this_invocation"] = provider.n_computed
         summary["proxy_cells_from_store"] = provider.n_preloaded
+    if isinstance(getattr(provider, "nonfinite", None), set):
+        # cells whose score was undefined (ranked last): store-backed, array and ensemble providers
         summary["proxy_nonfinite_cells_seen"] = len(provider.nonfinite)
     return summary
 
