@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import gradsign
-from gradsign.errors import ConfigError
+from gradsign.errors import ConfigError, DataError
 from gradsign.evaluation.ensemble_selection import (
     MIN_LABELS,
     Benchmark,
@@ -297,6 +297,55 @@ def test_cli_score_with_labels(tmp_path, capsys):
     assert len(doc["scores"]) == 6 and all("fewshot" in r for r in doc["scores"])
     assert doc["fewshot"]["k"] == 6 and doc["fewshot"]["prior"] == "synflow+params"
     assert "few-shot:" in out.err
+
+
+def test_cli_score_with_a_search_journal_as_labels(tmp_path, capsys):
+    # The archs a journaled search trained are the user's labels: no CSV to write by hand.
+    from gradsign.cli.main import main
+    from gradsign.search.journal import Journal, trained_accuracies
+    from gradsign.spaces import get_space
+
+    sp = get_space("nb201")
+    cells = [sp.arch_at(i).to_string() for i in range(0, 1200, 100)]
+    journal = Journal(tmp_path / "j.sqlite")
+    for step, arch in enumerate(cells[:5]):
+        journal._record(("rea", 0, 0), step, arch, True, 80.0 + step, 10.0)
+    journal._record(("rea", 0, 1), 0, cells[0], True, 82.0, 10.0)  # trained again in another run: averaged
+    journal._record(("bohb", 0, 0), 0, cells[5], False, 50.0, 1.0)  # a low fidelity ...
+    journal._record(("bohb", 0, 0), 1, cells[5], True, 85.0, 9.0)  # ... then the high one, which counts
+    journal._record(("bohb", 0, 0), 2, cells[1], False, 10.0, 1.0)  # lower than its recorded high: ignored
+    journal.close()
+    before = (tmp_path / "j.sqlite").read_bytes()
+    trained = trained_accuracies(tmp_path / "j.sqlite")
+    assert trained == {cells[0]: 81.0, cells[1]: 81.0, cells[2]: 82.0, cells[3]: 83.0, cells[4]: 84.0,
+                       cells[5]: 85.0}
+    argv = ["score", "--space", "nb201", "--proxies", "synflow+params", "--no-store", "--no-progress",
+            "--format", "json", "--labels", str(tmp_path / "j.sqlite")] + sum((["--arch", a] for a in cells[6:]), [])
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out = capsys.readouterr()
+    assert (exc.value.code or 0) == 0, out.err
+    doc = json.loads(out.out)
+    assert doc["fewshot"]["k"] == 6 and len(doc["scores"]) == 6 and all("fewshot" in r for r in doc["scores"])
+    assert (tmp_path / "j.sqlite").read_bytes() == before  # read-only
+    # not a journal: one line naming the file, nothing created
+    other = tmp_path / "other.sqlite"
+    import sqlite3
+
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE t (x)")
+    with pytest.raises(SystemExit) as exc:
+        main(["score", "--space", "nb201", "--proxies", "synflow+params", "--no-store", "--no-progress",
+              "--labels", str(other), "--arch", cells[6]])
+    err = capsys.readouterr().err
+    assert exc.value.code != 0 and "other.sqlite is not a search journal" in err
+    empty = Journal(tmp_path / "empty.sqlite")
+    empty.close()
+    with pytest.raises(DataError, match="records no training yet"):
+        trained_accuracies(tmp_path / "empty.sqlite")
+    with pytest.raises(DataError, match="no search journal at"):
+        trained_accuracies(tmp_path / "absent.sqlite")
+    assert not (tmp_path / "absent.sqlite").exists()
 
 
 def test_frozen_recommendation_matches_the_published_selection():

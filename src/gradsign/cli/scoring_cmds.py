@@ -108,7 +108,7 @@ def score(
     device: DeviceOption = "cpu",
     option: ProxyOptionOption = None,
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="With --archs-file: score the valid lines and list the refused ones (default: stop at the first).")] = False,
-    labels: Annotated[Optional[Path], typer.Option("--labels", help="CSV arch,accuracy of trained archs of this space: the few-shot rule weights the proxies' members on them (prior: the first ensemble of --proxies, else 'recommended') and adds a 'fewshot' column (docs/ensembles.md).")] = None,
+    labels: Annotated[Optional[Path], typer.Option("--labels", help="CSV arch,accuracy of trained archs of this space, or the SQLite journal of a `gradsign search --journal` (the archs it trained, the accuracy it observed): the few-shot rule weights the proxies' members on them (prior: the first ensemble of --proxies, else 'recommended') and adds a 'fewshot' column (docs/ensembles.md).")] = None,
 ) -> None:
     """Score architectures with zero-cost proxies (stored scores are reused)."""
     from gradsign.outputs import check_output_file

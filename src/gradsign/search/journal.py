@@ -73,6 +73,50 @@ class Journal:
         return f"<Journal {self.path}: {self.replayed} replayed, {self.recorded} recorded>"
 
 
+#: The first 16 bytes of every SQLite 3 database file.
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def is_journal_file(path: str | Path) -> bool:
+    """Whether ``path`` is an SQLite file (a journal, or another database :func:`trained_accuracies` refuses)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    except OSError:
+        return False
+
+
+def trained_accuracies(path: str | Path) -> dict[str, float]:
+    """``{arch: accuracy}`` of every arch a journaled search trained: what a user already paid for.
+
+    The accuracy is the one the search observed (the objective's return value), at the
+    highest fidelity recorded for the arch (BOHB records lower ones too), averaged over
+    the runs that trained it. The file is opened read-only: reading never creates or
+    changes a journal. Used as the few-shot rule's labels (``gradsign score --labels``).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"no search journal at {p}")
+    try:
+        db = sqlite3.connect(f"file:{p.resolve().as_posix()}?mode=ro", uri=True)
+        try:
+            rows = db.execute("SELECT arch, high, accuracy FROM trainings").fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise DataError(f"{p} is not a search journal of gradsign search --journal ({exc})") from None
+    best: dict[str, tuple[int, list[float]]] = {}
+    for arch, high, accuracy in rows:
+        level, values = best.get(arch, (-1, []))
+        if int(high) > level:
+            best[arch] = (int(high), [float(accuracy)])
+        elif int(high) == level:
+            values.append(float(accuracy))
+    if not best:
+        raise DataError(f"the search journal {p} records no training yet")
+    return {arch: sum(values) / len(values) for arch, (_, values) in best.items()}
+
+
 class RunJournal:
     """One run's recorded trainings, replayed in order by :meth:`train`."""
 

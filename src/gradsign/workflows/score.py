@@ -124,7 +124,8 @@ def score_archs(
     ``archs_file`` (a refused line stops, or with ``skip_invalid`` is skipped and listed) and
     ``sample`` archs drawn with ``seed``. ``store`` (a :class:`ResultsStore` or its path; None:
     no store) serves what it has and keeps what is computed. ``labels`` (a CSV ``arch,accuracy``
-    of trained archs of this space): the few-shot rule weights the members of the first
+    of trained archs of this space, or the SQLite journal of a ``gradsign search --journal``: the
+    archs it trained and the accuracy it observed): the few-shot rule weights the members of the first
     ensemble in ``proxies`` (default ``recommended``) on them and adds a ``fewshot`` column
     (docs/ensembles.md). Everything is checked before anything is scored.
 
@@ -140,8 +141,15 @@ def score_archs(
     prior = None
     if labels is not None:  # few-shot: the labelled archs are scored too, with the prior's members
         from gradsign.evaluation.ensemble_selection import fewshot_prior, read_labels
+        from gradsign.search.journal import is_journal_file, trained_accuracies
 
-        label_archs, label_acc = read_labels(labels)
+        if is_journal_file(labels):  # a journaled search's trainings: the archs it trained, as it observed them
+            import numpy as np
+
+            trained = trained_accuracies(labels)
+            label_archs, label_acc = list(trained), np.array(list(trained.values()), dtype=np.float64)
+        else:
+            label_archs, label_acc = read_labels(labels)
         label_archs = [sp.parse(a) for a in label_archs]
         names, prior = fewshot_prior(proxies)
         proxies = names
