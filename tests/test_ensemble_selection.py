@@ -301,42 +301,56 @@ def test_cli_score_with_labels(tmp_path, capsys):
 
 def test_cli_score_with_a_search_journal_as_labels(tmp_path, capsys):
     # The archs a journaled search trained are the user's labels: no CSV to write by hand.
+    import sqlite3
+
     from gradsign.cli.main import main
     from gradsign.search.journal import Journal, trained_accuracies
     from gradsign.spaces import get_space
 
     sp = get_space("nb201")
     cells = [sp.arch_at(i).to_string() for i in range(0, 1200, 100)]
-    journal = Journal(tmp_path / "j.sqlite")
-    for step, arch in enumerate(cells[:5]):
-        journal._record(("rea", 0, 0), step, arch, True, 80.0 + step, 10.0)
-    journal._record(("rea", 0, 1), 0, cells[0], True, 82.0, 10.0)  # trained again in another run: averaged
-    journal._record(("bohb", 0, 0), 0, cells[5], False, 50.0, 1.0)  # a low fidelity ...
-    journal._record(("bohb", 0, 0), 1, cells[5], True, 85.0, 9.0)  # ... then the high one, which counts
-    journal._record(("bohb", 0, 0), 2, cells[1], False, 10.0, 1.0)  # lower than its recorded high: ignored
+    folder = tmp_path / "odd ?#%41 name"  # '?', '#', '%' and a space: the read-only URI must survive them
+    folder.mkdir()
+    path = folder / "j.sqlite"
+    journal = Journal(path)
+    for step, arch in enumerate(cells[:6]):  # what every algorithm records: the ordinary fidelity
+        journal._record(("rea", 0, 0), step, arch, False, 80.0 + step, 10.0)
+    journal._record(("rea", 0, 1), 0, cells[0], False, 82.0, 10.0)  # trained again in another run: averaged
     journal.close()
-    before = (tmp_path / "j.sqlite").read_bytes()
-    trained = trained_accuracies(tmp_path / "j.sqlite")
-    assert trained == {cells[0]: 81.0, cells[1]: 81.0, cells[2]: 82.0, cells[3]: 83.0, cells[4]: 84.0,
-                       cells[5]: 85.0}
+    before, listing = path.read_bytes(), sorted(tmp_path.rglob("*"))
+    assert trained_accuracies(path) == ({cells[0]: 81.0, cells[1]: 81.0, cells[2]: 82.0, cells[3]: 83.0,
+                                         cells[4]: 84.0, cells[5]: 85.0}, "ordinary")
     argv = ["score", "--space", "nb201", "--proxies", "synflow+params", "--no-store", "--no-progress",
-            "--format", "json", "--labels", str(tmp_path / "j.sqlite")] + sum((["--arch", a] for a in cells[6:]), [])
+            "--format", "json", "--labels", str(path)] + sum((["--arch", a] for a in cells[6:]), [])
     with pytest.raises(SystemExit) as exc:
         main(argv)
     out = capsys.readouterr()
     assert (exc.value.code or 0) == 0, out.err
     doc = json.loads(out.out)
     assert doc["fewshot"]["k"] == 6 and len(doc["scores"]) == 6 and all("fewshot" in r for r in doc["scores"])
-    assert (tmp_path / "j.sqlite").read_bytes() == before  # read-only
-    # not a journal: one line naming the file, nothing created
-    other = tmp_path / "other.sqlite"
-    import sqlite3
+    assert "6 archs the search trained, their ordinary-fidelity accuracies" in out.err
+    assert path.read_bytes() == before and sorted(tmp_path.rglob("*")) == listing  # read-only, nothing created
 
+    # BOHB 12/200: 12-epoch and 200-epoch accuracies are not comparable, so one fidelity serves all archs
+    bohb = Journal(tmp_path / "bohb.sqlite")
+    for step, arch in enumerate(cells[:8]):
+        bohb._record(("bohb", 0, 0), step, arch, False, 50.0 + step, 1.0)
+    for step, arch in enumerate(cells[:3]):
+        bohb._record(("bohb", 0, 0), 8 + step, arch, True, 90.0 + step, 9.0)
+    bohb.close()
+    low, fidelity = trained_accuracies(tmp_path / "bohb.sqlite")  # 3 high archs: fewer than 4, so the ordinary
+    assert fidelity == "ordinary" and low == {a: 50.0 + i for i, a in enumerate(cells[:8])}
+    high, fidelity = trained_accuracies(tmp_path / "bohb.sqlite", min_labels=3)
+    assert fidelity == "high" and high == {a: 90.0 + i for i, a in enumerate(cells[:3])}
+
+    # not a journal, an empty one, none, an arch of another space: one line naming the culprit
+    other = tmp_path / "other.sqlite"
     with sqlite3.connect(other) as db:
         db.execute("CREATE TABLE t (x)")
+    base = ["score", "--space", "nb201", "--proxies", "synflow+params", "--no-store", "--no-progress",
+            "--arch", cells[6], "--labels"]
     with pytest.raises(SystemExit) as exc:
-        main(["score", "--space", "nb201", "--proxies", "synflow+params", "--no-store", "--no-progress",
-              "--labels", str(other), "--arch", cells[6]])
+        main(base + [str(other)])
     err = capsys.readouterr().err
     assert exc.value.code != 0 and "other.sqlite is not a search journal" in err
     empty = Journal(tmp_path / "empty.sqlite")
@@ -346,6 +360,14 @@ def test_cli_score_with_a_search_journal_as_labels(tmp_path, capsys):
     with pytest.raises(DataError, match="no search journal at"):
         trained_accuracies(tmp_path / "absent.sqlite")
     assert not (tmp_path / "absent.sqlite").exists()
+    foreign = Journal(tmp_path / "foreign.sqlite")
+    for step in range(5):
+        foreign._record(("rea", 0, 0), step, f"my-cell-{step}", False, 70.0, 1.0)
+    foreign.close()
+    with pytest.raises(SystemExit) as exc:
+        main(base + [str(tmp_path / "foreign.sqlite")])
+    err = capsys.readouterr().err
+    assert exc.value.code != 0 and "foreign.sqlite: arch 'my-cell-0' is not of space nb201" in err
 
 
 def test_frozen_recommendation_matches_the_published_selection():

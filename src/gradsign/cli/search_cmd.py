@@ -115,6 +115,8 @@ def search(
         console.print(f"proxy cells: {s['proxy_cells_from_store']} from the store, "
                       f"{s['proxy_cells_scored_this_invocation']} scored now, "
                       f"{s['proxy_nonfinite_cells_seen']} non-finite (ranked last)", highlight=False)
+    elif s.get("proxy_nonfinite_cells_seen"):
+        console.print(f"proxy cells: {s['proxy_nonfinite_cells_seen']} non-finite (ranked last)", highlight=False)
     if "journal" in s:
         j = s["journal"]
         console.print(f"journal {j['path']}: {j['trainings_done']} trainings done, {j['trainings_from_journal']} "

@@ -86,35 +86,39 @@ def is_journal_file(path: str | Path) -> bool:
         return False
 
 
-def trained_accuracies(path: str | Path) -> dict[str, float]:
-    """``{arch: accuracy}`` of every arch a journaled search trained: what a user already paid for.
+def trained_accuracies(path: str | Path, min_labels: int = 4) -> tuple[dict[str, float], str]:
+    """``({arch: accuracy}, fidelity)`` of the archs a journaled search trained: what a user already paid for.
 
-    The accuracy is the one the search observed (the objective's return value), at the
-    highest fidelity recorded for the arch (BOHB records lower ones too), averaged over
-    the runs that trained it. The file is opened read-only: reading never creates or
-    changes a journal. Used as the few-shot rule's labels (``gradsign score --labels``).
+    The accuracy is the one the search observed (the objective's return value). Accuracies
+    of two fidelities are not comparable (12 and 200 epochs), so one fidelity serves every
+    arch: the high one when at least ``min_labels`` archs have it (BOHB with
+    ``fidelity='12/200'`` records it at its top rung), else the ordinary one every algorithm
+    records; ``fidelity`` says which ("high" or "ordinary"). An arch trained more than once
+    at that fidelity (several runs, or BOHB's rungs) gets the mean of its trainings. The file
+    is opened read-only: reading never creates or changes a file. Used as the few-shot
+    rule's labels (``gradsign score --labels``).
     """
     p = Path(path)
     if not p.is_file():
         raise DataError(f"no search journal at {p}")
     try:
-        db = sqlite3.connect(f"file:{p.resolve().as_posix()}?mode=ro", uri=True)
+        # as_uri() percent-encodes '?', '#', '%' and spaces, so mode=ro always applies to this very file
+        db = sqlite3.connect(p.resolve().as_uri() + "?mode=ro", uri=True)
         try:
-            rows = db.execute("SELECT arch, high, accuracy FROM trainings").fetchall()
+            rows = db.execute("SELECT arch, high, accuracy FROM trainings "
+                              "ORDER BY setting, seed, run, step").fetchall()
         finally:
             db.close()
     except sqlite3.Error as exc:
         raise DataError(f"{p} is not a search journal of gradsign search --journal ({exc})") from None
-    best: dict[str, tuple[int, list[float]]] = {}
-    for arch, high, accuracy in rows:
-        level, values = best.get(arch, (-1, []))
-        if int(high) > level:
-            best[arch] = (int(high), [float(accuracy)])
-        elif int(high) == level:
-            values.append(float(accuracy))
-    if not best:
+    if not rows:
         raise DataError(f"the search journal {p} records no training yet")
-    return {arch: sum(values) / len(values) for arch, (_, values) in best.items()}
+    by_level: dict[int, dict[str, list[float]]] = {0: {}, 1: {}}
+    for arch, high, accuracy in rows:
+        by_level[1 if int(high) else 0].setdefault(str(arch), []).append(float(accuracy))
+    level = 1 if len(by_level[1]) >= min_labels or not by_level[0] else 0
+    chosen = by_level[level]
+    return {arch: sum(v) / len(v) for arch, v in chosen.items()}, ("high" if level else "ordinary")
 
 
 class RunJournal:
@@ -141,4 +145,4 @@ class RunJournal:
         return accuracy, seconds
 
 
-__all__ = ["Journal", "RunJournal"]
+__all__ = ["Journal", "RunJournal", "SQLITE_HEADER", "is_journal_file", "trained_accuracies"]

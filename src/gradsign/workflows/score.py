@@ -146,11 +146,20 @@ def score_archs(
         if is_journal_file(labels):  # a journaled search's trainings: the archs it trained, as it observed them
             import numpy as np
 
-            trained = trained_accuracies(labels)
+            trained, fidelity = trained_accuracies(labels)
             label_archs, label_acc = list(trained), np.array(list(trained.values()), dtype=np.float64)
+            if note is not None:
+                note(f"--labels {labels}: {len(trained)} archs the search trained, their {fidelity}-fidelity "
+                     "accuracies")
         else:
             label_archs, label_acc = read_labels(labels)
-        label_archs = [sp.parse(a) for a in label_archs]
+        parsed = []
+        for a in label_archs:
+            try:
+                parsed.append(sp.parse(a))
+            except GradsignError as exc:
+                raise ConfigError(f"--labels {labels}: arch {a!r} is not of space {sp.name} ({exc})") from None
+        label_archs = parsed
         names, prior = fewshot_prior(proxies)
         proxies = names
     setup = scoring_setup(space, dataset, proxies, batch_size=batch_size, seed=seed, sampling=sampling,

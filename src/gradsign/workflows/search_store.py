@@ -22,7 +22,7 @@ class StoreBackedProvider:
     """A search ``ProxyProvider`` whose scores live in the results store (computed on first request).
 
     NaN/inf scores (a network whose proxy is undefined) rank below every finite
-    score and are counted in :attr:`n_nonfinite`; they are never replaced by a
+    score and are counted in :attr:`nonfinite`; they are never replaced by a
     made-up number in the store or the reports.
     """
 
