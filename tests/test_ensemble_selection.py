@@ -279,21 +279,27 @@ def test_fewshot_prior_and_apply(tmp_path):
 # --------------------------------------------------------------------------- CLI and the frozen result
 
 
-def test_cli_score_with_labels(tmp_path, capsys):
+def _score_json_with_labels(labels, archs, capsys):
+    """``gradsign score --labels LABELS --arch ...`` (synflow+params prior, JSON): its document and captured output."""
     from gradsign.cli.main import main
+
+    argv = ["score", "--space", "nb201", "--proxies", "synflow+params", "--no-store", "--no-progress",
+            "--format", "json", "--labels", str(labels)] + sum((["--arch", a] for a in archs), [])
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out = capsys.readouterr()
+    assert (exc.value.code or 0) == 0, out.err
+    return json.loads(out.out), out
+
+
+def test_cli_score_with_labels(tmp_path, capsys):
     from gradsign.spaces import get_space
 
     sp = get_space("nb201")
     cells = [sp.arch_at(i).to_string() for i in range(0, 1200, 100)]
     labels = tmp_path / "labels.csv"
     labels.write_text("arch,accuracy\n" + "".join(f"{a},{80 + i}\n" for i, a in enumerate(cells[:6])))
-    argv = ["score", "--space", "nb201", "--proxies", "synflow+params", "--no-store", "--no-progress",
-            "--format", "json", "--labels", str(labels)] + sum((["--arch", a] for a in cells[6:]), [])
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out = capsys.readouterr()
-    assert (exc.value.code or 0) == 0, out.err
-    doc = json.loads(out.out)
+    doc, out = _score_json_with_labels(labels, cells[6:], capsys)
     assert len(doc["scores"]) == 6 and all("fewshot" in r for r in doc["scores"])
     assert doc["fewshot"]["k"] == 6 and doc["fewshot"]["prior"] == "synflow+params"
     assert "few-shot:" in out.err
@@ -320,13 +326,7 @@ def test_cli_score_with_a_search_journal_as_labels(tmp_path, capsys):
     before, listing = path.read_bytes(), sorted(tmp_path.rglob("*"))
     assert trained_accuracies(path) == ({cells[0]: 81.0, cells[1]: 81.0, cells[2]: 82.0, cells[3]: 83.0,
                                          cells[4]: 84.0, cells[5]: 85.0}, "ordinary")
-    argv = ["score", "--space", "nb201", "--proxies", "synflow+params", "--no-store", "--no-progress",
-            "--format", "json", "--labels", str(path)] + sum((["--arch", a] for a in cells[6:]), [])
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    out = capsys.readouterr()
-    assert (exc.value.code or 0) == 0, out.err
-    doc = json.loads(out.out)
+    doc, out = _score_json_with_labels(path, cells[6:], capsys)
     assert doc["fewshot"]["k"] == 6 and len(doc["scores"]) == 6 and all("fewshot" in r for r in doc["scores"])
     assert "6 archs the search trained, their ordinary-fidelity accuracies" in out.err
     assert path.read_bytes() == before and sorted(tmp_path.rglob("*")) == listing  # read-only, nothing created
