@@ -70,12 +70,8 @@ from gradsign.outputs import check_output_dir, json_safe
 from gradsign.search import (ArrayProxyProvider, format_gain, format_table, gain_over, nb201_oracle,
                              plot_trajectories, results_table)
 from gradsign.storage import ResultsStore
-from gradsign.workflows.scoring import Scorer, ScoringSetup
-from gradsign.proxies import get_proxy
-from gradsign.proxies.ensemble import NAMED_ENSEMBLES
-from gradsign.workflows.search_store import EnsembleStoreProvider, StoreBackedProvider
+from gradsign.workflows.search_store import benchmark_store_provider
 
-NB201_CELLS = 15_625
 #: per benchmark: candidates K, proxies, budget (None: the objective's), output
 DEFAULTS = {
     "nb201": {"k": 8, "proxies": "gradsign,synflow,gradsign+synflow", "budget": 12_000.0,
@@ -96,21 +92,6 @@ def nb201_small_row(objective: Any) -> Callable[[Mapping[str, Any]], int]:
         return int(objective.space.from_choices(nb201.to_choices(nb201_arch(params))))
 
     return row
-
-
-def stored_provider(proxy: str, store: ResultsStore, batch_size: int, seed: int) -> StoreBackedProvider:
-    """The stored scores of ``proxy`` (or of each member of an ensemble ``a+b``) on every NB201 cell (CIFAR-10
-    minibatch), or a one-line error saying how to get them."""
-    members = get_proxy(proxy).members if "+" in proxy or proxy in NAMED_ENSEMBLES else (proxy,)
-    setup = ScoringSetup(space="nb201", dataset="cifar10", proxies=tuple(members), batch_size=batch_size, seed=seed)
-    kind = EnsembleStoreProvider if len(members) > 1 or members[0] != proxy else StoreBackedProvider
-    provider = kind(Scorer(setup, store), proxy)
-    if provider.n_preloaded < NB201_CELLS:
-        files = " ".join(f"results/nb201_cifar10_allcells_seed{seed}_bs{batch_size}_{m}.csv.gz" for m in members)
-        raise GradsignError(
-            f"{store.path} has {proxy} for {provider.n_preloaded:,} of {NB201_CELLS:,} NB201 cells; import the "
-            f"all-cell scores: gradsign store import {files} --store {store.path}")
-    return provider
 
 
 def gain_rows(results: list, confidence: float = 0.95) -> list[str]:
@@ -175,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             key_of: Callable[[Mapping[str, Any]], Any] = to_arch
         else:
             store = ResultsStore(args.store, read_only=True)
-            providers = [stored_provider(p, store, args.batch_size, args.score_seed) for p in names]
+            providers = [benchmark_store_provider(p, store, batch_size=args.batch_size, seed=args.score_seed) for p in names]
             oracle = nb201_oracle(NB201Table.load(), "cifar10")
             to_arch, key_of = nb201_arch, nb201_index
     except GradsignError as exc:

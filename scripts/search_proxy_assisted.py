@@ -51,26 +51,13 @@ from scipy import stats
 from gradsign.benchmarks.nb201 import NB201Table
 from gradsign.errors import GradsignError
 from gradsign.search import (format_gain, format_table, format_transfer_table, gain_over, nb201_oracle,
-                             plot_trajectories, results_table, run_searches)
+                             plot_trajectories, ranked_values, results_table, run_searches)
 from gradsign.storage import ResultsStore
-from gradsign.workflows.scoring import Scorer, ScoringSetup
-from gradsign.workflows.search import StoreBackedProvider, gradsign_mean_from_gradsign
+from gradsign.workflows.search import gradsign_mean_from_gradsign
+from gradsign.workflows.search_store import benchmark_store_provider
 
 ALGOS = ("random", "rea", "reinforce", "bohb")
 DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
-
-
-def store_provider(proxy: str, store: ResultsStore, batch_size: int, seed: int, *, complete: bool = True
-                   ) -> StoreBackedProvider:
-    setup = ScoringSetup(space="nb201", dataset="cifar10", proxies=(proxy,), batch_size=batch_size, seed=seed)
-    provider = StoreBackedProvider(Scorer(setup, store), proxy)
-    if complete and provider.n_preloaded < 15_625:
-        raise GradsignError(
-            f"the store has {proxy} for {provider.n_preloaded} of 15,625 NB201 cells (CIFAR-10, batch {batch_size}, "
-            f"seed {seed}); score the rest first (resumable): gradsign search --algo random --proxy {proxy} "
-            f"--precompute --runs 1 --batch-size {batch_size} --seed {seed} --store {store.path} "
-            f"--backend process --workers 2")
-    return provider
 
 
 def proxy_provider(proxy: str, store: ResultsStore, batch_size: int, seed: int) -> tuple[object, str | None]:
@@ -82,11 +69,11 @@ def proxy_provider(proxy: str, store: ResultsStore, batch_size: int, seed: int) 
     store does have.
     """
     if proxy != "gradsign_mean":
-        return store_provider(proxy, store, batch_size, seed), None
-    stored = store_provider(proxy, store, batch_size, seed, complete=False)
+        return benchmark_store_provider(proxy, store, batch_size=batch_size, seed=seed), None
+    stored = benchmark_store_provider(proxy, store, batch_size=batch_size, seed=seed, complete=False)
     if stored.n_preloaded == 15_625:
         return stored, None
-    derived = gradsign_mean_from_gradsign(store_provider("gradsign", store, batch_size, seed))
+    derived = gradsign_mean_from_gradsign(benchmark_store_provider("gradsign", store, batch_size=batch_size, seed=seed))
     worst, disagree = 0.0, 0
     for index, (value, _) in stored.stored().items():
         ours = derived.score(index)
@@ -125,7 +112,7 @@ def ranking_rows(providers: list, oracle) -> list[str]:
              "mean s/cell |", "| --- | ---: | ---: | ---: |"]
     for prov in providers:
         n = len(oracle.test)
-        x = np.array([prov.score(i) for i in range(n)], dtype=np.float64)
+        x = ranked_values(prov, range(n))
         sec = float(np.mean([prov.seconds(i) for i in range(n)]))
         obs = stats.spearmanr(x, oracle.signal, nan_policy="omit").statistic
         rep = stats.spearmanr(x, oracle.test, nan_policy="omit").statistic

@@ -49,20 +49,12 @@ from gradsign.benchmarks.registry import get_benchmark
 from gradsign.benchmarks.suite.nb201_small import SCORES_FILE, TABLE_FILE, benchmark_dir
 from gradsign.errors import GradsignError
 from gradsign.outputs import check_output_dir, json_safe
-from gradsign.search import (Budget, format_gain, format_table, gain_over, plot_trajectories, results_table,
-                             run_searches)
+from gradsign.search import (Budget, format_gain, format_table, gain_over, plot_trajectories, ranked_values,
+                             results_table, run_searches)
 
 ALGOS = ("random", "rea", "reinforce", "bohb")
 PROXIES = ("gradsign", "synflow", "recommended")
 SCRIPT = "scripts/search_real_benchmark.py"
-
-
-def provider_values(provider, n: int) -> np.ndarray:
-    """How the search ranks all ``n`` trained archs by ``provider`` (higher = preferred): a single proxy's
-    score, or an ensemble's rank aggregate over the whole sample."""
-    if hasattr(provider, "member_scores"):
-        return np.asarray(provider.aggregate(np.stack([provider.member_scores(i) for i in range(n)])), dtype=np.float64)
-    return np.array([provider.score(i) for i in range(n)], dtype=np.float64)
 
 
 def ranking_rows(providers: list, objective) -> list[str]:
@@ -71,7 +63,7 @@ def ranking_rows(providers: list, objective) -> list[str]:
     lines = ["| proxy | Spearman vs seed-1 valid (observed) | Spearman vs mean test (reported) | mean s/arch |",
              "| --- | ---: | ---: | ---: |"]
     for prov in providers:
-        x = provider_values(prov, n)
+        x = ranked_values(prov, range(n))
         sec = float(np.mean([prov.seconds(i) for i in range(n)]))
         obs = stats.spearmanr(x, objective.signal, nan_policy="omit").statistic
         rep = stats.spearmanr(x, objective.test, nan_policy="omit").statistic

@@ -27,15 +27,16 @@ def script():
     return load_benchmark_script("search_proxy_assisted.py")
 
 
-def _fill(store_path: Path, data_dir: Path, n: int) -> None:
+def _fill(store_path: Path, data_dir: Path, n: int, proxy: str = "params", column: str = "params_m") -> None:
+    """Store ``n`` cells' ``proxy`` as the NB201 table's ``column`` (0.5 s each): a stand-in score."""
     from gradsign.benchmarks.nb201 import NB201Table
 
     table = NB201Table.load(data_dir)
-    params = np.asarray(table.column("params_m"), dtype=np.float64)
-    scorer = Scorer(ScoringSetup(space="nb201", dataset="cifar10", proxies=("params",)), None)
-    key = scorer.keys["params"]
+    values = np.asarray(table.column(column), dtype=np.float64)
+    scorer = Scorer(ScoringSetup(space="nb201", dataset="cifar10", proxies=(proxy,)), None)
+    key = scorer.keys[proxy]
     with ResultsStore(store_path) as store:
-        store.put_many(key, [(table.arch(i), float(params[i]), 0.5) for i in range(n)])
+        store.put_many(key, [(table.arch(i), float(values[i]), 0.5) for i in range(n)])
 
 
 def test_refuses_an_incomplete_store_with_the_command(script, data_dir, tmp_path, capsys, monkeypatch):
@@ -45,6 +46,19 @@ def test_refuses_an_incomplete_store_with_the_command(script, data_dir, tmp_path
     assert script.main(["--proxies", "params", "--store", str(store), "--runs", "1", "--output", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "params for 100 of 15,625" in err and "--precompute" in err and err.count("\n") == 1
+
+
+def test_an_ensemble_needs_every_member_on_every_cell(script, data_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GRADSIGN_DATA", str(data_dir))
+    store = tmp_path / "s.sqlite"
+    _fill(store, data_dir, 15_625)
+    _fill(store, data_dir, 50, proxy="flops", column="flops_m")
+    assert script.main(["--proxies", "params+flops", "--store", str(store), "--runs", "1",
+                        "--output", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "params+flops for 50 of 15,625" in err and err.count("\n") == 1
+    assert ("gradsign store import results/nb201_cifar10_allcells_seed0_bs64_params.csv.gz "
+            "results/nb201_cifar10_allcells_seed0_bs64_flops.csv.gz") in err
 
 
 @pytest.mark.slow
@@ -80,6 +94,33 @@ def test_writes_tables_plots_and_runs(script, data_dir, tmp_path, capsys, monkey
         charged.trajectory()
 
 
+@pytest.mark.slow
+def test_an_ensemble_searches_and_is_ranked_over_the_whole_space(script, data_dir, tmp_path, monkeypatch):
+    from scipy import stats
+
+    from gradsign.benchmarks.nb201 import NB201Table
+    from gradsign.proxies.ensemble import rank_aggregate
+    from gradsign.search import SearchResults, nb201_oracle
+
+    monkeypatch.setenv("GRADSIGN_DATA", str(data_dir))
+    store = tmp_path / "s.sqlite"
+    _fill(store, data_dir, 15_625)
+    _fill(store, data_dir, 15_625, proxy="flops", column="flops_m")
+    out = tmp_path / "o"
+    assert script.main(["--proxies", "params+flops", "--store", str(store), "--runs", "2", "--algos", "random",
+                        "--output", str(out)]) == 0
+    text = (out / "table.md").read_text()
+    assert "params+flops 1.00 s" in text  # the members' seconds, summed
+    # the ranking row is the log-rank aggregate of both members over all 15,625 cells
+    table = NB201Table.load(data_dir)
+    members = np.stack([table.column("params_m"), table.column("flops_m")], axis=1).astype(np.float64)
+    whole = rank_aggregate(members, [True, True], "logrank")[0]
+    rho = stats.spearmanr(whole, nb201_oracle(table, "cifar10").test, nan_policy="omit").statistic
+    assert "| params+flops | " in text and f" {rho:.3f} | 1.00 |" in text
+    charged = SearchResults.load(out / "random+params+flops(K=10_charged).json")
+    assert all(r.proxy_seconds == pytest.approx(1.0 * r.proxy_scored) for r in charged.runs)
+
+
 def _fill_gradsign(store_path: Path, data_dir: Path, n: int, mean_cells: int = 0) -> None:
     """Fake gradsign values (index + 1) for the first ``n`` cells, gradsign_mean = value / weights for a few."""
     from gradsign.benchmarks.nb201 import NB201Table
@@ -100,6 +141,7 @@ def test_gradsign_mean_is_derived_from_stored_gradsign_and_checked(script, data_
     from gradsign.errors import ConfigError
     from gradsign.spaces import count_nb201_prunable_weights, nb201_arch_at
     from gradsign.workflows.search import StoreBackedProvider, gradsign_mean_from_gradsign
+    from gradsign.workflows.search_store import benchmark_store_provider
 
     monkeypatch.setenv("GRADSIGN_DATA", str(data_dir))
     path = tmp_path / "s.sqlite"
@@ -113,7 +155,7 @@ def test_gradsign_mean_is_derived_from_stored_gradsign_and_checked(script, data_
         plain, none = script.proxy_provider("gradsign", store, 64, 0)
         assert none is None and plain.score(7) == 8.0
         with pytest.raises(ConfigError, match="not from 'gradsign_mean'"):
-            gradsign_mean_from_gradsign(script.store_provider("gradsign_mean", store, 64, 0, complete=False))
+            gradsign_mean_from_gradsign(benchmark_store_provider("gradsign_mean", store, complete=False))
     # a cell without gradsign: refused, not imputed
     partial = tmp_path / "p.sqlite"
     _fill_gradsign(partial, data_dir, 15_624)

@@ -38,7 +38,8 @@ from gradsign.search.oracle import (
     nb201_oracle,
     nb201_oracle_from_arrays,
 )
-from gradsign.search.providers import ArrayEnsembleProvider, ArrayProxyProvider, CallableProxyProvider, ProxyProvider, network_proxy
+from gradsign.search.providers import (ArrayEnsembleProvider, ArrayProxyProvider, CallableProxyProvider, ProxyProvider,
+                                       network_proxy, ranked_values)
 from gradsign.search.registry import (
     SearchAlgorithm,
     available_searches,
@@ -116,6 +117,7 @@ __all__ = [
     "nb201_oracle_from_arrays",
     "network_proxy",
     "plot_trajectories",
+    "ranked_values",
     "register_search",
     "results_table",
     "run_search",

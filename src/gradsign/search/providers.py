@@ -39,6 +39,16 @@ class ProxyProvider(Protocol):
     def seconds(self, arch: Any) -> float: ...
 
 
+def ranked_values(provider: Any, keys: Any) -> np.ndarray:
+    """How ``provider`` ranks all of ``keys`` at once (higher = preferred): a single proxy's
+    scores, or an ensemble's rank aggregate over all of them compared together (what a
+    study would see if it compared every one of them in one step)."""
+    keys = list(keys)
+    if hasattr(provider, "member_scores"):
+        return np.asarray(provider.aggregate(np.stack([provider.member_scores(k) for k in keys])), dtype=np.float64)
+    return np.array([provider.score(k) for k in keys], dtype=np.float64)
+
+
 class ArrayProxyProvider:
     """A :class:`ProxyProvider` over arrays in benchmark index order.
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from gradsign.errors import ConfigError
 from gradsign.proxies import get_proxy
-from gradsign.workflows.scoring import Scorer
+from gradsign.workflows.scoring import Scorer, ScoringSetup
 
 
 class StoreBackedProvider:
@@ -177,3 +177,29 @@ def gradsign_mean_from_gradsign(gradsign: StoreBackedProvider) -> Any:
 
 
 __all__ = ["EnsembleStoreProvider", "StoreBackedProvider", "gradsign_mean_from_gradsign"]
+
+
+def benchmark_store_provider(proxy: str, store: Any, *, space: str = "nb201", dataset: str = "cifar10",
+                             batch_size: int = 64, seed: int = 0, complete: bool = True) -> StoreBackedProvider:
+    """The stored scores of ``proxy`` (or of each member of an ensemble ``a+b`` / a named one) on a
+    benchmark's cells, for experiment scripts that must not score anything while they search.
+
+    With ``complete``, every cell of the space must be in ``store`` (all members, for an
+    ensemble), or a one-line error names the missing count and the two ways to fill it: import
+    the committed all-cell exports, or score the rest (resumable).
+    """
+    spec = get_proxy(proxy)
+    members = tuple(spec.members) if getattr(spec, "is_ensemble", False) else (proxy,)
+    scorer = Scorer(ScoringSetup(space=space, dataset=dataset, proxies=members, batch_size=batch_size, seed=seed),
+                    store)
+    provider = EnsembleStoreProvider(scorer, proxy) if len(members) > 1 or members[0] != proxy \
+        else StoreBackedProvider(scorer, proxy)
+    n_cells = len(scorer.space)
+    if complete and provider.n_preloaded < n_cells:
+        exports = " ".join(f"results/{space}_{dataset}_allcells_seed{seed}_bs{batch_size}_{m}.csv.gz" for m in members)
+        raise ConfigError(
+            f"{store.path} has {proxy} for {provider.n_preloaded:,} of {n_cells:,} {space} cells ({dataset}, batch "
+            f"{batch_size}, seed {seed}); import the all-cell exports (gradsign store import {exports} --store "
+            f"{store.path}) or score the rest, resumably: gradsign search --algo random --proxy {proxy} --precompute "
+            f"--runs 1 --batch-size {batch_size} --seed {seed} --store {store.path} --backend process --workers 2")
+    return provider
