@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Score the benchmark cells of record with the modern proxies (AZ-NAS's four scores, MeCo,
-# EPE-NAS), stage after stage, exporting each stage's scores to results/modern_proxies/ every
+# EPE-NAS, SWAP), stage after stage, exporting each stage's scores to results/modern_proxies/ every
 # INTERVAL seconds and when it finishes, and committing those exports (a later session imports
 # them instead of recomputing: `gradsign store import results/modern_proxies/*.csv.gz --store
 # runs/modern.sqlite`). Resumable: rerun it and every stored (cell, proxy) is skipped. The cells
@@ -8,11 +8,14 @@
 # ImageNet16-120 500, NB101 292, DARTS 725.
 #
 #   scripts/run_modern_proxies.sh [STORE] [INTERVAL]     (defaults: runs/modern.sqlite, 1800)
+#   STAGES=swap_c100,swap_in16 scripts/run_modern_proxies.sh     (only these stages, in the order below)
+#
+# Two processes with disjoint STAGES use both cores of a 2-core machine on one store.
 #
 # One in-process worker with one thread: the scores are the one-thread numbers whichever
 # backend is used; `--backend process --workers 2` would be twice as fast on an idle machine.
 # On DARTS the cheap MeCo pair runs before AZ-NAS's scores (about 20 CPU-s per cell on this
-# machine, 4 h for the 725 cells); EPE-NAS is left out there (about 15 s per cell).
+# machine, 4 h for the 725 cells); EPE-NAS there (about 15 s per cell) and SWAP everywhere come last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 store=${1:-runs/modern.sqlite}
@@ -50,9 +53,30 @@ stage() {  # space dataset sample proxies
     export_stage "$space" "$dataset" "$proxies" "stage finished"
 }
 
-stage nb201 cifar10 1000 "$AZ,meco,meco_opt,epe_nas"
-stage nb101 cifar10 all "$AZ,meco,meco_opt,epe_nas"
-stage nb201 cifar100 500 "$AZ,meco,meco_opt,epe_nas"
-stage nb201 ImageNet16-120 500 "$AZ,meco,meco_opt,epe_nas"
-stage darts cifar10 all "meco,meco_opt"
-stage darts cifar10 all "$AZ"
+# name space dataset sample proxies. SWAP (swap + swap_reg share their 32 forwards) comes last:
+# about 2.7 s per NB201 cell, 15 s per NB101 cell and 10 s per DARTS cell on one thread here.
+STAGE_LIST=(
+    "c10 nb201 cifar10 1000 $AZ,meco,meco_opt,epe_nas"
+    "nb101 nb101 cifar10 all $AZ,meco,meco_opt,epe_nas"
+    "c100 nb201 cifar100 500 $AZ,meco,meco_opt,epe_nas"
+    "in16 nb201 ImageNet16-120 500 $AZ,meco,meco_opt,epe_nas"
+    "darts_meco darts cifar10 all meco,meco_opt"
+    "darts_az darts cifar10 all $AZ"
+    "swap_c10 nb201 cifar10 1000 swap,swap_reg"
+    "swap_c100 nb201 cifar100 500 swap,swap_reg"
+    "swap_in16 nb201 ImageNet16-120 500 swap,swap_reg"
+    "swap_nb101 nb101 cifar10 all swap,swap_reg"
+    "epe_darts darts cifar10 all epe_nas"
+    "swap_darts darts cifar10 all swap,swap_reg"
+)
+known=""
+for entry in "${STAGE_LIST[@]}"; do known+="${entry%% *} "; done
+for wanted in ${STAGES//,/ }; do
+    [[ " $known " == *" $wanted "* ]] || { echo "error: unknown stage '$wanted' in STAGES" >&2; exit 2; }
+done
+for entry in "${STAGE_LIST[@]}"; do
+    read -r name space dataset sample proxies <<<"$entry"
+    if [[ -z "${STAGES:-}" || ",${STAGES}," == *",$name,"* ]]; then
+        stage "$space" "$dataset" "$sample" "$proxies"
+    fi
+done
