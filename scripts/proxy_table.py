@@ -59,6 +59,11 @@ PUBLISHED: dict[tuple[str, str], tuple[float, str]] = {
     ("az_nas", _C100): (0.900, "AZ-NAS paper headline as quoted in issue #22 (the paper's table was not read)"),
     ("az_nas", _IN16): (0.886, "AZ-NAS paper headline as quoted in issue #22 (the paper's table was not read)"),
     ("meco", _C10): (0.89, "MeCo (NeurIPS 2023) abstract: NATS-Bench-TSS CIFAR-10, all cells"),
+    ("swap_reg", _C100): (0.90, "SWAP-NAS (ICLR 2024) abstract: regularised SWAP-Score vs NB201 CIFAR-100 validation "
+                                "accuracy, with the authors' own mu / sigma (not released; ours: NB201's size "
+                                "distribution, no labels)"),
+    ("swap", "DARTS (725)"): (0.93, "Peng et al., arXiv 2605.07378 (2026, SWAP's extension) abstract: the authors' "
+                                    "1,000 DARTS CNNs trained 200 epochs, CIFAR-10 validation accuracy"),
     **{("epe_nas", c): (v, _SUITE_ZERO) for c, v in ((_C10, 0.70), (_C100, 0.60), (_IN16, 0.33))},
     **{(p, c): (v, _SUITE_ZERO) for p, vals in {"naswot": (0.77, 0.80, 0.77), "zen": (0.35, 0.35, 0.39),
                                                 "flops": (0.69, 0.71, 0.67), "l2_norm": (0.68, 0.72, 0.69)}.items()
