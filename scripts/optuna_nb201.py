@@ -1,7 +1,7 @@
 """TPE vs TPE + proxy screening on NAS-Bench-201 CIFAR-10 as an Optuna space (an experiment script, not a test).
 
-    .venv/bin/gradsign store import results/nb201_cifar10_allcells_seed0_bs64_gradsign.csv.gz \\
-        results/nb201_cifar10_allcells_seed0_bs64_synflow.csv.gz --store runs/optuna.sqlite
+    .venv/bin/gradsign store import results/nb201_cifar10_allcells_seed0_bs64_{gradsign,synflow,az_expressivity,meco,zen}.csv.gz \\
+        --store runs/optuna.sqlite
     OMP_NUM_THREADS=1 .venv/bin/python scripts/optuna_nb201.py --runs 100 --store runs/optuna.sqlite \\
         --output results/optuna_nb201
     # the small real benchmark (docs/real_benchmark.md): K = 10, its 400 s budget, its own proxy scores
@@ -74,7 +74,7 @@ from gradsign.workflows.search_store import benchmark_store_provider
 
 #: per benchmark: candidates K, proxies, budget (None: the objective's), output
 DEFAULTS = {
-    "nb201": {"k": 8, "proxies": "gradsign,synflow,gradsign+synflow", "budget": 12_000.0,
+    "nb201": {"k": 8, "proxies": "gradsign,synflow,gradsign+synflow,recommended", "budget": 12_000.0,
               "output": "results/optuna_nb201"},
     "nb201_small": {"k": 10, "proxies": "gradsign,recommended", "budget": None,
                     "output": "results/real_benchmark/optuna"},
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--k", type=int, default=None, help="candidates screened per trial (nb201: 8, nb201_small: 10)")
     ap.add_argument("--proxies", default=None,
                     help="proxies and ensembles (a+b, recommended) scored on every cell (nb201: by the store; "
-                         "default gradsign,synflow,gradsign+synflow; nb201_small: default gradsign,recommended)")
+                         "default gradsign,synflow,gradsign+synflow,recommended; nb201_small: default gradsign,recommended)")
     ap.add_argument("--budget", type=float, default=None,
                     help="seconds per study (nb201: 12,000 simulated, NB201's; nb201_small: the benchmark's, 400)")
     ap.add_argument("--store", type=Path, default=Path("runs/optuna.sqlite"), help="nb201 only")
