@@ -183,3 +183,26 @@ def test_derived_mean_warmup_settings_and_the_ranking_table(script, data_dir, tm
     row = next(line for line in text.splitlines() if line.startswith("| gradsign_mean | "))
     observed, reported, seconds = (float(c) for c in row.strip("| ").split(" | ")[1:])
     assert -1 <= observed <= 1 and -1 <= reported <= 1 and seconds == 0.25
+
+
+@pytest.mark.slow
+def test_local_ranking_report(data_dir, tmp_path, capsys, monkeypatch):
+    """scripts/search_local_ranking.py: neighbourhoods of 25 cells, ranked by a proxy and an ensemble."""
+    local = load_benchmark_script("search_local_ranking.py")
+    monkeypatch.setenv("GRADSIGN_DATA", str(data_dir))
+    store = tmp_path / "s.sqlite"
+    _fill(store, data_dir, 15_625)
+    _fill(store, data_dir, 15_625, proxy="flops", column="flops_m")
+    assert local.main(["--store", str(store), "--setting", "rea"]) == 2
+    assert "--setting needs --results" in capsys.readouterr().err
+    assert len(local.neighbourhood(0)) == 25 and local.neighbourhood(0)[0] == 0
+    out = tmp_path / "local.md"
+    assert local.main(["--store", str(store), "--proxies", "params,params+flops", "--cells", "5",
+                       "--output", str(out)]) == 0
+    text = out.read_text()
+    assert text == capsys.readouterr().out
+    assert "| params | " in text and "| params+flops | " in text
+    # the two best cells of the space, each with its rank by test accuracy among its 25, then their archs
+    table = [line for line in text.splitlines() if line.startswith("| ") and line.split(" | ")[0][2:].isdigit()]
+    assert len(table) == 2 and all(line.split(" | ")[2] in ("1", "2", "3") for line in table)
+    assert text.count("* ") >= 2 and "`|nor_conv_3x3~0|" in text
