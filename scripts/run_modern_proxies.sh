@@ -39,16 +39,18 @@ export_stage() {  # space dataset proxies [commit message]
         for _ in 1 2 3; do  # only these files, whatever else is staged; retry if git is busy
             git add -- "${files[@]}" && git commit -q -m "results: modern proxies on $space $dataset, $(zcat "${files[0]}" | tail -n +2 | wc -l) rows (${4:-checkpoint export})" -- "${files[@]}" && break
             sleep 5
-        done
+        done || true
+        [[ -z "$(git status --porcelain -- "${files[@]}" 2>/dev/null)" ]] \
+            || echo "warning: could not commit the $space $dataset exports (git busy?); they are written: commit them by hand" >&2
     fi
 }
 
-stage() {  # space dataset sample proxies
-    local space=$1 dataset=$2 sample=$3 proxies=$4
+stage() {  # name space dataset sample proxies
+    local name=$1 space=$2 dataset=$3 sample=$4 proxies=$5
     ( while sleep "$interval"; do export_stage "$space" "$dataset" "$proxies"; done ) &
     local checkpoints=$!
     "$gradsign" evaluate --space "$space" --dataset "$dataset" --sample "$sample" --seed 0 --proxies "$proxies" \
-        --store "$store" --output "runs/eval_modern_${space}_${dataset}"
+        --store "$store" --output "runs/eval_modern_${name}"
     kill "$checkpoints" 2>/dev/null || true
     export_stage "$space" "$dataset" "$proxies" "stage finished"
 }
@@ -71,12 +73,13 @@ STAGE_LIST=(
 )
 known=""
 for entry in "${STAGE_LIST[@]}"; do known+="${entry%% *} "; done
-for wanted in ${STAGES//,/ }; do
-    [[ " $known " == *" $wanted "* ]] || { echo "error: unknown stage '$wanted' in STAGES" >&2; exit 2; }
+IFS=, read -ra wanted <<<"${STAGES:-}"
+for name in "${wanted[@]}"; do
+    [[ " $known " == *" $name "* ]] || { echo "error: unknown stage '$name' in STAGES" >&2; exit 2; }
 done
 for entry in "${STAGE_LIST[@]}"; do
     read -r name space dataset sample proxies <<<"$entry"
     if [[ -z "${STAGES:-}" || ",${STAGES}," == *",$name,"* ]]; then
-        stage "$space" "$dataset" "$sample" "$proxies"
+        stage "$name" "$space" "$dataset" "$sample" "$proxies"
     fi
 done
