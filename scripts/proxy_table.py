@@ -51,7 +51,7 @@ COLUMNS = {
 #: Figures the authors published for the same benchmark (their protocol, not ours: all cells or
 #: their own sample, often validation accuracy); (proxy, column) -> (value, "source").
 #: Filled from the papers only; a blank means no published figure on that benchmark.
-_C10, _C100, _IN16 = "NB201 C10 (held-out 500)", "NB201 C100 (500)", "NB201 IN16 (500)"
+_C10, _C100, _IN16, _DARTS = "NB201 C10 (held-out 500)", "NB201 C100 (500)", "NB201 IN16 (500)", "DARTS (725)"
 _SUITE_ZERO = "NAS-Bench-Suite-Zero (Krishnakumar et al., NeurIPS 2022 D&B) Fig. 2: validation accuracy, 1,000 cells"
 PUBLISHED: dict[tuple[str, str], tuple[float, str]] = {
     ("az_nas", _C10): (0.913, "AZ-NAS notebook NB201/tss_general.ipynb (cvlab-yonsei/AZ-NAS): rho 0.9127, tau 0.7409, "
@@ -62,8 +62,9 @@ PUBLISHED: dict[tuple[str, str], tuple[float, str]] = {
     ("swap_reg", _C100): (0.90, "SWAP-NAS (ICLR 2024) abstract: regularised SWAP-Score vs NB201 CIFAR-100 validation "
                                 "accuracy, with the authors' own mu / sigma (not released; ours: NB201's size "
                                 "distribution, no labels)"),
-    ("swap", "DARTS (725)"): (0.93, "Peng et al., arXiv 2605.07378 (2026, SWAP's extension) abstract: the authors' "
-                                    "1,000 DARTS CNNs trained 200 epochs, CIFAR-10 validation accuracy"),
+    ("swap", _DARTS): (0.93, "Peng et al., arXiv 2605.07378 (2026, SWAP's extension) abstract: DARTS CNNs, CIFAR-10 "
+                             "validation accuracy (pym1024/SWAP's README: its DARTS set is 1,000 random "
+                             "architectures trained 200 epochs)"),
     **{("epe_nas", c): (v, _SUITE_ZERO) for c, v in ((_C10, 0.70), (_C100, 0.60), (_IN16, 0.33))},
     **{(p, c): (v, _SUITE_ZERO) for p, vals in {"naswot": (0.77, 0.80, 0.77), "zen": (0.35, 0.35, 0.39),
                                                 "flops": (0.69, 0.71, 0.67), "l2_norm": (0.68, 0.72, 0.69)}.items()

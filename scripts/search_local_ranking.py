@@ -10,7 +10,10 @@ steers such a search. For ``--cells`` random cells (seeded), this script ranks e
 cell together with its 24 one-edge neighbours by every proxy (an ensemble: its rank
 aggregate over those 25 cells, as a search step would) and reports the mean
 Spearman with the 12-epoch ``cifar10-valid`` accuracy the search observes and with
-the 200-epoch test accuracy it reports. Then, for the cells most runs of
+the 200-epoch test accuracy it reports. Then what a proxy-filtered REA step does near the top
+(``--parents`` best cells by 12-epoch accuracy, ``--draws`` sets of ``--candidates`` random
+one-edge mutants each: how the mutant each proxy picks compares with its parent and with the
+best of the set). Then, for the cells most runs of
 ``--setting`` (a per-setting JSON of ``scripts/search_proxy_assisted.py``) ended
 at, and the two best cells of the space, where each proxy ranks the cell in its own
 neighbourhood and which neighbour it prefers. Scores come from the results store,
@@ -41,6 +44,41 @@ def neighbourhood(index: int) -> np.ndarray:
     return np.array([index] + [nb201_index_of(a) for a in nb201_arch_at(index).neighbours()])
 
 
+def mutant_pick_rows(providers: list, oracle, parents: int, draws: int, k: int, seed: int) -> list[str]:
+    """What a proxy-filtered REA step does near the top: for each of the ``parents`` best cells by
+    12-epoch accuracy, ``draws`` sets of ``k`` one-edge mutants drawn uniformly with replacement (as
+    REA's mutation does); each proxy picks the mutant it ranks first within the set (an ensemble:
+    its rank aggregate over the set). Reported: the picked mutant's 12-epoch accuracy relative to
+    the parent's, how often it beats the parent, and how often it is the set's best."""
+    rng = np.random.default_rng(seed)
+    tops = np.argsort(-oracle.signal)[:parents]
+    picks = {p.name: [] for p in providers}
+    random_gain, random_beat, best_gain, beat_any = [], [], [], []
+    for parent in tops:
+        nb = neighbourhood(int(parent))[1:]
+        for _ in range(draws):
+            cand = nb[rng.integers(0, len(nb), size=k)]
+            sig = oracle.signal[cand] - oracle.signal[parent]
+            random_gain.append(float(sig.mean()))
+            random_beat.append(float((sig > 0).mean()))
+            best_gain.append(float(sig.max()))
+            beat_any.append(bool(sig.max() > 0))
+            for prov in providers:
+                chosen = int(np.argmax(ranked_values(prov, cand)))
+                picks[prov.name].append((float(sig[chosen]), bool(sig[chosen] > 0), bool(sig[chosen] == sig.max())))
+    lines = ["", f"Picking one of K = {k} mutants of good parents: the {parents} best cells by 12-epoch accuracy, "
+             f"{draws} draws of K one-edge mutants each (seed {seed}). Pick's 12-epoch accuracy minus the parent's "
+             f"(mean), share of picks better than the parent, share of picks that are the best of their K:", "",
+             "| pick by | mean change of 12-epoch accuracy | better than the parent | best of the K |",
+             "| --- | ---: | ---: | ---: |",
+             f"| a random mutant | {np.mean(random_gain):+.2f} | {np.mean(random_beat):.3f} | - |",
+             f"| the best mutant (hindsight) | {np.mean(best_gain):+.2f} | {np.mean(beat_any):.3f} | 1.000 |"]
+    for name, rows in picks.items():
+        gain, beats, best = (np.array(col) for col in zip(*rows))
+        lines.append(f"| {name} | {gain.mean():+.2f} | {beats.mean():.3f} | {best.mean():.3f} |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--store", type=Path, required=True)
@@ -50,9 +88,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", type=Path, help="a scripts/search_proxy_assisted.py output folder")
     ap.add_argument("--setting", help="the setting (JSON file stem) whose most frequent final cells are examined")
     ap.add_argument("--top", type=int, default=5, help="how many of those cells")
+    ap.add_argument("--parents", type=int, default=200,
+                    help="the best cells by 12-epoch accuracy used as parents in the mutant-pick table")
+    ap.add_argument("--draws", type=int, default=50, help="sets of mutants drawn per parent")
+    ap.add_argument("--candidates", type=int, default=10, help="mutants per set (a search step's K)")
     ap.add_argument("--output", type=Path, help="also write the report here (markdown)")
     args = ap.parse_args(argv)
     try:
+        for flag, value, most in (("--cells", args.cells, 15_625), ("--parents", args.parents, 15_625),
+                                  ("--draws", args.draws, None), ("--candidates", args.candidates, 24)):
+            if value < 1 or (most is not None and value > most):
+                raise GradsignError(f"{flag} must be between 1 and {most:,}, got {value}" if most
+                                    else f"{flag} must be at least 1, got {value}")
         if args.output is not None:
             from gradsign.outputs import check_output_file
 
@@ -64,8 +111,13 @@ def main(argv: list[str] | None = None) -> int:
             path = args.results / f"{args.setting}.json"
             if not path.is_file():
                 raise GradsignError(f"--setting: {path} does not exist")
-            runs = json.loads(path.read_text())["runs"]
-        with ResultsStore(args.store) as store:
+            try:
+                runs = json.loads(path.read_text())["runs"]
+                [int(r["incumbent"]) for r in runs]
+            except (ValueError, KeyError, TypeError) as exc:
+                raise GradsignError(f"--setting: {path} is not a search results file with runs and their "
+                                    f"incumbents ({type(exc).__name__}: {exc})") from None
+        with ResultsStore(args.store, read_only=True) as store:
             providers = [benchmark_store_provider(p.strip(), store) for p in args.proxies.split(",") if p.strip()]
         oracle = nb201_oracle(NB201Table.load(), "cifar10")
     except GradsignError as exc:
@@ -94,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         obs, test = (float(np.nanmean(v)) for v in local[prov.name])
         lines.append(f"| {prov.name} | {rho:.4f} / {tau:.4f} | {obs:.3f} | {test:.3f} |")
 
+    lines += mutant_pick_rows(providers, oracle, args.parents, args.draws, args.candidates, args.seed)
+
     best = [int(i) for i in np.argsort(-oracle.test)[:2]]
     examined = list(best)
     if runs is not None:
@@ -114,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         named.append(cell)
         for prov in providers:
             values = ranked_values(prov, nb)
-            top = int(nb[np.argmax(values)])
+            top = int(nb[1 + np.argmax(values[1:])])  # the cell itself (position 0) is no neighbour
             named.append(top)
             row += [f"{stats.rankdata(-values)[0]:.0f}", f"{top} ({oracle.test[top]:.2f} / {oracle.signal[top]:.2f})"]
         lines.append("| " + " | ".join(row) + " |")

@@ -350,3 +350,24 @@ def test_table_space_nearest_projection_for_a_sample_of_a_larger_space():
     for algo in ("random", "rea", "reinforce", "bohb"):
         run = run_search(get_search(algo), oracle, budget=6.0, seed=0)
         assert run.test in {51.0, 61.0, 71.0, 81.0, 91.0} and run.evaluations >= 1
+
+
+def test_ranked_values_of_a_proxy_and_of_an_ensemble_over_a_set():
+    from gradsign.errors import DataError
+    from gradsign.proxies.ensemble import rank_aggregate
+    from gradsign.search import ArrayEnsembleProvider, ArrayProxyProvider, ranked_values
+
+    single = ArrayProxyProvider([3.0, 1.0, 2.0, 5.0], name="p")
+    assert ranked_values(single, [3, 0, 2]).tolist() == [5.0, 3.0, 2.0]
+    lower = ArrayProxyProvider([3.0, 1.0, 2.0, 5.0], name="p", higher_is_better=False)
+    assert ranked_values(lower, [0, 1]).tolist() == [-3.0, -1.0]
+    members = np.array([[1.0, 4.0], [2.0, 3.0], [3.0, np.nan], [0.5, 1.0]])
+    ens = ArrayEnsembleProvider(members, name="a+b")
+    keys = [0, 1, 2]
+    # the aggregate over exactly the set given (a non-finite member ranks last), not over all cells
+    expected = rank_aggregate(np.where(np.isfinite(members[keys]), members[keys], -np.inf), [True, True], "logrank")[0]
+    assert np.array_equal(ranked_values(ens, keys), expected)
+    assert np.argmax(ranked_values(ens, [0, 1, 3])) in (0, 1)
+    assert ranked_values(ens, []).shape == (0,)
+    with pytest.raises(DataError):
+        ranked_values(single, [7])

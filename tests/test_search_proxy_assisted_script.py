@@ -187,22 +187,52 @@ def test_derived_mean_warmup_settings_and_the_ranking_table(script, data_dir, tm
 
 @pytest.mark.slow
 def test_local_ranking_report(data_dir, tmp_path, capsys, monkeypatch):
-    """scripts/search_local_ranking.py: neighbourhoods of 25 cells, ranked by a proxy and an ensemble."""
+    """scripts/search_local_ranking.py: space-wide and neighbourhood ranking, mutant picks, final cells."""
+    from scipy import stats
+
+    from gradsign.benchmarks.nb201 import NB201Table
+    from gradsign.search import nb201_oracle
+
     local = load_benchmark_script("search_local_ranking.py")
     monkeypatch.setenv("GRADSIGN_DATA", str(data_dir))
     store = tmp_path / "s.sqlite"
     _fill(store, data_dir, 15_625)
     _fill(store, data_dir, 15_625, proxy="flops", column="flops_m")
-    assert local.main(["--store", str(store), "--setting", "rea"]) == 2
-    assert "--setting needs --results" in capsys.readouterr().err
-    assert len(local.neighbourhood(0)) == 25 and local.neighbourhood(0)[0] == 0
+    # bad input: one line each, nothing created
+    for argv, message in ((["--setting", "rea"], "--setting needs --results"),
+                          (["--cells", "0"], "--cells must be between 1 and 15,625, got 0"),
+                          (["--results", str(tmp_path), "--setting", "nope"], "nope.json does not exist")):
+        assert local.main(["--store", str(store), *argv]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1
+    assert local.main(["--store", str(tmp_path / "missing.sqlite")]) == 2 and "missing.sqlite" in capsys.readouterr().err
+    assert not (tmp_path / "missing.sqlite").exists()
+    (tmp_path / "bad.json").write_text('{"runs": [{"arch": 3}]}')
+    assert local.main(["--store", str(store), "--results", str(tmp_path), "--setting", "bad"]) == 2
+    assert "is not a search results file" in capsys.readouterr().err
+    nb = local.neighbourhood(0)
+    assert len(nb) == 25 and nb[0] == 0 and len(set(nb.tolist())) == 25
+
+    # a fake setting whose runs ended at cells 7 (twice) and 11
+    (tmp_path / "fake.json").write_text(json.dumps({"runs": [{"incumbent": 7}, {"incumbent": 11}, {"incumbent": 7}]}))
     out = tmp_path / "local.md"
-    assert local.main(["--store", str(store), "--proxies", "params,params+flops", "--cells", "5",
-                       "--output", str(out)]) == 0
+    assert local.main(["--store", str(store), "--proxies", "params,params+flops", "--cells", "5", "--parents", "3",
+                       "--draws", "2", "--results", str(tmp_path), "--setting", "fake", "--output", str(out)]) == 0
     text = out.read_text()
     assert text == capsys.readouterr().out
-    assert "| params | " in text and "| params+flops | " in text
-    # the two best cells of the space, each with its rank by test accuracy among its 25, then their archs
-    table = [line for line in text.splitlines() if line.startswith("| ") and line.split(" | ")[0][2:].isdigit()]
-    assert len(table) == 2 and all(line.split(" | ")[2] in ("1", "2", "3") for line in table)
-    assert text.count("* ") >= 2 and "`|nor_conv_3x3~0|" in text
+    # space-wide: params against the 200-epoch test accuracy, as scipy computes it
+    table = NB201Table.load(data_dir)
+    oracle = nb201_oracle(table, "cifar10")
+    rho = stats.spearmanr(table.column("params_m"), oracle.test, nan_policy="omit").statistic
+    assert f"| params | {rho:.4f} / " in text and "| params+flops | " in text
+    assert "| a random mutant | " in text and "| the best mutant (hindsight) | " in text and "1.000 |" in text
+    assert "* cell 7: 2 runs" in text and "* cell 11: 1 runs" in text
+    # examined: the two best cells of the space (the first ranks 1st by test among its 25), then 7 and 11
+    rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| ") and line.split(" | ")[0][2:].isdigit()]
+    assert [int(r[0][2:]) for r in rows][2:] == [7, 11] and rows[0][2] == "1"
+    # each proxy's top neighbour is a neighbour, never the cell itself
+    for r in rows:
+        cell = int(r[0][2:])
+        for col in (5, 7):
+            top = int(r[col].split(" ")[0])
+            assert top != cell and top in local.neighbourhood(cell)

@@ -40,7 +40,7 @@ NAMED_ENSEMBLES: dict[str, tuple[str, str]] = {
     # joined the leave-one-benchmark-out set, from `OMP_NUM_THREADS=1 .venv/bin/python scripts/select_ensemble.py`
     # (results/ensemble_selection/, docs/ensembles.md): chosen by maximin gap to the best single proxy over
     # NB201 CIFAR-10 (selection half), NB101, DARTS and nb201_small (500 NB201 cells trained on CPU), from the
-    # 20 proxies all four have (EPE-NAS is not scored on DARTS; SWAP only on nb201_small). Before: az_expressivity+
+    # 20 proxies all four had then (EPE-NAS was not scored on DARTS, SWAP only on nb201_small). Before: az_expressivity+
     # meco_opt+zen, chosen on the first three. Re-derive it with that command when a benchmark or a proxy's scores
     # are added.
     "recommended": ("az_expressivity+meco+zen", "zero-shot recommendation: leave-one-benchmark-out selection "

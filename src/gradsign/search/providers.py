@@ -44,6 +44,8 @@ def ranked_values(provider: Any, keys: Any) -> np.ndarray:
     scores, or an ensemble's rank aggregate over all of them compared together (what a
     study would see if it compared every one of them in one step)."""
     keys = list(keys)
+    if not keys:
+        return np.empty(0, dtype=np.float64)
     if hasattr(provider, "member_scores"):
         return np.asarray(provider.aggregate(np.stack([provider.member_scores(k) for k in keys])), dtype=np.float64)
     return np.array([provider.score(k) for k in keys], dtype=np.float64)

@@ -176,9 +176,6 @@ def gradsign_mean_from_gradsign(gradsign: StoreBackedProvider) -> Any:
                               arch_name=lambda i: space.arch_at(int(i)).to_string())
 
 
-__all__ = ["EnsembleStoreProvider", "StoreBackedProvider", "gradsign_mean_from_gradsign"]
-
-
 def benchmark_store_provider(proxy: str, store: Any, *, space: str = "nb201", dataset: str = "cifar10",
                              batch_size: int = 64, seed: int = 0, complete: bool = True) -> StoreBackedProvider:
     """The stored scores of ``proxy`` (or of each member of an ensemble ``a+b`` / a named one) on a
@@ -200,6 +197,10 @@ def benchmark_store_provider(proxy: str, store: Any, *, space: str = "nb201", da
         raise ConfigError(
             f"{store.path} has {proxy} for {provider.n_preloaded:,} of {n_cells:,} {space} cells ({dataset}, batch "
             f"{batch_size}, seed {seed}); import the all-cell exports (gradsign store import {exports} --store "
-            f"{store.path}) or score the rest, resumably: gradsign search --algo random --proxy {proxy} --precompute "
-            f"--runs 1 --batch-size {batch_size} --seed {seed} --store {store.path} --backend process --workers 2")
+            f"{store.path}) or score the rest, resumably: gradsign search --space {space} --dataset {dataset} --algo random "
+            f"--proxy {proxy} --precompute --runs 1 --batch-size {batch_size} --seed {seed} --store {store.path} "
+            "--backend process --workers 2")
     return provider
+
+
+__all__ = ["EnsembleStoreProvider", "StoreBackedProvider", "benchmark_store_provider", "gradsign_mean_from_gradsign"]
