@@ -20,11 +20,11 @@ import numpy as np
 
 from gradsign.errors import ConfigError
 from gradsign.outputs import check_output_dir, dumps_json, write_with_fallback
-from gradsign.proxies import get_proxy
 from gradsign.reports.provenance import collect as collect_provenance
 from gradsign.storage import ResultsStore
 from gradsign.workflows.scoring import Scorer, ScoringSetup
-from gradsign.workflows.search_store import EnsembleStoreProvider, StoreBackedProvider, gradsign_mean_from_gradsign
+from gradsign.workflows.search_store import (EnsembleStoreProvider, StoreBackedProvider, gradsign_mean_from_gradsign,
+                                             store_provider)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -342,8 +342,7 @@ def _provider(proxy: Any, objective: Any, tabular: bool, setup: ScoringSetup | N
         if setup is None:
             setup = ScoringSetup(space=objective.space.name, dataset=objective.dataset, proxies=(proxy,))
         scorer = Scorer(setup, store)
-        provider = (EnsembleStoreProvider(scorer, proxy) if getattr(get_proxy(proxy), "is_ensemble", False)
-                    else StoreBackedProvider(scorer, proxy))
+        provider = store_provider(scorer, proxy)
         if precompute:
             provider.precompute(progress, backend)
         return provider

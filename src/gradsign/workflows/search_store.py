@@ -176,6 +176,13 @@ def gradsign_mean_from_gradsign(gradsign: StoreBackedProvider) -> Any:
                               arch_name=lambda i: space.arch_at(int(i)).to_string())
 
 
+def store_provider(scorer: Scorer, proxy: str) -> StoreBackedProvider:
+    """The store-backed provider of ``proxy`` for ``scorer``: an ensemble's members, or the proxy itself."""
+    if getattr(get_proxy(proxy), "is_ensemble", False):
+        return EnsembleStoreProvider(scorer, proxy)
+    return StoreBackedProvider(scorer, proxy)
+
+
 def benchmark_store_provider(proxy: str, store: Any, *, space: str = "nb201", dataset: str = "cifar10",
                              batch_size: int = 64, seed: int = 0, complete: bool = True) -> StoreBackedProvider:
     """The stored scores of ``proxy`` (or of each member of an ensemble ``a+b`` / a named one) on a
@@ -189,8 +196,7 @@ def benchmark_store_provider(proxy: str, store: Any, *, space: str = "nb201", da
     members = tuple(spec.members) if getattr(spec, "is_ensemble", False) else (proxy,)
     scorer = Scorer(ScoringSetup(space=space, dataset=dataset, proxies=members, batch_size=batch_size, seed=seed),
                     store)
-    provider = EnsembleStoreProvider(scorer, proxy) if len(members) > 1 or members[0] != proxy \
-        else StoreBackedProvider(scorer, proxy)
+    provider = store_provider(scorer, proxy)
     n_cells = len(scorer.space)
     if complete and provider.n_preloaded < n_cells:
         exports = " ".join(f"results/{space}_{dataset}_allcells_seed{seed}_bs{batch_size}_{m}.csv.gz" for m in members)
@@ -203,4 +209,5 @@ def benchmark_store_provider(proxy: str, store: Any, *, space: str = "nb201", da
     return provider
 
 
-__all__ = ["EnsembleStoreProvider", "StoreBackedProvider", "benchmark_store_provider", "gradsign_mean_from_gradsign"]
+__all__ = ["EnsembleStoreProvider", "StoreBackedProvider", "benchmark_store_provider", "gradsign_mean_from_gradsign",
+           "store_provider"]
