@@ -12,8 +12,8 @@
 #
 # Two processes with disjoint STAGES use both cores of a 2-core machine on one store.
 #
-# One in-process worker with one thread: the scores are the one-thread numbers whichever
-# backend is used; `--backend process --workers 2` would be twice as fast on an idle machine.
+# One in-process worker with one thread by default. The scores do not depend on the backend: on an
+# idle machine EVALUATE_ARGS="--backend process --workers 2" uses both cores (one stage at a time).
 # On DARTS the cheap MeCo pair runs before AZ-NAS's scores (about 20 CPU-s per cell on this
 # machine, 4 h for the 725 cells); EPE-NAS there (about 15 s per cell) and SWAP everywhere come last.
 set -euo pipefail
@@ -50,7 +50,7 @@ stage() {  # name space dataset sample proxies
     ( while sleep "$interval"; do export_stage "$space" "$dataset" "$proxies"; done ) &
     local checkpoints=$!
     "$gradsign" evaluate --space "$space" --dataset "$dataset" --sample "$sample" --seed 0 --proxies "$proxies" \
-        --store "$store" --output "runs/eval_modern_${name}"
+        --store "$store" --output "runs/eval_modern_${name}" ${EVALUATE_ARGS:-}
     kill "$checkpoints" 2>/dev/null || true
     export_stage "$space" "$dataset" "$proxies" "stage finished"
 }
