@@ -52,6 +52,7 @@ from gradsign.benchmarks.nb201 import NB201Table
 from gradsign.errors import GradsignError
 from gradsign.search import (format_gain, format_table, format_transfer_table, gain_over, nb201_oracle,
                              plot_trajectories, ranked_values, results_table, run_searches)
+from gradsign.spaces import get_space
 from gradsign.storage import ResultsStore
 from gradsign.workflows.search import gradsign_mean_from_gradsign
 from gradsign.workflows.search_store import benchmark_store_provider
@@ -71,7 +72,7 @@ def proxy_provider(proxy: str, store: ResultsStore, batch_size: int, seed: int) 
     if proxy != "gradsign_mean":
         return benchmark_store_provider(proxy, store, batch_size=batch_size, seed=seed), None
     stored = benchmark_store_provider(proxy, store, batch_size=batch_size, seed=seed, complete=False)
-    if stored.n_preloaded == 15_625:
+    if stored.n_preloaded == len(get_space("nb201")):
         return stored, None
     derived = gradsign_mean_from_gradsign(benchmark_store_provider("gradsign", store, batch_size=batch_size, seed=seed))
     worst, disagree = 0.0, 0
@@ -177,13 +178,13 @@ def main(argv: list[str] | None = None) -> int:
     (args.output / "summary.json").write_text(json.dumps(
         {"runs": args.runs, "seed": args.seed, "settings": summary,
          "provenance": collect(seeds=[args.seed], started=process_started())}, indent=1, allow_nan=False))
-    seconds = {p.name: float(np.mean([p.seconds(i) for i in range(15_625)])) for p in providers}
+    seconds = {p.name: float(np.mean([p.seconds(i) for i in range(len(oracle.test))])) for p in providers}
     md = [
         f"Searches on CIFAR-10 (12,000 simulated s), {args.runs} runs per setting, seed {args.seed}; proxies from "
         f"{args.store} (CIFAR-10 minibatch, batch {args.batch_size}, seed {args.score_seed}), K = {args.candidates}; "
         "measured proxy seconds per cell (mean over the space): "
         + ", ".join(f"{k} {v:.2f} s" for k, v in seconds.items()) + ".",
-        "", "### How each proxy ranks the 15,625 cells (as the searches use it)", "", *ranking_rows(providers, oracle),
+        "", f"### How each proxy ranks the {len(oracle.test):,} cells (as the searches use it)", "", *ranking_rows(providers, oracle),
         "", "### Final CIFAR-10 test accuracy (NB201 paper: 500 runs)", "", format_table(rows), "",
         "### The picked cells on the three datasets (mean ± std [95% CI])", "", format_transfer_table(rows), "",
         "### Gain over the same algorithm without a proxy (difference of means [95% Welch CI])", "",
