@@ -236,3 +236,49 @@ def test_local_ranking_report(data_dir, tmp_path, capsys, monkeypatch):
         for col in (5, 7):
             top = int(r[col].split(" ")[0])
             assert top != cell and top in local.neighbourhood(cell)
+
+
+@pytest.mark.slow
+def test_rea_trace_report(data_dir, tmp_path, capsys, monkeypatch):
+    """scripts/search_rea_trace.py: replays search_proxy_assisted's REA runs and counts what they trained."""
+    from gradsign.benchmarks.nb201 import NB201Table
+    from gradsign.search import nb201_oracle, run_searches
+    from gradsign.workflows.search_store import benchmark_store_provider
+
+    trace = load_benchmark_script("search_rea_trace.py")
+    monkeypatch.setenv("GRADSIGN_DATA", str(data_dir))
+    store = tmp_path / "s.sqlite"
+    _fill(store, data_dir, 15_625)
+    _fill(store, data_dir, 15_625, proxy="flops", column="flops_m")
+    # bad input: one line each, nothing created
+    assert trace.main(["--store", str(store), "--runs", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--runs must be at least 1, got 0" in err and err.count("\n") == 1
+    assert trace.main(["--store", str(tmp_path / "missing.sqlite")]) == 2 and "missing.sqlite" in capsys.readouterr().err
+    assert not (tmp_path / "missing.sqlite").exists()
+    _fill(tmp_path / "part.sqlite", data_dir, 10)
+    assert trace.main(["--store", str(tmp_path / "part.sqlite"), "--proxies", "params"]) == 2
+    assert "params for 10 of 15,625" in capsys.readouterr().err
+
+    out = tmp_path / "trace.md"
+    assert trace.main(["--store", str(store), "--proxies", "params,params+flops", "--runs", "3",
+                       "--output", str(out)]) == 0
+    text = out.read_text()
+    assert text == capsys.readouterr().out
+    # the replayed runs are search_proxy_assisted's: the same final test accuracy, setting by setting
+    oracle = nb201_oracle(NB201Table.load(data_dir), "cifar10")
+    with ResultsStore(store, read_only=True) as s:
+        params = benchmark_store_provider("params", s)
+    for label, provider in (("rea", None), ("rea+params (K=10, charged)", params)):
+        res = run_searches("rea", oracle, provider, runs=3, seed=0, candidates=10 if provider else None)
+        mean = np.mean([r.test for r in res.runs])
+        row = next(line for line in text.splitlines() if line.startswith(f"| {label} |"))
+        cols = row.split(" | ")
+        assert cols[1] == f"{mean:.2f}"
+        trainings, distinct = float(cols[2]), float(cols[3])
+        assert trainings == pytest.approx(np.mean([r.evaluations for r in res.runs]), abs=0.05)
+        assert 1 <= distinct <= trainings and cols[-1].endswith("of 3 |")
+    # the neighbourhood table ranks the hub's 24 neighbours, the best one somewhere in 1..24
+    hub_rows = [line for line in text.splitlines() if line.startswith("| params")]
+    assert len(hub_rows) == 2 and all(1 <= int(r.split(" | ")[1]) <= 24 for r in hub_rows)
+    assert "From cell " in text and "Cells:" in text
