@@ -99,13 +99,20 @@ def attractor_rows(settings: dict[str, dict], providers: dict, oracle) -> tuple[
     rows = [f"From cell {hub} (trained most often by the proxy-assisted settings; 12-epoch {oracle.signal[hub]:.2f}), "
             f"its best neighbour by 12-epoch accuracy is {best} ({oracle.signal[best]:.2f}). How each proxy ranks "
             "the 24 neighbours:", "",
-            f"| proxy | rank of {best} (of 24) | its first three (12-epoch accuracy) |", "| --- | ---: | --- |"]
+            f"| proxy | rank of {best} (of 24) | its first three (12-epoch accuracy) | neighbours of {hub} among whose "
+            f"24 mutants it ranks {hub} first |", "| --- | ---: | --- | ---: |"]
+
+    def first(provider, cells: list[int]) -> int:
+        return cells[int(np.argmax(ranked_values(provider, cells)))]
+
     for name, provider in providers.items():
         order = np.argsort(-ranked_values(provider, neighbours), kind="stable")
         ranked = [neighbours[i] for i in order]
         named.update(ranked[:3])
+        pulled = sum(first(provider, [nb201_index_of(a) for a in nb201_arch_at(c).neighbours()]) == hub
+                     for c in neighbours)
         rows.append(f"| {name} | {ranked.index(best) + 1} | "
-                    + ", ".join(f"{c} ({oracle.signal[c]:.2f})" for c in ranked[:3]) + " |")
+                    + ", ".join(f"{c} ({oracle.signal[c]:.2f})" for c in ranked[:3]) + f" | {pulled} of 24 |")
     return rows, named
 
 

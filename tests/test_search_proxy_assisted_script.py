@@ -281,4 +281,5 @@ def test_rea_trace_report(data_dir, tmp_path, capsys, monkeypatch):
     # the neighbourhood table ranks the hub's 24 neighbours, the best one somewhere in 1..24
     hub_rows = [line for line in text.splitlines() if line.startswith("| params")]
     assert len(hub_rows) == 2 and all(1 <= int(r.split(" | ")[1]) <= 24 for r in hub_rows)
+    assert all(0 <= int(r.split(" | ")[-1].split(" of ")[0]) <= 24 and r.endswith(" of 24 |") for r in hub_rows)
     assert "From cell " in text and "Cells:" in text
