@@ -251,16 +251,20 @@ def test_rea_trace_report(data_dir, tmp_path, capsys, monkeypatch):
     _fill(store, data_dir, 15_625)
     _fill(store, data_dir, 15_625, proxy="flops", column="flops_m")
     # bad input: one line each, nothing created
-    assert trace.main(["--store", str(store), "--runs", "0"]) == 2
-    err = capsys.readouterr().err
-    assert "--runs must be at least 1, got 0" in err and err.count("\n") == 1
+    for argv, message in ((["--runs", "0"], "--runs must be at least 1, got 0"),
+                          (["--seed", "-1"], "--seed must be at least 0, got -1"),
+                          (["--proxies", "nope"], "nope")):
+        assert trace.main(["--store", str(store), *argv, "--output", str(tmp_path / "bad.md")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "bad.md").exists()
     assert trace.main(["--store", str(tmp_path / "missing.sqlite")]) == 2 and "missing.sqlite" in capsys.readouterr().err
     assert not (tmp_path / "missing.sqlite").exists()
     _fill(tmp_path / "part.sqlite", data_dir, 10)
     assert trace.main(["--store", str(tmp_path / "part.sqlite"), "--proxies", "params"]) == 2
     assert "params for 10 of 15,625" in capsys.readouterr().err
 
-    out = tmp_path / "trace.md"
+    out = tmp_path / "new" / "trace.md"  # its folder is made
     assert trace.main(["--store", str(store), "--proxies", "params,params+flops", "--runs", "3",
                        "--output", str(out)]) == 0
     text = out.read_text()
@@ -269,17 +273,44 @@ def test_rea_trace_report(data_dir, tmp_path, capsys, monkeypatch):
     oracle = nb201_oracle(NB201Table.load(data_dir), "cifar10")
     with ResultsStore(store, read_only=True) as s:
         params = benchmark_store_provider("params", s)
+    from gradsign.search.evolution import RegularizedEvolution
+    from gradsign.search.runner import run_search
+
+    population = RegularizedEvolution().population_size
+    best2 = set(np.argsort(-np.asarray(oracle.signal), kind="stable")[:2].tolist())
     for label, provider in (("rea", None), ("rea+params (K=10, charged)", params)):
         res = run_searches("rea", oracle, provider, runs=3, seed=0, candidates=10 if provider else None)
-        mean = np.mean([r.test for r in res.runs])
         row = next(line for line in text.splitlines() if line.startswith(f"| {label} |"))
         cols = row.split(" | ")
-        assert cols[1] == f"{mean:.2f}"
-        trainings, distinct = float(cols[2]), float(cols[3])
-        assert trainings == pytest.approx(np.mean([r.evaluations for r in res.runs]), abs=0.05)
-        assert 1 <= distinct <= trainings and cols[-1].endswith("of 3 |")
+        assert cols[1] == f"{np.mean([r.test for r in res.runs]):.2f}"
+        assert float(cols[2]) == pytest.approx(np.mean([r.evaluations for r in res.runs]), abs=0.05)
+        # distinct cells and retrained children, counted here from each run's trainings
+        distinct, retrained, children_signal = [], [], []
+        for r in range(3):
+            run = run_search("rea", oracle, provider, seed=0, run=r, candidates=10 if provider else None,
+                             record_events=True)
+            cells = [int(e[1]) for e in run.events if e[0] == "train"]
+            children = cells[population:]
+            distinct.append(len(set(cells)))
+            retrained.append(sum(c in cells[:population + i] for i, c in enumerate(children)) / len(children))
+            children_signal.append(np.mean([oracle.signal[c] for c in children]))
+        assert cols[3] == f"{np.mean(distinct):.1f}" and cols[4] == f"{100 * np.mean(retrained):.0f}%"
+        assert cols[5] == f"{np.mean(children_signal):.2f}"
+        assert cols[6] == f"{sum(int(r.incumbent) in best2 for r in res.runs)} of 3 |"
     # the neighbourhood table ranks the hub's 24 neighbours, the best one somewhere in 1..24
     hub_rows = [line for line in text.splitlines() if line.startswith("| params")]
     assert len(hub_rows) == 2 and all(1 <= int(r.split(" | ")[1]) <= 24 for r in hub_rows)
     assert all(0 <= int(r.split(" | ")[-1].split(" of ")[0]) <= 24 and r.endswith(" of 24 |") for r in hub_rows)
-    assert "From cell " in text and "Cells:" in text
+    assert "was trained most often by the proxy-assisted settings" in text and "Cells:" in text
+    # the hub is the assisted settings' most trained cell, and each count is recomputed here
+    hub = int(text.split("Cell ")[1].split(" ")[0])
+    around = trace.neighbours(hub)
+    assert len(around) == 24 and hub not in around
+    from gradsign.search import ranked_values
+
+    for r, provider in zip(hub_rows, (params, None)):
+        if provider is None:
+            continue
+        pulled = sum(trace.neighbours(c)[int(np.argmax(ranked_values(provider, trace.neighbours(c))))] == hub
+                     for c in around)
+        assert r.endswith(f" | {pulled} of 24 |")
