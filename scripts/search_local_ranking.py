@@ -176,7 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines) + "\n"
     print(text, end="")
     if args.output is not None:
-        args.output.write_text(text)
+        from gradsign.outputs import write_text_safely
+
+        written, problem = write_text_safely(args.output, text)  # its folder is made
+        if problem:
+            print(f"warning: {problem}; the report is in {written}", file=sys.stderr)
     return 0
 
 

@@ -215,7 +215,7 @@ def test_local_ranking_report(data_dir, tmp_path, capsys, monkeypatch):
 
     # a fake setting whose runs ended at cells 7 (twice) and 11
     (tmp_path / "fake.json").write_text(json.dumps({"runs": [{"incumbent": 7}, {"incumbent": 11}, {"incumbent": 7}]}))
-    out = tmp_path / "local.md"
+    out = tmp_path / "new" / "local.md"  # its folder is made
     assert local.main(["--store", str(store), "--proxies", "params,params+flops", "--cells", "5", "--parents", "3",
                        "--draws", "2", "--results", str(tmp_path), "--setting", "fake", "--output", str(out)]) == 0
     text = out.read_text()
