@@ -185,8 +185,17 @@ def test_derived_mean_warmup_settings_and_the_ranking_table(script, data_dir, tm
     assert -1 <= observed <= 1 and -1 <= reported <= 1 and seconds == 0.25
 
 
+@pytest.fixture(scope="module")
+def params_flops_store(data_dir, tmp_path_factory) -> Path:
+    """A store with the stand-in params and flops scores on every NB201 cell (read-only use: shared)."""
+    store = tmp_path_factory.mktemp("params_flops") / "s.sqlite"
+    _fill(store, data_dir, 15_625)
+    _fill(store, data_dir, 15_625, proxy="flops", column="flops_m")
+    return store
+
+
 @pytest.mark.slow
-def test_local_ranking_report(data_dir, tmp_path, capsys, monkeypatch):
+def test_local_ranking_report(data_dir, params_flops_store, tmp_path, capsys, monkeypatch):
     """scripts/search_local_ranking.py: space-wide and neighbourhood ranking, mutant picks, final cells."""
     from scipy import stats
 
@@ -195,9 +204,7 @@ def test_local_ranking_report(data_dir, tmp_path, capsys, monkeypatch):
 
     local = load_benchmark_script("search_local_ranking.py")
     monkeypatch.setenv("GRADSIGN_DATA", str(data_dir))
-    store = tmp_path / "s.sqlite"
-    _fill(store, data_dir, 15_625)
-    _fill(store, data_dir, 15_625, proxy="flops", column="flops_m")
+    store = params_flops_store
     # bad input: one line each, nothing created
     for argv, message in ((["--setting", "rea"], "--setting needs --results"),
                           (["--cells", "0"], "--cells must be between 1 and 15,625, got 0"),
@@ -239,7 +246,7 @@ def test_local_ranking_report(data_dir, tmp_path, capsys, monkeypatch):
 
 
 @pytest.mark.slow
-def test_rea_trace_report(data_dir, tmp_path, capsys, monkeypatch):
+def test_rea_trace_report(data_dir, params_flops_store, tmp_path, capsys, monkeypatch):
     """scripts/search_rea_trace.py: replays search_proxy_assisted's REA runs and counts what they trained."""
     from gradsign.benchmarks.nb201 import NB201Table
     from gradsign.search import nb201_oracle, run_searches
@@ -247,9 +254,7 @@ def test_rea_trace_report(data_dir, tmp_path, capsys, monkeypatch):
 
     trace = load_benchmark_script("search_rea_trace.py")
     monkeypatch.setenv("GRADSIGN_DATA", str(data_dir))
-    store = tmp_path / "s.sqlite"
-    _fill(store, data_dir, 15_625)
-    _fill(store, data_dir, 15_625, proxy="flops", column="flops_m")
+    store = params_flops_store
     # bad input: one line each, nothing created
     for argv, message in ((["--runs", "0"], "--runs must be at least 1, got 0"),
                           (["--seed", "-1"], "--seed must be at least 0, got -1"),

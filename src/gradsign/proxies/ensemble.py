@@ -41,7 +41,8 @@ NAMED_ENSEMBLES: dict[str, tuple[str, str]] = {
     # (results/ensemble_selection/, docs/ensembles.md): chosen by maximin gap to the best single proxy over
     # NB201 CIFAR-10 (selection half), NB101, DARTS and nb201_small (500 NB201 cells trained on CPU), from the
     # 20 proxies all four had then (EPE-NAS was not scored on DARTS, SWAP only on nb201_small). Before: az_expressivity+
-    # meco_opt+zen, chosen on the first three. Re-derive it with that command when a benchmark or a proxy's scores
+    # meco_opt+zen, chosen on the first three. Re-derived on 2026-12-07 with SWAP, SWAP-reg and EPE-NAS scored on
+    # all four (23 proxies): the same choice. Re-derive it with that command when a benchmark or a proxy's scores
     # are added.
     "recommended": ("az_expressivity+meco+zen", "zero-shot recommendation: leave-one-benchmark-out selection "
                     "over NB201 / NB101 / DARTS / the small real benchmark (docs/ensembles.md)"),
