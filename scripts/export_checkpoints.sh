@@ -5,38 +5,57 @@
 # on a machine whose work tree may not survive (the store lives in ignored runs/): a later
 # session imports the exports (`gradsign store import FILE --store runs/store.sqlite`) and
 # reruns the same evaluate command, losing at most one interval. Stop it with Ctrl-C / kill.
+# INTERVAL 0 exports (and commits) once, now, and exits: non-zero when an export failed.
+# CHECKPOINT_NOTE (default "checkpoint export") ends the commit message.
 #
 #   scripts/export_checkpoints.sh [--commit] STORE DATASET INTERVAL PROXY...
 #   scripts/export_checkpoints.sh --commit runs/store.sqlite cifar10 1200 grasp grad_norm snip fisher jacob_cov
 set -euo pipefail
 commit=0
 if [[ "${1:-}" == "--commit" ]]; then commit=1; shift; fi
-if (( $# < 4 )); then
-    echo "usage: $0 [--commit] STORE DATASET INTERVAL PROXY..." >&2
+if (( $# < 4 )) || ! [[ "$3" =~ ^[0-9]+$ ]]; then
+    echo "usage: $0 [--commit] STORE DATASET INTERVAL PROXY...   (INTERVAL: whole seconds, 0 = once)" >&2
     exit 2
 fi
 store=$1 dataset=$2 interval=$3
 shift 3
 cd "$(dirname "$0")/.."
 gradsign=${GRADSIGN:-.venv/bin/gradsign}
+note=${CHECKPOINT_NOTE:-checkpoint export}
+proxies=$*
 while true; do
-    sleep "$interval"
+    if (( interval > 0 )); then sleep "$interval"; fi
     files=()
+    failed=0
     for proxy in "$@"; do
         out=results/nb201_${dataset}_allcells_seed0_bs64_${proxy}.csv.gz
         # Export to a temporary name first: an interrupted export never replaces a good file.
-        if "$gradsign" store export --store "$store" --space nb201 --dataset "$dataset" --proxy "$proxy" \
+        if ! "$gradsign" store export --store "$store" --space nb201 --dataset "$dataset" --proxy "$proxy" \
                 --output "$out.part.gz"; then
-            mv "$out.part.gz" "$out"
-            files+=("$out")
+            failed=1
+            continue
         fi
+        # Never replace an export with a smaller one (a store the earlier exports were not imported
+        # into, a wrong store or proxy name): the committed rows are the run's only copy elsewhere.
+        if [[ -f "$out" ]] && (( $(zcat "$out.part.gz" | wc -l) < $(zcat "$out" | wc -l) )); then
+            echo "export_checkpoints: $store has fewer $proxy rows than $out; kept $out (import it first:" \
+                 "gradsign store import $out --store $store)" >&2
+            rm -f "$out.part.gz"
+            failed=1
+            continue
+        fi
+        mv "$out.part.gz" "$out"
+        files+=("$out")
     done
     if (( commit )) && (( ${#files[@]} )); then
         rows=$(zcat "${files[0]}" | tail -n +2 | wc -l)
         # Commit only these files, whatever else is staged; retry if another git command holds the lock.
         for _ in 1 2 3; do
-            git add -- "${files[@]}" && git commit -q -m "results: NB201 $dataset all-cells run in progress, $rows rows of $1 (checkpoint export)" -- "${files[@]}" && break
+            git add -- "${files[@]}" && git commit -q -m "results: NB201 $dataset all-cells run (${proxies// /,}), $rows rows of ${files[0]##*/} ($note)" -- "${files[@]}" && break
             sleep 5
         done
+    fi
+    if (( interval == 0 )); then
+        exit $failed
     fi
 done

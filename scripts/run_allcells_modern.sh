@@ -31,17 +31,6 @@ status=0
     --store "$store" --output runs/eval_c10_allcells_modern ${EVALUATE_ARGS:-} || status=$?
 kill $checkpoints 2>/dev/null || true
 wait $checkpoints 2>/dev/null || true
-# A last export of everything, committed.
-files=()
-for proxy in ${P//,/ }; do
-    out=results/nb201_cifar10_allcells_seed0_bs64_${proxy}.csv.gz
-    "$gradsign" store export --store "$store" --space nb201 --dataset cifar10 --proxy "$proxy" --output "$out.part.gz"
-    mv "$out.part.gz" "$out"
-    files+=("$out")
-done
-rows=$(zcat "${files[0]}" | tail -n +2 | wc -l)
-for _ in 1 2 3; do
-    git add -- "${files[@]}" && git commit -q -m "results: NB201 cifar10 all-cells run (${P}), $rows rows of ${files[0]##*/} (final export, evaluate exit $status)" -- "${files[@]}" && break
-    sleep 5
-done
+# A last export of everything, committed (interval 0: once, now).
+CHECKPOINT_NOTE="final export, evaluate exit $status" scripts/export_checkpoints.sh --commit "$store" cifar10 0 ${P//,/ }
 exit $status
