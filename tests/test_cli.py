@@ -139,3 +139,31 @@ def test_store_import_takes_several_files_and_the_first_listed_wins(tmp_path, ca
     code, _, err = run(["store", "import", str(files[0]), str(tmp_path / "nope.csv"), "--store", str(other)], capsys)
     assert code != 0 and "nope.csv" in err and err.count("\n") == 1
     assert ResultsStore(other).count() == 0
+
+
+def test_store_export_matching_nothing_names_the_filter_and_what_is_stored(tmp_path, capsys):
+    from gradsign.storage import ResultsStore, ScoreKey
+
+    store = tmp_path / "s.sqlite"
+    with ResultsStore(store) as s:
+        for proxy in ("snip", "synflow"):
+            s.put_many(ScoreKey(space="nb201", dataset="cifar10", proxy=proxy, proxy_version="1", options="{}",
+                                batch_size=64, seed=0, sampling="random", init="default"), [("x", 1.0, 0.5)])
+    out = tmp_path / "x.csv"
+    code, _, err = run(["store", "export", "--store", str(store), "--proxy", "snp", "--dataset", "cifar10",
+                        "--output", str(out)], capsys)
+    assert code == 0 and "wrote 0 rows" in err  # an empty export is still a valid file
+    assert "no stored row has proxy 'snp'; stored: snip, synflow" in err
+    assert "has dataset" not in err  # the filter that matched says nothing
+    assert out.read_text().count("\n") == 1  # the header only
+    code, _, err = run(["store", "export", "--store", str(store), "--proxy", "snip", "--dataset", "cifar100",
+                        "--output", str(out)], capsys)
+    assert "no stored row has dataset 'cifar100'; stored: cifar10" in err and "has proxy" not in err
+    with ResultsStore(store) as s:  # snip on cifar100 exists, but not synflow
+        s.put_many(ScoreKey(space="nb201", dataset="cifar100", proxy="snip", proxy_version="1", options="{}",
+                            batch_size=64, seed=0, sampling="random", init="default"), [("x", 1.0, 0.5)])
+    code, _, err = run(["store", "export", "--store", str(store), "--proxy", "synflow", "--dataset", "cifar100",
+                        "--output", str(out)], capsys)
+    assert code == 0 and "no row has dataset 'cifar100', proxy 'synflow' together" in err
+    code, _, err = run(["store", "export", "--store", str(store), "--proxy", "snip", "--output", str(out)], capsys)
+    assert code == 0 and "wrote 2 rows" in err and "no stored row" not in err and "together" not in err

@@ -71,6 +71,18 @@ def export(
         raise ConfigError(f"--output {output}: {exc.strerror or exc}; the store is unchanged, export again "
                           "to another path") from None
     err_console.print(f"wrote {n} rows to {output}", highlight=False)
+    if n == 0 and where:  # most often a typo: say which filter matched nothing and what is stored
+        named = False
+        for column, value in where.items():
+            stored = s.distinct_values(column)
+            if value not in stored:
+                named = True
+                shown = ", ".join(map(str, stored[:20])) + (f", ... ({len(stored)} in all)" if len(stored) > 20 else "")
+                err_console.print(f"no stored row has {column} {value!r}; stored: {shown or 'nothing'}",
+                                  highlight=False)
+        if not named:
+            together = ", ".join(f"{c} {v!r}" for c, v in where.items())
+            err_console.print(f"each filter matches stored rows, but no row has {together} together", highlight=False)
 
 
 @store_app.command("import")

@@ -412,6 +412,12 @@ class ResultsStore:
                 n += 1
         return n
 
+    def distinct_values(self, column: str) -> list[Any]:
+        """The distinct values of one key column, sorted: what an export filter on it can match."""
+        if column not in _KEY_COLUMNS:
+            raise StoreError(f"no key column {column!r}; key columns are {', '.join(_KEY_COLUMNS)}")
+        return [r[0] for r in self._conn.execute(f"SELECT DISTINCT {column} FROM scores ORDER BY 1")]
+
     def import_csv(self, path: str | Path) -> int:
         """Load rows written by :meth:`export_csv` (plain or ``.gz``); existing rows with the same key are kept.
         Returns rows added."""
