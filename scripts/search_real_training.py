@@ -331,8 +331,11 @@ def sample_fingerprint(archs: Sequence[str]) -> str:
 
 
 def run_setting(setting: Setting, args: argparse.Namespace, frozen: Path, tabular: Any, table: Any,
-                trainer: Any, store: Any, log: Callable[[str], None]) -> dict[str, Any]:
-    """The setting's runs 0..runs-1 for real (journaled) and simulated; their comparison as a JSON-able dict."""
+                trainer: Any, store: Any, log: Callable[[str], None], sim_provider: Any = None) -> dict[str, Any]:
+    """The setting's runs 0..runs-1 for real (journaled) and simulated; their comparison as a JSON-able dict.
+
+    ``sim_provider``: the setting's provider on the table (``tabular.proxy_provider``), None without a proxy.
+    """
     from gradsign.search import run_search, run_searches
     from gradsign.spaces import get_space
 
@@ -373,7 +376,6 @@ def run_setting(setting: Setting, args: argparse.Namespace, frozen: Path, tabula
             f"journal ({before[0]} recorded before, {after[0]} now; recomputed: "
             f"{real.trained - (after[0] - before[0])}){proxies}")
     wall = time.perf_counter() - started
-    sim_provider = tabular.proxy_provider(setting.proxy) if setting.proxy is not None else None
     sim_res = run_searches(setting.algo, tabular, sim_provider, runs=args.runs, seed=args.seed, candidates=k,
                            budget=args.budget)
     sequences = []  # per run: the cells trained, in order, real and simulated
@@ -605,9 +607,8 @@ def main(argv: list[str] | None = None, trainer: Any = None) -> int:
     tabular = bench.objective("cifar10", frozen)
     log(f"sample: {len(table.archs)} trained cells frozen in {frozen} (fingerprint {sample_fingerprint(table.archs)});"
         f" space {args.space}; budget {args.budget:g} s; seed {args.seed}; runs 0..{args.runs - 1}")
-    for setting in settings:  # every setting's simulated side can be built: found now, not after hours of training
-        if setting.proxy is not None:
-            tabular.proxy_provider(setting.proxy)
+    # Every setting's simulated side is built now: a missing score is found before hours of training.
+    sim_providers = {s.name: tabular.proxy_provider(s.proxy) for s in settings if s.proxy is not None}
     trainer = trainer if trainer is not None else RecipeTrainer()
     log(trainer.description)
     store = TrainingStore(args.workdir / "trainings.sqlite")
@@ -618,7 +619,8 @@ def main(argv: list[str] | None = None, trainer: Any = None) -> int:
     try:
         for setting in settings:
             try:
-                doc = run_setting(setting, args, frozen, tabular, table, trainer, store, log)
+                doc = run_setting(setting, args, frozen, tabular, table, trainer, store, log,
+                                  sim_providers.get(setting.name))
             except (KeyboardInterrupt, SystemExit):
                 raise
             except Exception as exc:  # one setting's failure must not cost the other settings' hours
