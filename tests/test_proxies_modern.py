@@ -21,7 +21,7 @@ from gradsign.proxies._az_nas import covariance_entropy, pair_trainability
 from gradsign.proxies._blocks import block_outputs, feature_blocks
 from gradsign.proxies.api import ProxyError, describe_proxies
 from gradsign.proxies.epe_nas import epe_nas_score
-from gradsign.proxies.swap import count_distinct_patterns, pack_patterns
+from gradsign.proxies.swap import count_distinct_patterns, pack_patterns, pack_patterns_in_words
 from gradsign.proxies.swap_reg import DEFAULT_MU, DEFAULT_SIGMA
 from gradsign.spaces.darts import parse_darts
 from gradsign.spaces.darts_network import build_darts_network
@@ -443,6 +443,7 @@ def test_pattern_codes_of_a_few_samples_are_the_bit_sums():
         assert torch.equal(codes[:, 0], exact), n
         assert int(codes[0, 0]) == (1 << n) - 1
         assert torch.equal(pack_patterns(active.T.contiguous().T), codes)  # a non-contiguous view
+        assert torch.equal(pack_patterns_in_words(active), codes)  # the path taken on mps (no float64)
     with pytest.raises(ValueError, match="boolean .* got dtype torch.float32"):
         pack_patterns(torch.ones(4, 10))
 
