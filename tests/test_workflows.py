@@ -92,6 +92,36 @@ def test_failure_is_recorded_retried_then_kept(tmp_path, monkeypatch):
     assert t2.n_computed == len(DATA_FREE)
     t3 = broken_factory().score_archs(archs, progress=False)  # attempts exhausted: not retried
     assert t3.n_computed == 0 and t3.n_failed("params") == 1
+    # Asked to retry failed cells (score/evaluate --retry-failed): tried again, and a success replaces the error.
+    t4 = Scorer(_setup(), store, max_attempts=None).score_archs(archs, progress=False)
+    assert t4.n_computed == len(DATA_FREE) and t4.n_failed("params") == 0 and np.isfinite(t4.scores["params"][1])
+    with pytest.raises(ConfigError, match="max_attempts"):
+        Scorer(_setup(), store, max_attempts=0)
+
+
+def test_score_and_evaluate_say_truly_what_a_rerun_does_about_failed_cells(tmp_path, capsys):
+    from gradsign.cli.main import main
+
+    store = ResultsStore(tmp_path / "s.sqlite")
+    scorer = Scorer(_setup(proxies=("params",)), store)
+    arch = scorer.space.to_string(_archs(1)[0])
+    key = scorer.keys["params"]
+    for _ in range(2):  # failed twice: out of attempts
+        store.put_error(key, arch, "RuntimeError: CUDA out of memory")
+    store.close()
+
+    def run(*extra):
+        with pytest.raises(SystemExit) as exc:
+            main(["score", "--arch", arch, "--proxies", "params", "--store", str(tmp_path / "s.sqlite"),
+                  "--batch-size", "8", "--format", "csv", *extra])
+        return exc.value.code or 0, capsys.readouterr()
+
+    code, out = run()
+    assert code == 0 and "failed cells" in out.err and "until it has failed 2 times" in out.err
+    assert "--retry-failed retries every one" in out.err and "rerun to retry" not in out.err
+    code, out = run("--retry-failed")
+    assert code == 0 and "failed cells" not in out.err
+    assert ResultsStore(tmp_path / "s.sqlite").get_many(key, [arch])[arch].status == "ok"
 
 
 def test_unknown_names_are_config_errors():
@@ -170,6 +200,22 @@ def test_stored_only_reports_scored_cells_and_computes_nothing(tmp_path):
     assert res.summary["n_computed_this_run"] == 0
     with pytest.raises(_CE, match="only 0 of"):
         run_evaluate(setup, sample=20, store=ResultsStore(tmp_path / "empty.sqlite"), progress=False, stored_only=True)
+    # Other draws would need scoring, a retry computes: refused before anything is drawn.
+    with pytest.raises(_CE, match="--repeats > 1 draws other cells"):
+        run_evaluate(setup, sample=20, store=store, progress=False, stored_only=True, repeats=2)
+    with pytest.raises(_CE, match="cannot retry failed cells"):
+        run_evaluate(setup, sample=20, store=store, progress=False, stored_only=True, retry_failed=True)
+
+
+@pytest.mark.usefixtures("data_dir")
+def test_computed_this_run_counts_every_repeat_draw(tmp_path):
+    from gradsign.workflows.evaluate import run_evaluate
+
+    store = ResultsStore(tmp_path / "s.sqlite")
+    res = run_evaluate(_setup(), sample=6, store=store, n_bootstrap=20, progress=False, repeats=3)
+    assert res.summary["n_computed_this_run"] == store.count() == 3 * 6 * len(DATA_FREE)
+    again = run_evaluate(_setup(), sample=6, store=store, n_bootstrap=20, progress=False, repeats=3)
+    assert again.summary["n_computed_this_run"] == 0
 
 
 @pytest.mark.usefixtures("data_dir")

@@ -31,6 +31,9 @@ StoreOption = Annotated[
     typer.Option("--store", help="SQLite results store (default: $GRADSIGN_STORE or the user data dir)."),
 ]
 NoStoreOption = Annotated[bool, typer.Option("--no-store", help="Compute everything; read and write no store.")]
+RetryFailedOption = Annotated[bool, typer.Option(
+    "--retry-failed", help="Retry every cell the store holds as failed (by default a failed cell is retried until "
+    "it has failed twice, then reported as failed).")]
 ProxyOptionOption = Annotated[Optional[list[str]], typer.Option(
     "--option", help="A proxy's option, PROXY.KEY=VALUE (repeatable), e.g. fisher.broadcast=false, "
     "gradsign.chunk_size=16; part of the store key.", show_default=False)]
@@ -75,6 +78,16 @@ def _write_output(output: Path, text: str) -> None:
         report_fallback(problem, where)
 
 
+def failed_cells_remedy(stored: bool) -> str:
+    """What a rerun does about failed cells, truly (see ``DEFAULT_MAX_ATTEMPTS``)."""
+    from gradsign.workflows.scoring import DEFAULT_MAX_ATTEMPTS
+
+    if not stored:
+        return "no store: a rerun tries them again"
+    return (f"recorded in the store with their errors: a rerun retries a cell until it has failed "
+            f"{DEFAULT_MAX_ATTEMPTS} times, --retry-failed retries every one")
+
+
 def _fmt(v: float) -> str:
     if v is None:
         return "-"
@@ -108,6 +121,7 @@ def score(
     device: DeviceOption = "cpu",
     option: ProxyOptionOption = None,
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="With --archs-file: score the valid lines and list the refused ones (default: stop at the first).")] = False,
+    retry_failed: RetryFailedOption = False,
     labels: Annotated[Optional[Path], typer.Option("--labels", help="CSV arch,accuracy of trained archs of this space, or the SQLite journal of a `gradsign search --journal` (the archs it trained, the accuracy it observed): the few-shot rule weights the proxies' members on them (prior: the first ensemble of --proxies, else 'recommended') and adds a 'fewshot' column (docs/ensembles.md).")] = None,
 ) -> None:
     """Score architectures with zero-cost proxies (stored scores are reused)."""
@@ -122,7 +136,7 @@ def score(
         space, dataset, proxies, archs=arch or (), indices=index or (), archs_file=archs_file, sample=sample,
         skip_invalid=skip_invalid, labels=labels, batch_size=batch_size, seed=seed, sampling=sampling,
         options=option, engine=engine, store=scorer_store, backend=_backend(backend, workers, address),
-        data_dir=data_dir, threads=threads, device=device, progress=progress,
+        data_dir=data_dir, threads=threads, device=device, progress=progress, retry_failed=retry_failed,
         note=lambda m: err_console.print(m, highlight=False, markup=False, soft_wrap=True))
     if result.fewshot is not None:
         err_console.print(f"few-shot: {result.fewshot.reason}; 'fewshot' = {result.fewshot.name}",
@@ -141,7 +155,7 @@ def score(
     elif fmt is not OutputFormat.table:
         typer.echo(text, nl=False)
     if result.failed:
-        err_console.print(f"[yellow]failed cells[/]: {result.failed} (recorded in the store; rerun to retry)")
+        err_console.print(f"[yellow]failed cells[/]: {result.failed} ({failed_cells_remedy(scorer_store is not None)})")
 
 
 def _score_table(result) -> Table:
@@ -172,6 +186,7 @@ def evaluate(
     workers: WorkersOption = None,
     address: AddressOption = None,
     stored_only: Annotated[bool, typer.Option("--stored-only", help="Report from the store only: the drawn cells already fully scored, computing nothing (an interim report while the run is unfinished).")] = False,
+    retry_failed: RetryFailedOption = False,
     data_dir: DataDirOption = None,
     progress: ProgressOption = True,
     threads: ThreadsOption = None,
@@ -188,7 +203,7 @@ def evaluate(
         space, dataset, proxies, sample=sample, seed=seed, target=target, batch_size=batch_size, repeats=repeats,
         sampling=sampling, options=option, engine=engine, store=store_path, stored_only=stored_only,
         n_bootstrap=bootstrap, backend=backend, workers=workers, address=address, output=output, data_dir=data_dir,
-        threads=threads, device=device, progress=progress,
+        threads=threads, device=device, progress=progress, retry_failed=retry_failed,
         note=lambda m: err_console.print(f"note: {m}", highlight=False, markup=False))
     print_evaluate_summary(result.summary)
     fallback = result.summary.get("output_fallback")
@@ -238,6 +253,9 @@ def print_evaluate_summary(s: dict) -> None:
     else:
         console.print(f"computed this run: {s['n_computed_this_run']} (arch, proxy) scores; the rest came from the "
                       "store", highlight=False)
+    failed = {name: p["n_failed"] for name, p in s["proxies"].items() if p.get("n_failed")}
+    if failed:
+        err_console.print(f"[yellow]failed cells[/]: {failed} ({failed_cells_remedy(s.get('store') is not None)})")
     if s.get("stored_only"):
         so = s["stored_only"]
         if so["kept"] < so["drawn"]:

@@ -24,7 +24,7 @@ from gradsign.proxies import get_proxy
 from gradsign.reports.provenance import collect as collect_provenance
 from gradsign.storage import ResultsStore
 from gradsign.workflows.ground_truth import ground_truth
-from gradsign.workflows.scoring import Scorer, ScoringSetup
+from gradsign.workflows.scoring import DEFAULT_MAX_ATTEMPTS, Scorer, ScoringSetup
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -166,6 +166,7 @@ def evaluate(
     threads: int | None = None,
     device: str = "cpu",
     progress: bool = False,
+    retry_failed: bool = False,
     note: Callable[[str], None] | None = None,
 ) -> EvaluationResult:
     """How well do zero-cost proxies rank architectures of a benchmark by their trained accuracy?
@@ -181,7 +182,8 @@ def evaluate(
     ``summary.json``, ``scores.csv`` and scatter plots) is made writable first.
     ``options``: ``PROXY.KEY=VALUE`` strings or ``{proxy: {key: value}}``; ``backend``:
     ``inprocess``, ``process`` (``workers``) or ``ray`` (``workers``, ``address``).
-    ``note`` receives one-line remarks (e.g. a sample larger than the benchmark).
+    ``retry_failed``: retry every cell stored as an error (by default a cell is retried until it has
+    failed twice). ``note`` receives one-line remarks (e.g. a sample larger than the benchmark).
 
     >>> result = gradsign.evaluate("nb201", "cifar10", ["synflow", "snip"], sample=200)  # doctest: +SKIP
     >>> result.to_frame()[["proxy", "spearman", "spearman_lo", "spearman_hi"]]  # doctest: +SKIP
@@ -196,7 +198,8 @@ def evaluate(
         store = ResultsStore(Path(store), read_only=stored_only)
     return run_evaluate(setup, sample=n, target=target, repeats=repeats, store=store,
                         output=None if output is None else Path(output), n_bootstrap=n_bootstrap,
-                        progress=progress, backend=runner, stored_only=stored_only, note=note)
+                        progress=progress, backend=runner, stored_only=stored_only, retry_failed=retry_failed,
+                        note=note)
 
 
 def _sample_size(sample: int | str | None) -> int | None:
@@ -222,6 +225,7 @@ def run_evaluate(
     progress: bool = True,
     backend: Any = None,
     stored_only: bool = False,
+    retry_failed: bool = False,
     note: Callable[[str], None] | None = None,
 ) -> EvaluationResult:
     """Score ``sample`` drawn cells (None: all) and correlate every proxy with ``target`` accuracy.
@@ -238,10 +242,15 @@ def run_evaluate(
         raise ConfigError(f"--repeats must be a positive integer, got {repeats!r}")
     if stored_only and store is None:
         raise ConfigError("--stored-only needs a results store")
+    if stored_only and repeats > 1:  # the repeat draws are other cells: they would need scoring
+        raise ConfigError("--stored-only reports one draw from the store; --repeats > 1 draws other cells, "
+                          "which would need scoring: drop one of the two")
+    if stored_only and retry_failed:
+        raise ConfigError("--stored-only computes nothing, so it cannot retry failed cells: drop one of the two")
     if output is not None:
         check_output_dir(output)
     truth = ground_truth(setup.space, setup.dataset, target, setup.data_dir)
-    scorer = Scorer(setup, store)
+    scorer = Scorer(setup, store, max_attempts=None if retry_failed else DEFAULT_MAX_ATTEMPTS)
     space = scorer.space
     archs = draw_archs(space, sample, setup.seed, truth.archs, note=note)
     n_drawn = len(archs)
@@ -253,9 +262,10 @@ def run_evaluate(
     bench = get_benchmark(setup.space)
     proxies = {name: _proxy_summary(name, table, acc, n_bootstrap, setup.seed, bench, scorer.dataset)
                for name in setup.proxies}
+    n_computed = table.n_computed
     if repeats > 1:
-        _kendall_repeats(proxies, scorer, truth, archs, table, acc, repeats=repeats, progress=progress,
-                         backend=backend)
+        n_computed += _kendall_repeats(proxies, scorer, truth, archs, table, acc, repeats=repeats,
+                                       progress=progress, backend=backend)
 
     summary = {
         "space": space.name,
@@ -267,7 +277,7 @@ def run_evaluate(
         "batch_size": setup.batch_size,
         "sampling": setup.sampling,
         "data": table.data_description,
-        "n_computed_this_run": table.n_computed,
+        "n_computed_this_run": n_computed,  # every draw's, when --repeats > 1
         "store": str(store.path) if store is not None else None,
         "stored_only": {"drawn": n_drawn, "kept": len(table.archs)} if stored_only else None,
         "noise_ceiling": truth.noise_ceiling(table.archs),
@@ -332,16 +342,19 @@ def _proxy_summary(name: str, table: Any, acc: np.ndarray, n_bootstrap: int, see
 
 
 def _kendall_repeats(proxies: dict[str, dict[str, Any]], scorer: Scorer, truth: Any, archs: list, table: Any,
-                     acc: np.ndarray, *, repeats: int, progress: bool, backend: Any) -> None:
+                     acc: np.ndarray, *, repeats: int, progress: bool, backend: Any) -> int:
     """The Kendall protocol: ``repeats`` independent draws of as many cells (the first is the one scored);
-    the mean and std of each proxy's tau go to ``proxies[name]["kendall_repeats"]``."""
+    the mean and std of each proxy's tau go to ``proxies[name]["kendall_repeats"]``. Returns the
+    (arch, proxy) scores computed for the other draws."""
     setup, space = scorer.setup, scorer.space
     n = len(table.archs)
     taus: dict[str, list[float]] = {p: [] for p in setup.proxies}
+    n_computed = 0
     for r in range(repeats):
         draw = archs if r == 0 else draw_archs(space, n, setup.seed + 7919 * r, truth.archs)
         t = table if r == 0 else scorer.score_archs(draw, progress=progress, description=f"repeat {r + 1}/{repeats}",
                                                     backend=backend)
+        n_computed += 0 if r == 0 else t.n_computed
         a = acc if r == 0 else truth.accuracy(t.archs)
         for p in setup.proxies:
             sign = 1.0 if get_proxy(p).higher_is_better else -1.0
@@ -350,6 +363,7 @@ def _kendall_repeats(proxies: dict[str, dict[str, Any]], scorer: Scorer, truth: 
         arr = np.asarray(taus[p])
         proxies[p]["kendall_repeats"] = {"repeats": repeats, "sample_size": n,
                                          "mean": float(nan_mean_std(arr)[0]), "std": float(nan_mean_std(arr)[1])}
+    return n_computed
 
 
 def write_outputs(result: EvaluationResult, space, out: Path) -> list[Path]:

@@ -116,6 +116,7 @@ def score_archs(
     threads: int | None = None,
     device: str = "cpu",
     progress: bool = False,
+    retry_failed: bool = False,
     note: Callable[[str], None] | None = None,
 ) -> ScoreResult:
     """Score architectures of ``space`` with ``proxies`` (names or ensembles) on a minibatch of ``dataset``.
@@ -127,13 +128,15 @@ def score_archs(
     of trained archs of this space, or the SQLite journal of a ``gradsign search --journal``: the
     archs it trained and the accuracy it observed): the few-shot rule weights the members of the first
     ensemble in ``proxies`` (default ``recommended``) on them and adds a ``fewshot`` column
-    (docs/ensembles.md). Everything is checked before anything is scored.
+    (docs/ensembles.md). A cell whose scoring raised is stored as an error and retried by later runs
+    until it has failed twice; ``retry_failed`` retries every stored error. Everything is checked
+    before anything is scored.
 
     >>> r = gradsign.score_archs("nb201", proxies="synflow,snip", sample=5)  # doctest: +SKIP
     >>> r.to_frame()  # doctest: +SKIP
     """
     from gradsign.spaces import get_space
-    from gradsign.workflows.scoring import Scorer, scoring_backend, scoring_setup
+    from gradsign.workflows.scoring import DEFAULT_MAX_ATTEMPTS, Scorer, scoring_backend, scoring_setup
 
     sp = get_space(space)
     chosen, skipped = choose_archs(sp, archs=archs, indices=indices, archs_file=archs_file, sample=sample,
@@ -167,7 +170,7 @@ def score_archs(
     runner = scoring_backend(backend, workers, address)
     if store is not None and not isinstance(store, ResultsStore):
         store = ResultsStore(Path(store))
-    scorer = Scorer(setup, store)
+    scorer = Scorer(setup, store, max_attempts=None if retry_failed else DEFAULT_MAX_ATTEMPTS)
     table = scorer.score_archs(chosen, progress=progress and len(chosen) > 1, backend=runner)
     frame = table.frame()
     try:

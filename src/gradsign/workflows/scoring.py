@@ -114,11 +114,21 @@ class ScoreTable:
         return counts
 
 
+#: A cell whose scoring raised is retried by later runs until it has failed this often (then it is
+#: reported as failed without being tried again, unless the caller asks to retry failed cells).
+DEFAULT_MAX_ATTEMPTS = 2
+
+
 class Scorer:
     """Scores archs of one space under one :class:`ScoringSetup`, reusing the store."""
 
-    def __init__(self, setup: ScoringSetup, store: ResultsStore | None = None, *, max_attempts: int = 2,
+    def __init__(self, setup: ScoringSetup, store: ResultsStore | None = None, *,
+                 max_attempts: int | None = DEFAULT_MAX_ATTEMPTS,
                  minibatch: tuple[Any, ...] | None = None) -> None:
+        # max_attempts: a stored error is retried until the cell has failed this often (None: always retried)
+        if max_attempts is not None and (isinstance(max_attempts, bool) or not isinstance(max_attempts, int)
+                                         or max_attempts < 1):
+            raise ConfigError(f"max_attempts must be a positive int or None, got {max_attempts!r}")
         self.setup = setup
         self.store = store
         self.max_attempts = max_attempts
@@ -230,7 +240,7 @@ class Scorer:
         Missing (arch, proxy) pairs are computed by ``backend`` (default: in this
         process) and each cell's results are committed to the store as soon as it
         finishes. Cells that raise are recorded with their error and retried on
-        later runs until they have failed ``max_attempts`` times.
+        later runs until they have failed ``max_attempts`` times (every run when it is None).
         """
         arch_objs = [self.space.parse(a) if isinstance(a, str) else a for a in archs]
         arch_strs = [self.space.to_string(a) for a in arch_objs]
@@ -250,7 +260,8 @@ class Scorer:
         tasks, queued = [], set()
         for a in arch_strs:
             missing = [n for n in names if (rec := stored[n].get(a)) is None
-                       or (rec.status == "error" and rec.attempts < self.max_attempts)]
+                       or (rec.status == "error" and (self.max_attempts is None
+                                                      or rec.attempts < self.max_attempts))]
             if missing and a not in queued:
                 tasks.append(CellTask(a, tuple(missing)))
                 queued.add(a)
