@@ -141,6 +141,29 @@ def test_store_import_takes_several_files_and_the_first_listed_wins(tmp_path, ca
     assert ResultsStore(other).count() == 0
 
 
+def test_store_import_reports_replaced_failures_and_disagreements_and_leaves_no_empty_store(tmp_path, capsys):
+    from gradsign.storage import ResultsStore, ScoreKey
+
+    key = ScoreKey(space="nb201", dataset="cifar10", proxy="snip", proxy_version="1", options="{}",
+                   batch_size=64, seed=0, sampling="random", init="default")
+    src = ResultsStore(tmp_path / "src.sqlite")
+    src.put_many(key, [("x", 1.0, 0.5), ("y", 2.0, 0.5)])
+    src.export_csv(tmp_path / "x.csv")
+    target = ResultsStore(tmp_path / "t.sqlite")
+    target.put_many(key, [("x", 1.5, 0.5)])
+    target.put_error(key, "y", "RuntimeError: out of memory")
+    target.close()
+    code, _, err = run(["store", "import", str(tmp_path / "x.csv"), "--store", str(tmp_path / "t.sqlite")], capsys)
+    assert code == 0
+    assert "added 0 rows" in err and "1 stored failures replaced" in err and "1 already stored, kept (1 of them" in err
+    assert "warning" in err and "gives 1 stored scores another value" in err
+    # A file that is not an export: one line, and no new empty store left behind.
+    (tmp_path / "notes.csv").write_text("a,b\n1,2\n")
+    code, _, err = run(["store", "import", str(tmp_path / "notes.csv"), "--store", str(tmp_path / "new.sqlite")],
+                       capsys)
+    assert code != 0 and "not a gradsign score export" in err and err.count("\n") == 1
+    assert not list(tmp_path.glob("new.sqlite*"))
+
 def test_store_export_matching_nothing_names_the_filter_and_what_is_stored(tmp_path, capsys):
     from gradsign.storage import ResultsStore, ScoreKey
 

@@ -5,7 +5,7 @@ import sqlite3
 import pytest
 
 from gradsign.errors import StoreError
-from gradsign.storage import ResultsStore, ScoreKey
+from gradsign.storage import ImportSummary, ResultsStore, ScoreKey
 from store_keys import score_key
 
 
@@ -117,6 +117,29 @@ def test_put_results_writes_several_keys_in_one_transaction(tmp_path):
     assert rb.status == "nan" and rb.value != rb.value
     created = {c for (c,) in store._conn.execute("SELECT created FROM scores")}
     assert len(created) == 1 and store.count() == 2  # one write, same timestamp
+
+
+def test_import_replaces_failures_keeps_scores_and_counts_disagreements(tmp_path):
+    k = _key()
+    src = ResultsStore(tmp_path / "elsewhere.sqlite")  # the other machine: a, b, c scored, d failed
+    src.put_many(k, [("a", 1.0, 0.1), ("b", 2.0, 0.1), ("c", 3.0, 0.1)])
+    src.put_error(k, "d", "RuntimeError: boom")
+    exported = tmp_path / "x.csv"
+    src.export_csv(exported)
+    dst = ResultsStore(tmp_path / "here.sqlite")  # here: a the same, b another value, c failed, d ok
+    dst.put_many(k, [("a", 1.0, 0.5), ("b", 2.5, 0.5), ("d", 4.0, 0.5)])
+    dst.put_error(k, "c", "RuntimeError: out of memory")
+    assert dst.import_csv(exported) == 0  # no new key
+    assert dst.last_import == ImportSummary(added=0, replaced_failures=1, already_stored=3, disagreeing=1)
+    got = dst.get_many(k, ["a", "b", "c", "d"])
+    assert got["c"].status == "ok" and got["c"].value == 3.0  # the failure gave way to the other machine's score
+    assert got["b"].value == 2.5 and got["d"].value == 4.0  # stored scores kept (d: a stored score beats an error)
+    assert got["a"].seconds == 0.5
+    assert dst.import_csv(exported) == 0
+    assert dst.last_import == ImportSummary(added=0, replaced_failures=0, already_stored=4, disagreeing=1)
+    fresh = ResultsStore(tmp_path / "fresh.sqlite")
+    assert fresh.import_csv(exported) == 4
+    assert fresh.last_import == ImportSummary(added=4, replaced_failures=0, already_stored=0, disagreeing=0)
 
 
 def test_gzip_export_roundtrips_and_a_truncated_one_is_a_clear_error(tmp_path):

@@ -91,14 +91,43 @@ def import_(
         help="CSVs (or .csv.gz) written by `gradsign store export`, imported in this order.")],
     store: StoreOption = None,
 ) -> None:
-    """Add the scores of exported CSVs to the store (rows already there, or from an earlier file, are kept)."""
+    """Add the scores of exported CSVs to the store (scores already there, or from an earlier file, are kept and
+    any disagreement counted; a stored failure is replaced by the file's score)."""
     from gradsign.errors import StoreError
 
     # Check every file before importing any, so a typo in the last name does not leave a half import.
     missing = [str(f) for f in csv_files if not f.is_file()]
     if missing:
         raise StoreError(f"no such file: {', '.join(missing)}")
+    from gradsign.workflows.scoring import default_store_path
+
+    path = store if store is not None else default_store_path()
+    created = not path.exists()
     target = _open(store, read_only=False)
+    try:
+        _import_all(target, csv_files)
+    except BaseException:
+        # A file refused before anything was imported leaves no empty store behind that was not there before.
+        if created and target.count() == 0:
+            target.close()
+            for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                leftover.unlink(missing_ok=True)
+        raise
+
+
+def _import_all(target, csv_files: list[Path]) -> None:
     for csv_file in csv_files:
         n = target.import_csv(csv_file)
-        err_console.print(f"added {n} rows from {csv_file}", highlight=False)
+        done = target.last_import
+        extra = []
+        if done.replaced_failures:
+            extra.append(f"{done.replaced_failures} stored failures replaced by its scores")
+        if done.already_stored:
+            extra.append(f"{done.already_stored} already stored, kept"
+                         + (f" ({done.disagreeing} of them with another value in the file)" if done.disagreeing else ""))
+        err_console.print(f"added {n} rows from {csv_file}" + (f"; {'; '.join(extra)}" if extra else ""),
+                          highlight=False)
+        if done.disagreeing:
+            err_console.print(f"[yellow]warning[/]: {csv_file} gives {done.disagreeing} stored scores another value "
+                              "under the same key; the store's were kept (compare them with "
+                              "scripts/compare_score_exports.py)", highlight=False)

@@ -66,6 +66,16 @@ CREATE INDEX IF NOT EXISTS scores_lookup ON scores (space, dataset, proxy, batch
 
 
 @dataclass(frozen=True)
+class ImportSummary:
+    """What :meth:`ResultsStore.import_csv` did with a file's rows."""
+
+    added: int  # keys the store did not have
+    replaced_failures: int  # stored failures replaced by the file's score
+    already_stored: int  # keys the store had a score for (kept as stored)
+    disagreeing: int  # of those, how many the file gives another value or status
+
+
+@dataclass(frozen=True)
 class ScoreKey:
     """Everything that determines a stored score (arch and proxy aside, shared by a whole run)."""
 
@@ -212,6 +222,7 @@ class ResultsStore:
     def __init__(self, path: str | Path, *, timeout: float = 60.0, read_only: bool = False) -> None:
         self.path = Path(path)
         self.read_only = read_only
+        self.last_import: ImportSummary | None = None
         if read_only:
             self._conn = connect_read_only(self.path, timeout=timeout)
             try:
@@ -419,8 +430,13 @@ class ResultsStore:
         return [r[0] for r in self._conn.execute(f"SELECT DISTINCT {column} FROM scores ORDER BY 1")]
 
     def import_csv(self, path: str | Path) -> int:
-        """Load rows written by :meth:`export_csv` (plain or ``.gz``); existing rows with the same key are kept.
-        Returns rows added."""
+        """Load rows written by :meth:`export_csv` (plain or ``.gz``); returns the rows added (new keys).
+
+        A stored score is kept when the file has the same key; a stored *failure* is replaced by the
+        file's score for that key. :attr:`last_import` (an :class:`ImportSummary`) also counts the
+        failures replaced, the keys already stored and, among those, the ones whose stored value
+        differs from the file's (kept as stored: say so, since same key should mean same number).
+        """
         import csv
 
         self._refuse_if_read_only()
@@ -448,12 +464,36 @@ class ResultsStore:
                         raise StoreError(f"{path}:{lineno}: unknown status {d['status']!r}")
         except (OSError, EOFError, UnicodeDecodeError) as exc:  # EOFError: truncated gzip
             raise StoreError(f"{path}: cannot read ({exc})") from None
-        before = self.count()
         cols = ", ".join(self.EXPORT_COLUMNS)
+        keys = ", ".join(_KEY_COLUMNS)
+        same_key = " AND ".join(f"s.{c} = i.{c}" for c in _KEY_COLUMNS)
         with self._conn:
             self._conn.execute("BEGIN IMMEDIATE")
-            self._conn.executemany(f"INSERT OR IGNORE INTO scores ({cols}) VALUES ({','.join('?' * 16)})", rows)
-        return self.count() - before
+            self._conn.execute(f"CREATE TEMP TABLE incoming AS SELECT {cols} FROM scores WHERE 0")
+            try:
+                # First listed wins inside the import too: a key repeated later in the file is ignored.
+                self._conn.execute(f"CREATE UNIQUE INDEX temp.incoming_key ON incoming ({keys})")
+                self._conn.executemany(f"INSERT OR IGNORE INTO incoming ({cols}) VALUES ({','.join('?' * 16)})",
+                                       rows)
+                # A stored failure gives way to a score computed elsewhere; a stored score is kept, and
+                # a different value for it is counted (never silently): same key, other number.
+                better = (f"FROM incoming i JOIN scores s ON {same_key} "
+                          "WHERE s.status = 'error' AND i.status != 'error'")
+                replaced = self._conn.execute(f"SELECT COUNT(*) {better}").fetchone()[0]
+                self._conn.execute(f"INSERT OR REPLACE INTO scores ({cols}) SELECT {', '.join('i.' + c for c in self.EXPORT_COLUMNS)} {better}")
+                disagree = self._conn.execute(
+                    f"SELECT COUNT(*) FROM incoming i JOIN scores s ON {same_key} WHERE s.status != 'error' "
+                    "AND i.status != 'error' AND NOT (s.status = i.status AND s.value IS i.value)").fetchone()[0]
+                kept = self._conn.execute(f"SELECT COUNT(*) FROM incoming i JOIN scores s ON {same_key}"
+                                          ).fetchone()[0] - replaced
+                added = self._conn.execute(
+                    f"INSERT INTO scores ({cols}) SELECT {', '.join('i.' + c for c in self.EXPORT_COLUMNS)} "
+                    f"FROM incoming i WHERE NOT EXISTS (SELECT 1 FROM scores s WHERE {same_key})").rowcount
+            finally:
+                self._conn.execute("DROP TABLE temp.incoming")
+        self.last_import = ImportSummary(added=added, replaced_failures=replaced, already_stored=kept,
+                                         disagreeing=disagree)
+        return added
 
     def close(self) -> None:
         self._conn.close()
