@@ -531,3 +531,14 @@ def test_a_run_listing_several_files_of_one_name_is_not_a_difference(runs, tmp_p
     _edit_summary(runs["eval_b"], provenance={"data_files": describe_files(copies[:1])})
     (warning,) = build_report([runs["eval_a"], runs["eval_b"]], tmp_path / "r.html").warnings
     assert warning.startswith("data file images.bin differs between runs")
+
+
+def test_search_notes_shared_by_every_setting_once_and_the_others_under_their_setting():
+    from gradsign.reports.sections import _search_notes
+
+    searches = [{"label": "rea", "notes": ["paid twice"]},
+                {"label": "rea+synflow(K=3, free)", "notes": ["paid twice", "NOT charged"]}]
+    summary = {"notes": ["paid twice"], "setting_notes": {"rea": ["1 of 2 runs trained no cell"]}}
+    assert _search_notes(searches, summary) == ["paid twice", "rea+synflow(K=3, free): NOT charged",
+                                                "rea: 1 of 2 runs trained no cell"]
+    assert _search_notes([], {"notes": ["x"]}) == ["x"]  # a summary written before setting notes existed

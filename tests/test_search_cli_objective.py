@@ -151,6 +151,13 @@ def test_a_seconds_budget_charges_the_measured_seconds(user_file):
     assert run.charged_seconds == run.train_seconds  # measured by the library around each call
 
 
+def test_a_budget_no_training_fits_in_is_an_error_not_a_nan_table(user_file):
+    import gradsign
+
+    with pytest.raises(ConfigError, match="no run of any setting finished a single training"):
+        gradsign.search("random", objective=f"{user_file}:train", space="toy-user-cli", budget="1e-9s", runs=2)
+
+
 @pytest.mark.parametrize("objective, extra, needle", [
     ("{f}:training", [], "has no 'training'; functions defined there: batch, test, train"),
     ("{f}:WIDTHS", [], "'WIDTHS' is a int, not a function"),

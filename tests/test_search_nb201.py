@@ -109,3 +109,27 @@ def test_transfer_table_reports_each_pick_on_every_dataset(table):
     assert head == "| setting (searched on) | cifar10 | cifar100 | ImageNet16-120 |"
     assert row.startswith("| rea (cifar10) | ") and f"{summary['cifar100']['mean']:.2f} ± " in row
     assert "reported_summary" in res.to_dict(trajectories=False)
+
+
+def test_a_budget_below_one_training_is_refused_and_notes_name_their_setting(data_dir, tmp_path, capsys):
+    import json
+
+    from gradsign.cli.main import main
+
+    with pytest.raises(ConfigError, match=r"--budget 10 s is below the cheapest training of nb201 cifar10 \("):
+        import gradsign
+
+        gradsign.search("random", budget="10s", runs=1, data_dir=data_dir)
+    out = tmp_path / "s"
+    with pytest.raises(SystemExit) as exc:
+        main(["search", "--data-dir", str(data_dir), "--runs", "1", "--proxy", "synflow", "--candidates", "3",
+              "--budget", "8evals", "--store", str(tmp_path / "s.sqlite"), "--output", str(out), "--no-progress"])
+    assert (exc.value.code or 0) == 0
+    printed = capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    free = [label for label in summary["setting_notes"] if label.endswith("free)")]
+    assert len(free) == 1 and any("NOT charged" in n for n in summary["setting_notes"][free[0]])
+    assert not any("NOT charged" in n for n in summary["notes"])  # not a note of every setting
+    assert f"note ({free[0]}): proxy seconds were NOT charged" in printed
+    assert "note: proxy seconds were NOT charged" not in printed
+    assert any("a cell trained twice is paid twice" in n for n in summary["notes"])  # shared by all three

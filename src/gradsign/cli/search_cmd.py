@@ -110,6 +110,9 @@ def search(
         console.print(transfer, highlight=False, markup=False)
     for note in report.summary["notes"]:
         console.print(f"note: {note}", highlight=False, markup=False)
+    for label, notes in report.summary.get("setting_notes", {}).items():
+        for note in notes:
+            console.print(f"note ({label}): {note}", highlight=False, markup=False)
     s = report.summary
     if "proxy_cells_from_store" in s:
         console.print(f"proxy cells: {s['proxy_cells_from_store']} from the store, "

@@ -176,6 +176,17 @@ SEARCH_COLUMNS = [("setting", "text"), ("dataset", "text"), ("runs", "num"), ("t
                   ("95% CI", "num"), ("trainings/run", "num"), ("charged s/run", "num"), ("proxy s/run", "num")]
 
 
+def _search_notes(searches: list[dict], summary: dict) -> list[str]:
+    """Notes every setting shares, then each setting's own prefixed by its label (one list, no repeats)."""
+    per_setting = [(d.get("label", "?"), list(d.get("notes", []))) for d in searches]
+    per_setting += [(label, list(ns)) for label, ns in summary.get("setting_notes", {}).items()]
+    common = set(summary.get("notes", []))
+    if searches:
+        common |= set.intersection(*[set(ns) for label, ns in per_setting[:len(searches)]])
+    own = [f"{label}: {n}" for label, ns in per_setting for n in ns if n not in common]
+    return sorted(common) + list(dict.fromkeys(own))
+
+
 def _search_rows(run: Run) -> list[list[dict[str, Any]]]:
     rows = []
     if run.searches:
@@ -231,7 +242,7 @@ def search_section(run: Run, index: int) -> dict[str, Any]:
     facts = [("searches", len(run.searches) or len(s.get("settings", []))), ("runs per setting", s.get("runs")),
              ("seed", s.get("seed")), ("algorithm", s.get("algo")), ("proxy", s.get("proxy")),
              ("budget", s.get("budget"))]
-    notes = sorted({n for d in run.searches for n in d.get("notes", [])} | set(s.get("notes", [])))
+    notes = _search_notes(run.searches, s)
     return {"id": f"search-{index}", "title": run.name, "run": run,
             "facts": [(k, shown(v)) for k, v in facts if v not in (None, "", [])],
             "table": {"id": f"search-{index}-table", "columns": SEARCH_COLUMNS, "rows": _search_rows(run),

@@ -141,7 +141,7 @@ def search(
     or ``"dataset"``: ``batch_size`` training images of ``dataset`` drawn by ``seed``
     (``num_classes`` then defaults to the dataset's).
     """
-    from gradsign.search import Journal, TabularObjective
+    from gradsign.search import Budget, Journal, TabularObjective
 
     started = time.time()
     _check_counts(runs=runs, candidates=candidates, warmup_pool=warmup_pool)
@@ -154,12 +154,20 @@ def search(
         raise ConfigError("a search with your own training function needs a budget: budget='600s' (--budget 600s) "
                           "charges measured seconds, '50evals' counts trainings")
     tabular = isinstance(obj, TabularObjective)
+    if tabular:  # a budget below the cheapest training would give every run no pick at all (NaN)
+        need = Budget.parse(budget, obj.default_budget)
+        if need.kind == "seconds" and need.amount < obj.min_cost:
+            raise ConfigError(f"--budget {need.amount:g} s is below the cheapest training of {obj.space.name} "
+                              f"{obj.dataset} ({obj.min_cost:.1f} s): no run could train a single cell")
     journal = journal if journal is None or isinstance(journal, Journal) else Journal(journal)
     if isinstance(proxy, str) and not tabular:
         proxy = _network_proxy(proxy, obj, proxy_batch, num_classes, seed, dataset, batch_size, data_dir)
     provider = _provider(proxy, obj, tabular, setup, store, precompute, progress, backend, journal)
     results = _run_settings(algorithm, obj, provider, charge_proxy, candidates, warmup_pool, tabular=tabular,
                             runs=runs, seed=seed, budget=budget, journal=journal)
+    if all(r.evaluations == 0 for res in results for r in res.runs):  # e.g. your training costs more than it
+        raise ConfigError(f"--budget {budget}: no run of any setting finished a single training within it, so "
+                          "there is no pick to report; give a larger budget")
     report = SearchReport(results, _summary(results, obj, algorithm, proxy, provider, candidates, budget, runs, seed,
                                             setup, started, zc_source if guided else None))
     if journal is not None:  # what this call trained, and what it replayed from an earlier (killed) one
@@ -371,6 +379,12 @@ def _run_settings(algorithm: Any, objective: Any, provider: Any, charge_proxy: b
     return results
 
 
+def _empty_runs_note(result: Any) -> list[str]:
+    empty = sum(r.evaluations == 0 for r in result.runs)
+    return ([f"{empty} of {len(result.runs)} runs trained no cell within the budget: no pick, counted as NaN"]
+            if empty else [])
+
+
 def _summary(results: list[Any], objective: Any, algorithm: Any, proxy: Any, provider: Any, candidates: int,
              budget: Any, runs: int, seed: int, setup: ScoringSetup | None, started: float,
              zc_source: str | None) -> dict[str, Any]:
@@ -383,7 +397,10 @@ def _summary(results: list[Any], objective: Any, algorithm: Any, proxy: Any, pro
         "candidates": candidates if proxy is not None else 1,
         "predictor": getattr(algorithm, "predictor", None) if zc_source else None, "zc_source": zc_source,
         "settings": results_table(results),
-        "notes": sorted({n for r in results for n in r.notes}),
+        # notes every setting shares, then each setting's own (e.g. whether its proxy seconds were charged)
+        "notes": sorted(set.intersection(*[set(r.notes) for r in results])) if results else [],
+        "setting_notes": {r.label: [n for n in r.notes if not all(n in o.notes for o in results)]
+                          + _empty_runs_note(r) for r in results},
         "provenance": collect_provenance(seeds=[seed], started=started, device=setup.device if setup else None,
                                          threads=setup.threads if setup else None),
     }
