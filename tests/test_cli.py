@@ -69,6 +69,13 @@ def test_score_json_and_csv(tmp_path, capsys):
     assert code == 0
     header, row = csv_out.read_text().splitlines()
     assert header == "index,arch,params,l2_norm" and row.startswith("1,")
+    # Without --format, the --output file's extension chooses (a .csv file got the plain-text table).
+    for name, check in (("t.csv", lambda t: t.splitlines()[0] == "index,arch,params,l2_norm"),
+                        ("t.JSON", lambda t: json.loads(t)["scores"][0]["index"] == 1),
+                        ("t.txt", lambda t: "," not in t.splitlines()[0] and "params" in t)):
+        code, _, _ = run(["score", "--arch", ARCH, "--proxies", "params,l2_norm", "--output", str(tmp_path / name),
+                          "--store", str(store)], capsys)
+        assert code == 0 and check((tmp_path / name).read_text()), name
 
 
 def test_proxies_listing(capsys):
@@ -190,3 +197,7 @@ def test_store_export_matching_nothing_names_the_filter_and_what_is_stored(tmp_p
     assert code == 0 and "no row has dataset 'cifar100', proxy 'synflow' together" in err
     code, _, err = run(["store", "export", "--store", str(store), "--proxy", "snip", "--output", str(out)], capsys)
     assert code == 0 and "wrote 2 rows" in err and "no stored row" not in err and "together" not in err
+    # Aliases, as everywhere else: c10 is cifar10, NB201 is nb201.
+    code, _, err = run(["store", "export", "--store", str(store), "--space", "NB201", "--dataset", "c10",
+                        "--output", str(out)], capsys)
+    assert code == 0 and "wrote 2 rows" in err  # snip and synflow on cifar10

@@ -301,3 +301,7 @@ def test_every_command_help_renders(path):
     r = CliRunner().invoke(app, [*path, "--help"])
     assert r.exit_code == 0, r.output
     assert "Usage" in r.output
+    # rich renders ":name:" as an emoji (FILE.py:train: became FILE.py + a tram): nothing outside ASCII and
+    # the box drawing of the help panels
+    odd = {ch for ch in r.output if ord(ch) > 127 and not 0x2500 <= ord(ch) <= 0x257F}
+    assert not odd, f"help of {' '.join(path) or 'gradsign'} shows {sorted(odd)}"

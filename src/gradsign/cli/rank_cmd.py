@@ -11,7 +11,7 @@ from rich.table import Table
 
 from gradsign.cli.common import (DataDirOption, DeviceOption, ThreadsOption, console, err_console, report_fallback,
                                  set_interrupt_note)
-from gradsign.cli.scoring_cmds import OutputFormat
+from gradsign.cli.scoring_cmds import FormatOption, OutputFormat, output_format
 
 
 def _fmt(v) -> str:
@@ -52,7 +52,7 @@ def rank(
                       "list or dict: which element is the logits (an index such as 0, or a key such as logits).")] = None,
     sort_by: Annotated[Optional[str], typer.Option("--sort-by", help="Order rows by this proxy's rank "
                                                    "(default: the first proxy); 'none' keeps the given order.")] = None,
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
+    fmt: FormatOption = None,
     output: Annotated[Optional[Path], typer.Option("--output", help="Write the result to this file.")] = None,
     data_dir: DataDirOption = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="One line per model on stderr.")] = True,
@@ -70,6 +70,7 @@ def rank(
 
     if output is not None:
         check_output_file(output)
+    fmt = output_format(fmt, output)
     select = None if logits is None else (int(logits) if logits.strip().lstrip("-").isdigit() else logits.strip())
 
     def report(i: int, n: int, name: str, seconds: float) -> None:

@@ -20,6 +20,22 @@ class OutputFormat(str, Enum):
     csv = "csv"
 
 
+FormatOption = Annotated[Optional[OutputFormat], typer.Option(
+    "--format", help="Output format (default: from the --output file's extension, .csv or .json, else table).",
+    show_default=False)]
+
+
+def output_format(fmt: OutputFormat | None, output: Path | None) -> OutputFormat:
+    """``--format`` as given, else the one ``--output``'s extension names (``x.csv`` gets CSV, not a table)."""
+    if fmt is not None:
+        return fmt
+    suffixes = [s.lower() for s in output.suffixes] if output is not None else []
+    if suffixes[-1:] == [".gz"]:
+        suffixes = suffixes[:-1]
+    ext = suffixes[-1] if suffixes else ""
+    return {".csv": OutputFormat.csv, ".json": OutputFormat.json}.get(ext, OutputFormat.table)
+
+
 SpaceOption = Annotated[str, typer.Option("--space", help="Search space: nb201 (NAS-Bench-201), nb101 (NAS-Bench-101) or darts (DARTS / NAS-Bench-301).")]
 DatasetOption = Annotated[str, typer.Option("--dataset", help="cifar10, cifar100 or ImageNet16-120.")]
 ProxiesOption = Annotated[str, typer.Option("--proxies", help="Comma-separated proxy names, or 'all' (see `gradsign proxies`).")]
@@ -107,7 +123,7 @@ def score(
     batch_size: BatchOption = 64,
     seed: SeedOption = 0,
     sampling: SamplingOption = "random",
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
+    fmt: FormatOption = None,
     output: Annotated[Optional[Path], typer.Option("--output", help="Write the result to this file.")] = None,
     store: StoreOption = None,
     no_store: NoStoreOption = False,
@@ -130,6 +146,7 @@ def score(
 
     if output is not None:
         check_output_file(output)
+    fmt = output_format(fmt, output)
     scorer_store = _store(store, no_store)
     set_interrupt_note(store_interrupt_note(scorer_store))
     result = score_archs(

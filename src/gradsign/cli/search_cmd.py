@@ -22,8 +22,9 @@ def search(
                                        "--objective, any registered space (yours: registered by the --objective file, "
                                        "or by a plug-in: `gradsign --plugin my_space.py search --objective train.py:train`)."
                                        )] = "nb201",
-    objective: Annotated[Optional[str], typer.Option("--objective", help="Your training function, FILE.py:train: "
-                         "train(arch) -> accuracy to maximise (a validation accuracy); its measured seconds are "
+    # (never "FILE.py:train:" in a help text: rich renders ":train:" as an emoji)
+    objective: Annotated[Optional[str], typer.Option("--objective", help="Your training function FILE.py:train, "
+                         "where train(arch) -> accuracy to maximise (a validation accuracy); its measured seconds are "
                          "charged to --budget (needed). Without it the benchmark's table is the objective.",
                          show_default=False)] = None,
     test: Annotated[Optional[str], typer.Option("--test", help="With --objective: FILE.py:test, test(arch) -> "

@@ -58,9 +58,11 @@ def export(
     proxy: Annotated[Optional[str], typer.Option("--proxy", help="Only this proxy (e.g. gradsign).")] = None,
 ) -> None:
     """Write stored scores (optionally filtered) to a portable CSV."""
-    where = {k: v for k, v in (("space", space), ("dataset", dataset), ("proxy", proxy)) if v is not None}
     from gradsign.errors import ConfigError
     from gradsign.outputs import check_output_file
+    from gradsign.workflows.scoring import store_filter
+
+    where = store_filter(space, dataset, proxy)  # aliases (c10, NB201) as the store writes the names
 
     s = _open(store, read_only=True)  # before creating anything for the output
     check_output_file(output)  # a read-only folder or a file as parent: one line, nothing written
