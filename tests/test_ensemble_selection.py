@@ -268,11 +268,23 @@ def test_fewshot_prior_and_apply(tmp_path):
     lab = {m: v[:20] for m, v in scores.items()}
     values, fit = apply_fewshot("synflow+params", ["snip", "synflow+params"], cand, lab, acc[:20])
     assert values.shape == (100,) and fit.k == 20 and set(fit.members) == {"snip", "synflow", "params"}
+    # A candidate that is also labelled is ranked once: adding the labelled cells 0-4 as candidates
+    # changes no other candidate's value and gives them their labelled rows' values.
+    names = [f"c{i}" for i in range(120)]
+    both = {m: np.concatenate([v[:5], v[20:]]) for m, v in scores.items()}
+    again, _ = apply_fewshot("synflow+params", ["snip", "synflow+params"], both, lab, acc[:20],
+                             candidate_archs=names[:5] + names[20:], labelled_archs=names[:20])
+    assert np.array_equal(again[5:], values)
+    pooled = fit.apply({m: np.concatenate([lab[m], cand[m]]) for m in fit.members})
+    assert np.array_equal(again[:5], pooled[:5])
     f = tmp_path / "labels.csv"
     f.write_text('arch,accuracy\n"a,b",1.5\nc,2\n')
     assert read_labels(f)[0] == ["a,b", "c"]
     f.write_text("arch,acc\nc,2\n")
     with pytest.raises(ConfigError, match="arch,accuracy"):
+        read_labels(f)
+    f.write_text("arch,accuracy\nc,2\nd,3\nc,4\n")
+    with pytest.raises(ConfigError, match=r"labels.csv:4: arch 'c' is listed twice"):
         read_labels(f)
 
 

@@ -39,3 +39,12 @@ def test_score_archs_checks_before_scoring():
         gradsign.score_archs("nb201", proxies="params", archs=[ARCHS[0]], skip_invalid=True)
     with pytest.raises(ConfigError, match="nosuchproxy"):
         gradsign.score_archs("nb201", proxies="nosuchproxy", archs=[ARCHS[0]])
+
+
+def test_a_cell_named_twice_is_scored_once_and_ranked_once():
+    notes: list[str] = []
+    once = gradsign.score_archs("nb201", proxies="params,synflow,params+synflow", archs=[ARCHS[0], ARCHS[1]])
+    twice = gradsign.score_archs("nb201", proxies="params,synflow,params+synflow",
+                                 archs=[ARCHS[0], ARCHS[1], ARCHS[0]], note=notes.append)
+    assert len(twice.frame) == 2 and twice.frame.equals(once.frame)  # the ensemble's ranks too
+    assert notes == [f"note: 1 duplicate arch(s) dropped, each scored once (e.g. {ARCHS[0]})"]

@@ -620,20 +620,36 @@ def fewshot_prior(proxies: str | Sequence[str]) -> tuple[list[str], str]:
 
 
 def apply_fewshot(prior: str, proxies: Sequence[str], candidate_scores: Mapping[str, Sequence[float]],
-                  labelled_scores: Mapping[str, Sequence[float]], accuracies: Sequence[float]
+                  labelled_scores: Mapping[str, Sequence[float]], accuracies: Sequence[float], *,
+                  candidate_archs: Sequence[str] | None = None, labelled_archs: Sequence[str] | None = None
                   ) -> tuple[np.ndarray, FewShotEnsemble]:
     """Fit the few-shot rule on the labelled archs (ranked together with the candidates) and return its
     value for each candidate, and the fit. Members: every single proxy of ``proxies`` (ensembles' members
-    included)."""
+    included).
+
+    With ``candidate_archs`` and ``labelled_archs`` (canonical strings), a candidate that is also
+    labelled is ranked once, as a labelled arch: it would otherwise count twice in the ranks."""
     from gradsign.proxies.ensemble import split_members
 
     members, _ = split_members(list(proxies))
-    fit = fewshot_ensemble({m: labelled_scores[m] for m in members}, accuracies,
-                           {m: candidate_scores[m] for m in members}, prior=prior, members=members)
+    n_cand = len(np.asarray(candidate_scores[members[0]])) if members else 0
+    at_label = {a: i for i, a in enumerate(labelled_archs or ())}
+    if candidate_archs is not None and len(candidate_archs) != n_cand:
+        raise ValueError(f"candidate_archs has {len(candidate_archs)} archs for {n_cand} candidate scores")
+    also_labelled = [at_label.get(a) for a in candidate_archs] if candidate_archs is not None else [None] * n_cand
+    extra = np.array([j for j, i in enumerate(also_labelled) if i is None], dtype=np.int64)
+    others = {m: np.asarray(candidate_scores[m], dtype=np.float64)[extra] for m in members}
+    fit = fewshot_ensemble({m: labelled_scores[m] for m in members}, accuracies, others, prior=prior,
+                           members=members)
     n_lab = len(np.asarray(accuracies))
-    union = {m: np.concatenate([np.asarray(labelled_scores[m], dtype=np.float64),
-                                np.asarray(candidate_scores[m], dtype=np.float64)]) for m in members}
-    return fit.apply(union)[n_lab:], fit
+    union = {m: np.concatenate([np.asarray(labelled_scores[m], dtype=np.float64), others[m]]) for m in members}
+    pooled = fit.apply(union)
+    values = np.empty(n_cand, dtype=np.float64)
+    values[extra] = pooled[n_lab:]
+    for j, i in enumerate(also_labelled):
+        if i is not None:
+            values[j] = pooled[i]
+    return values, fit
 
 
 def read_labels(path: str | Path) -> tuple[list[str], np.ndarray]:
@@ -652,8 +668,11 @@ def read_labels(path: str | Path) -> tuple[list[str], np.ndarray]:
         bad = int((~np.isfinite(acc)).sum())
         raise ConfigError(f"--labels {p}: {bad} accuracy value(s) are not numbers")
     archs = [str(a) for a in frame["arch"]]
-    if len(set(archs)) != len(archs):
-        raise ConfigError(f"--labels {p}: an arch is listed twice")
+    seen: set[str] = set()
+    for line, a in enumerate(archs, 2):
+        if a in seen:
+            raise ConfigError(f"--labels {p}:{line}: arch {a!r} is listed twice")
+        seen.add(a)
     return archs, acc
 
 

@@ -89,7 +89,20 @@ def choose_archs(space: Any, *, archs: Sequence[str] = (), indices: Sequence[int
         chosen += draw_archs(space, sample, seed, note=lambda message: say(f"note: {message}"))
     if not chosen:
         raise ConfigError("no architecture given: use --arch, --index, --archs-file or --sample")
-    return chosen, skipped
+    # One row per cell: a cell named twice (two lines, --arch and the sample, two spellings) would be
+    # scored twice and counted twice by every rank ensemble.
+    unique: dict[str, Any] = {}
+    first_duplicate = None
+    for a in chosen:
+        key = space.to_string(a)
+        if key in unique:
+            first_duplicate = first_duplicate or key
+        else:
+            unique[key] = a
+    if first_duplicate is not None:
+        say(f"note: {len(chosen) - len(unique)} duplicate arch(s) dropped, each scored once "
+            f"(e.g. {first_duplicate})")
+    return list(unique.values()), skipped
 
 
 def score_archs(
@@ -163,6 +176,10 @@ def score_archs(
             except GradsignError as exc:
                 raise ConfigError(f"--labels {labels}: arch {a!r} is not of space {sp.name} ({exc})") from None
         label_archs = parsed
+        canonical = [sp.to_string(a) for a in parsed]
+        if len(set(canonical)) != len(canonical):  # two spellings of one cell
+            twice = next(a for i, a in enumerate(canonical) if a in canonical[:i])
+            raise ConfigError(f"--labels {labels}: arch {twice!r} is listed twice (in two spellings)")
         names, prior = fewshot_prior(proxies)
         proxies = names
     setup = scoring_setup(space, dataset, proxies, batch_size=batch_size, seed=seed, sampling=sampling,
@@ -182,7 +199,8 @@ def score_archs(
         from gradsign.evaluation.ensemble_selection import apply_fewshot
 
         labelled = scorer.score_archs(label_archs, progress=progress and len(label_archs) > 1, backend=runner)
-        frame["fewshot"], fit = apply_fewshot(prior, setup.proxies, table.scores, labelled.scores, label_acc)
+        frame["fewshot"], fit = apply_fewshot(prior, setup.proxies, table.scores, labelled.scores, label_acc,
+                                              candidate_archs=table.archs, labelled_archs=labelled.archs)
     return ScoreResult(space=sp.name, dataset=scorer.dataset, batch_size=batch_size, seed=seed,
                        data=table.data_description, frame=frame, proxies=tuple(setup.proxies), skipped=skipped,
                        fewshot=fit, failed={p: n for p in setup.proxies if (n := table.n_failed(p))},
