@@ -48,6 +48,30 @@ def test_top_k_precision_counts_overlap():
     assert top_k_precision(score_nan, acc, 0.1) == 0.0
 
 
+def test_top_k_precision_is_the_expectation_over_tie_orders_not_the_listing_order():
+    from itertools import permutations
+
+    from gradsign.evaluation.metrics import top_k_membership
+
+    acc = np.arange(20.0)  # top 2: cells 18, 19
+    score = np.zeros(20)
+    score[[3, 19]] = 5.0  # two cells tied at the top: one of them is truly top-2
+    # The proxy's top 2 is {3, 19} whatever the order: 0.5.
+    assert top_k_precision(score, acc, 0.1) == pytest.approx(0.5)
+    score[[3, 18, 19]] = 5.0  # three tied for two places: each in with probability 2/3
+    expected = (2 / 3 + 2 / 3) / 2
+    assert top_k_precision(score, acc, 0.1) == pytest.approx(expected)
+    # The brute force over every order of the three tied cells gives the same mean, and listing the
+    # cells in another order changes nothing (the stable tie-break gave 0 or 1 here).
+    tied = [3, 18, 19]
+    outcomes = [len({p[0], p[1]} & {18, 19}) / 2 for p in permutations(tied)]
+    assert np.mean(outcomes) == pytest.approx(expected)
+    order = np.random.default_rng(0).permutation(20)
+    assert top_k_precision(score[order], acc[order], 0.1) == pytest.approx(expected)
+    assert top_k_membership([1.0, np.nan, 1.0, 0.0], 1).tolist() == [0.5, 0.0, 0.5, 0.0]
+    assert top_k_membership([np.nan, np.inf, 2.0], 2).tolist() == [0.5, 0.5, 1.0]  # inf ranks last too
+
+
 def test_kendall_protocol_mean_std():
     rng = np.random.default_rng(2)
     a = rng.normal(size=500)

@@ -43,23 +43,44 @@ def kendall(scores, accuracies) -> float:
     return float(stats.kendalltau(s, a).statistic)
 
 
+def top_k_membership(values, k: int) -> np.ndarray:
+    """Each item's probability of being among the ``k`` largest ``values`` when ties are broken at random.
+
+    1 above the cut, 0 below it; the items tied at the cut share its remaining places equally
+    (``(places left) / (items tied)`` each). Non-finite values rank last, tied with one another.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    v = np.where(np.isfinite(v), v, -np.inf)
+    n = len(v)
+    k = min(k, n)
+    if k <= 0:
+        return np.zeros(n)
+    cut = np.sort(v)[::-1][k - 1]  # the k-th largest value
+    above = v > cut
+    tied = v == cut
+    out = above.astype(np.float64)
+    out[tied] = (k - int(above.sum())) / int(tied.sum())
+    return out
+
+
 def top_k_precision(scores, accuracies, fraction: float = 0.1) -> float:
     """Share of the proxy's top ``fraction`` that are also in the true top ``fraction``.
 
-    Non-finite scores rank last (a NaN never counts as a top prediction).
+    With ties at either cut this is the expectation over random tie orders (the sum over cells of
+    the two membership probabilities of :func:`top_k_membership`, over k), so it never depends on
+    the order the cells were listed in: params, FLOPs and rank ensembles tie often, and SWAP
+    saturates (53 NB101 cells share its maximum). Without ties it is the plain overlap.
+    Non-finite scores rank last (a NaN counts as a top prediction only if fewer than k scores are finite).
     """
     s = np.asarray(scores, dtype=np.float64)
     a = np.asarray(accuracies, dtype=np.float64)
+    if s.shape != a.shape:
+        raise ValueError(f"scores and accuracies differ in shape: {s.shape} vs {a.shape}")
     n = len(s)
-    k = max(1, int(round(n * fraction)))
     if n == 0:
         return float("nan")
-    s_rank = np.where(np.isfinite(s), s, -np.inf)
-    a_rank = np.where(np.isfinite(a), a, -np.inf)
-    # Stable sorts with a fixed tie-break (position) keep the result deterministic.
-    top_pred = set(np.argsort(-s_rank, kind="stable")[:k].tolist())
-    top_true = set(np.argsort(-a_rank, kind="stable")[:k].tolist())
-    return len(top_pred & top_true) / k
+    k = max(1, int(round(n * fraction)))
+    return float(np.dot(top_k_membership(s, k), top_k_membership(a, k)) / k)
 
 
 def nan_mean_std(values, axis=None) -> tuple:
