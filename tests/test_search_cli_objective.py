@@ -167,6 +167,7 @@ def test_a_budget_no_training_fits_in_is_an_error_not_a_nan_table(user_file):
     ("{f}:train", ["--proxy", "synflow", "--proxy-batch", "{f}:batch"], "num_classes"),
     ("{f}:train", ["--proxy", "synflow", "--proxy-batch", "{f}:test"], "proxy batch"),
     ("{f}:train", ["--proxy", "synflow", "--option", "synflow.x=1"], "--option applies to benchmark"),
+    ("{f}:train", ["--warmup-pool", "5"], "--warmup-pool 5 ranks cells by a proxy: give --proxy"),
 ])
 def test_bad_input_is_one_line_naming_the_culprit(user_file, tmp_path, capsys, objective, extra, needle):
     fill = {"f": str(user_file), "d": str(tmp_path)}

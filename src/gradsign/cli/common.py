@@ -65,7 +65,8 @@ ThreadsOption = Annotated[
     typer.Option(
         "--threads",
         help="torch intra-op threads per scoring process (default 1: the same scores on every backend and "
-        "no oversubscription; another count changes the last bits and is recorded in the store key).",
+        "no oversubscription; another count changes the last bits, and where scores are stored it is part of the "
+        "store key).",
         show_default=False,
     ),
 ]

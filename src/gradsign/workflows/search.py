@@ -145,6 +145,8 @@ def search(
 
     started = time.time()
     _check_counts(runs=runs, candidates=candidates, warmup_pool=warmup_pool)
+    if warmup_pool and proxy is None:  # the warm-up ranks cells by the proxy: without one it would be ignored
+        raise ConfigError(f"--warmup-pool {warmup_pool} ranks cells by a proxy: give --proxy")
     if output is not None:
         check_output_dir(output)  # before minutes of searching, not after
     obj = _objective(objective, space, dataset, data_dir, test)

@@ -146,7 +146,7 @@ def _check_rank_settings(names: list[str], batch_size: int, image_size: int | No
     if sampling not in SAMPLINGS:
         raise ConfigError(f"unknown sampling {sampling!r}; valid: {', '.join(SAMPLINGS)}")
     if sort_by not in (None, "none") and sort_by not in names:
-        raise ConfigError(f"--sort-by {sort_by!r}: not among --proxies ({', '.join(names)})")
+        raise ConfigError(f"--sort-by {sort_by!r}: not among --proxies ({', '.join(names)}); add it there to sort by it")
 
 
 def _model_entries(models: Sequence[str | ModelSpec] | Mapping[str, Any]) -> dict[str, Any]:
