@@ -383,6 +383,10 @@ def write_outputs(result: EvaluationResult, space, out: Path) -> list[Path]:
     frame.to_csv(path, index=False, float_format="%.10g")
     files.append(path)
     files.extend(plot_scatters(result, out))
+    # An earlier run into this folder with other proxies left their plots: beside this summary they would
+    # read as this run's. The folder's summary.json and scores.csv are replaced the same way.
+    for stale in sorted(set(out.glob("scatter_*.png")) - set(files)):
+        stale.unlink(missing_ok=True)
     return files
 
 
