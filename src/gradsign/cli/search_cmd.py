@@ -116,7 +116,8 @@ def search(
             console.print(f"note ({label}): {note}", highlight=False, markup=False)
     s = report.summary
     if "proxy_cells_from_store" in s:
-        console.print(f"proxy cells: {s['proxy_cells_from_store']} from the store, "
+        console.print(f"proxy cells: {s['proxy_cells_from_store']} read from the store (every cell it holds for "
+                      "the proxy, used or not), "
                       f"{s['proxy_cells_scored_this_invocation']} scored now, "
                       f"{s['proxy_nonfinite_cells_seen']} non-finite (ranked last)", highlight=False)
     elif s.get("proxy_nonfinite_cells_seen"):
