@@ -142,6 +142,35 @@ def test_import_replaces_failures_keeps_scores_and_counts_disagreements(tmp_path
     assert fresh.last_import == ImportSummary(added=4, replaced_failures=0, already_stored=0, disagreeing=0)
 
 
+def test_put_error_counts_attempts_and_never_overwrites_a_score(tmp_path):
+    k = _key()
+    s = ResultsStore(tmp_path / "s.sqlite")
+    assert s.put_error(k, "a", "RuntimeError: 1") == 1 and s.put_error(k, "a", "RuntimeError: 2") == 2
+    rec = s.get_many(k, ["a"])["a"]
+    assert rec.status == "error" and rec.attempts == 2 and rec.error == "RuntimeError: 2"
+    s.put_many(k, [("b", 5.0, 0.1)])  # e.g. imported while a retry of b was running
+    assert s.put_error(k, "b", "RuntimeError: late") == 0
+    assert s.get_many(k, ["b"])["b"].value == 5.0
+
+
+def test_a_score_later_in_one_file_replaces_an_earlier_failure_of_its_key(tmp_path):
+    k = _key()
+    a, b = ResultsStore(tmp_path / "a.sqlite"), ResultsStore(tmp_path / "b.sqlite")
+    a.put_error(k, "x", "RuntimeError: boom")
+    b.put_many(k, [("x", 7.0, 0.1)])
+    joined = tmp_path / "joined.csv"
+    a.export_csv(tmp_path / "a.csv")
+    b.export_csv(tmp_path / "b.csv")
+    body_b = (tmp_path / "b.csv").read_text().splitlines()[1:]
+    joined.write_text((tmp_path / "a.csv").read_text() + "\n".join(body_b) + "\n")  # error first, then the score
+    fresh = ResultsStore(tmp_path / "fresh.sqlite")
+    assert fresh.import_csv(joined) == 1 and fresh.get_many(k, ["x"])["x"].value == 7.0
+    stuck = ResultsStore(tmp_path / "stuck.sqlite")
+    stuck.put_error(k, "x", "RuntimeError: here too")
+    assert stuck.import_csv(joined) == 0 and stuck.get_many(k, ["x"])["x"].value == 7.0
+    assert stuck.last_import.replaced_failures == 1
+
+
 def test_gzip_export_roundtrips_and_a_truncated_one_is_a_clear_error(tmp_path):
     src = ResultsStore(tmp_path / "a.sqlite")
     src.put_many(_key(), [(f"cell{i}", float(i), 0.1) for i in range(200)])

@@ -71,7 +71,7 @@ class ImportSummary:
 
     added: int  # keys the store did not have
     replaced_failures: int  # stored failures replaced by the file's score
-    already_stored: int  # keys the store had a score for (kept as stored)
+    already_stored: int  # keys the store had (a score, or a failure the file has no score for), kept as stored
     disagreeing: int  # of those, how many the file gives another value or status
 
 
@@ -366,12 +366,29 @@ class ResultsStore:
         self._write(data)
 
     def put_error(self, key: ScoreKey, arch: str, error: str, seconds: float | None = None) -> int:
-        """Record a failure; returns how many attempts have failed so far for this cell."""
+        """Record a failure; returns how many attempts have failed so far for this cell.
+
+        One statement, so a concurrent writer can neither lose an attempt nor be overwritten: a score
+        stored meanwhile (by another run, or ``gradsign store import``) is kept, and 0 is returned.
+        """
+        self._refuse_if_read_only()
         base = [getattr(key, c) for c in _KEY_COLUMNS if c != "arch"]
-        prev = self.get_many(key, [arch]).get(arch)
-        attempts = (prev.attempts + 1) if prev is not None and prev.status == "error" else 1
-        self._write([self._row(base, arch, None, "error", error[:2000], seconds, attempts, time.time())])
-        return attempts
+        row = self._row(base, arch, None, "error", error[:2000], seconds, 1, time.time())
+        cols = ", ".join(self.EXPORT_COLUMNS)
+        upsert = (f"INSERT INTO scores ({cols}) VALUES ({','.join('?' * len(row))}) "
+                  f"ON CONFLICT ({', '.join(_KEY_COLUMNS)}) DO UPDATE SET value = NULL, status = 'error', "
+                  "error = excluded.error, seconds = excluded.seconds, attempts = scores.attempts + 1, "
+                  "created = excluded.created WHERE scores.status = 'error'")
+        same_key = " AND ".join(f"{c} = ?" for c in _KEY_COLUMNS)
+        try:
+            with self._conn:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.execute(upsert, row)
+                status, attempts = self._conn.execute(f"SELECT status, attempts FROM scores WHERE {same_key}",
+                                                      row[:len(_KEY_COLUMNS)]).fetchone()
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"could not write to results store {self.path}: {exc}") from None
+        return int(attempts) if status == "error" else 0
 
     @staticmethod
     def _row(base, arch, value, status, error, seconds, attempts, now):
@@ -471,20 +488,23 @@ class ResultsStore:
             self._conn.execute("BEGIN IMMEDIATE")
             self._conn.execute(f"CREATE TEMP TABLE incoming AS SELECT {cols} FROM scores WHERE 0")
             try:
-                # First listed wins inside the import too: a key repeated later in the file is ignored.
+                # First listed wins inside the import too (a key repeated later in the file is ignored),
+                # except that a score replaces an earlier failure of its key.
                 self._conn.execute(f"CREATE UNIQUE INDEX temp.incoming_key ON incoming ({keys})")
-                self._conn.executemany(f"INSERT OR IGNORE INTO incoming ({cols}) VALUES ({','.join('?' * 16)})",
-                                       rows)
+                payload = ", ".join(f"{c} = excluded.{c}" for c in self.EXPORT_COLUMNS[len(_KEY_COLUMNS):])
+                self._conn.executemany(
+                    f"INSERT INTO incoming ({cols}) VALUES ({','.join('?' * 16)}) ON CONFLICT ({keys}) DO UPDATE "
+                    f"SET {payload} WHERE incoming.status = 'error' AND excluded.status != 'error'", rows)
                 # A stored failure gives way to a score computed elsewhere; a stored score is kept, and
                 # a different value for it is counted (never silently): same key, other number.
-                better = (f"FROM incoming i JOIN scores s ON {same_key} "
+                better = (f"FROM incoming i CROSS JOIN scores s ON {same_key} "
                           "WHERE s.status = 'error' AND i.status != 'error'")
                 replaced = self._conn.execute(f"SELECT COUNT(*) {better}").fetchone()[0]
                 self._conn.execute(f"INSERT OR REPLACE INTO scores ({cols}) SELECT {', '.join('i.' + c for c in self.EXPORT_COLUMNS)} {better}")
                 disagree = self._conn.execute(
-                    f"SELECT COUNT(*) FROM incoming i JOIN scores s ON {same_key} WHERE s.status != 'error' "
+                    f"SELECT COUNT(*) FROM incoming i CROSS JOIN scores s ON {same_key} WHERE s.status != 'error' "
                     "AND i.status != 'error' AND NOT (s.status = i.status AND s.value IS i.value)").fetchone()[0]
-                kept = self._conn.execute(f"SELECT COUNT(*) FROM incoming i JOIN scores s ON {same_key}"
+                kept = self._conn.execute(f"SELECT COUNT(*) FROM incoming i CROSS JOIN scores s ON {same_key}"
                                           ).fetchone()[0] - replaced
                 added = self._conn.execute(
                     f"INSERT INTO scores ({cols}) SELECT {', '.join('i.' + c for c in self.EXPORT_COLUMNS)} "
