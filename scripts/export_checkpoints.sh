@@ -22,7 +22,25 @@ shift 3
 cd "$(dirname "$0")/.."
 gradsign=${GRADSIGN:-.venv/bin/gradsign}
 note=${CHECKPOINT_NOTE:-checkpoint export}
+python=${PYTHON:-$(dirname "$gradsign")/python}
 proxies=$*
+
+# missing_keys OLD NEW: how many store keys of export OLD export NEW lacks; rows FILE: its records.
+export_keys='
+import csv, gzip, sys
+def keys(path):
+    with gzip.open(path, "rt", newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, [])
+        n = len(header) - 6  # the key columns; then value, status, error, seconds, attempts, created
+        return {tuple(row[:n]) for row in reader}
+if sys.argv[1] == "rows":
+    print(len(keys(sys.argv[2])))
+else:
+    print(len(keys(sys.argv[2]) - keys(sys.argv[3])))
+'
+missing_keys() { "$python" -c "$export_keys" missing "$1" "$2"; }
+rows() { "$python" -c "$export_keys" rows "$1"; }
 while true; do
     if (( interval > 0 )); then sleep "$interval"; fi
     files=()
@@ -35,11 +53,16 @@ while true; do
             failed=1
             continue
         fi
-        # Never replace an export with a smaller one (a store the earlier exports were not imported
-        # into, a wrong store or proxy name): the committed rows are the run's only copy elsewhere.
-        if [[ -f "$out" ]] && (( $(zcat "$out.part.gz" | wc -l) < $(zcat "$out" | wc -l) )); then
-            echo "export_checkpoints: $store has fewer $proxy rows than $out; kept $out (import it first:" \
-                 "gradsign store import $out --store $store)" >&2
+        # Never replace an export with one that lacks some of its rows (a store the earlier exports were
+        # not imported into, a wrong store): the committed rows are the run's only copy elsewhere.
+        # Rows are CSV records matched on the store key (an error's message spans several lines).
+        lost=0
+        if [[ -f "$out" ]]; then
+            lost=$(missing_keys "$out" "$out.part.gz") || lost="(could not compare)"
+        fi
+        if [[ "$lost" != 0 ]]; then  # a failed comparison refuses too
+            echo "export_checkpoints: $store lacks $lost $proxy rows of $out;" \
+                 "kept $out (import it first: gradsign store import $out --store $store)" >&2
             rm -f "$out.part.gz"
             failed=1
             continue
@@ -48,10 +71,10 @@ while true; do
         files+=("$out")
     done
     if (( commit )) && (( ${#files[@]} )); then
-        rows=$(zcat "${files[0]}" | tail -n +2 | wc -l)
+        n=$(rows "${files[0]}")
         # Commit only these files, whatever else is staged; retry if another git command holds the lock.
         for _ in 1 2 3; do
-            git add -- "${files[@]}" && git commit -q -m "results: NB201 $dataset all-cells run (${proxies// /,}), $rows rows of ${files[0]##*/} ($note)" -- "${files[@]}" && break
+            git add -- "${files[@]}" && git commit -q -m "results: NB201 $dataset all-cells run (${proxies// /,}), $n rows of ${files[0]##*/} ($note)" -- "${files[@]}" && break
             sleep 5
         done
     fi

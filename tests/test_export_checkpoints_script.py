@@ -85,7 +85,7 @@ def test_interval_zero_exports_commits_once_and_never_shrinks_an_export(repo, tm
     before = out["snip"].read_bytes()
     r = _run(repo, "--commit", str(fresh), "cifar10", "0", "snip", "synflow")
     assert r.returncode == 1
-    assert f"has fewer snip rows than results/{out['snip'].name}; kept" in r.stderr
+    assert f"lacks 2 snip rows of results/{out['snip'].name}; kept" in r.stderr
     assert f"gradsign store import results/{out['snip'].name} --store {fresh}" in r.stderr
     assert out["snip"].read_bytes() == before and _rows(out["synflow"]) == 4
     assert _git(repo, "log", "-1", "--format=%s").strip().endswith(
@@ -99,3 +99,22 @@ def test_bad_arguments_are_a_usage_line(repo, tmp_path):
         r = _run(repo, *args)
         assert r.returncode == 2 and r.stderr.startswith("usage:") and r.stderr.count("\n") == 1
     assert not list((repo / "results").iterdir())
+
+
+def test_rows_are_csv_records_so_rescored_failures_with_long_messages_replace_the_export(repo, tmp_path):
+    store = tmp_path / "s.sqlite"
+    traceback = "Traceback (most recent call last):\n  File x, line 1\nRuntimeError: out of memory"
+    with ResultsStore(store) as s:
+        s.put_many(_key("snip"), [("a", 1.0, 0.1)])
+        for arch in ("b", "c"):
+            s.put_error(_key("snip"), arch, traceback)  # three lines each in the export
+    out = repo / "results" / "nb201_cifar10_allcells_seed0_bs64_snip.csv.gz"
+    assert _run(repo, "--commit", str(store), "cifar10", "0", "snip").returncode == 0
+    assert _git(repo, "log", "-1", "--format=%s").strip().endswith("3 rows of " + out.name + " (checkpoint export)")
+    with ResultsStore(store) as s:  # the failures are scored after all (--retry-failed): fewer lines, same rows
+        s.put_many(_key("snip"), [("b", 2.0, 0.1), ("c", 3.0, 0.1)])
+    r = _run(repo, "--commit", str(store), "cifar10", "0", "snip")
+    assert r.returncode == 0, r.stderr
+    with gzip.open(out, "rt") as f:
+        assert "error" not in f.read().split("\n", 1)[1]
+    assert _git(repo, "status", "--porcelain") == ""
