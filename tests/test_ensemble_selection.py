@@ -284,7 +284,7 @@ def test_fewshot_prior_and_apply(tmp_path):
     with pytest.raises(ConfigError, match="arch,accuracy"):
         read_labels(f)
     f.write_text("arch,accuracy\nc,2\nd,3\nc,4\n")
-    with pytest.raises(ConfigError, match=r"labels.csv:4: arch 'c' is listed twice"):
+    with pytest.raises(ConfigError, match=r"labels.csv: arch 'c' is listed twice"):
         read_labels(f)
 
 

@@ -69,6 +69,7 @@ def test_top_k_precision_is_the_expectation_over_tie_orders_not_the_listing_orde
     order = np.random.default_rng(0).permutation(20)
     assert top_k_precision(score[order], acc[order], 0.1) == pytest.approx(expected)
     assert top_k_membership([1.0, np.nan, 1.0, 0.0], 1).tolist() == [0.5, 0.0, 0.5, 0.0]
+    assert np.isnan(top_k_precision(np.full(20, np.nan), acc, 0.1))  # a proxy that failed everywhere
     assert top_k_membership([np.nan, np.inf, 2.0], 2).tolist() == [0.5, 0.5, 1.0]  # inf ranks last too
 
 

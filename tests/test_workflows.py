@@ -152,10 +152,12 @@ def test_evaluate_writes_summary_scores_and_plots(tmp_path):
     assert (out / "scores.csv").read_text().splitlines()[0] == "index,arch,accuracy,params,l2_norm"
     assert (out / "scatter_params.png").stat().st_size > 1000
     assert res.summary["noise_ceiling"] is None or res.summary["noise_ceiling"]["spearman"] > 0.9
-    # The same folder again with one proxy: no plot of the other is left to pass for this run's.
+    # The same folder again with one proxy: no plot of the other is left to pass for this run's; a file
+    # the earlier run did not write is not touched.
+    (out / "scatter_mine.png").write_bytes(b"user's")
     run_evaluate(_setup(proxies=("params",)), sample=30, store=ResultsStore(tmp_path / "s.sqlite"),
                  output=out, n_bootstrap=100, progress=False)
-    assert sorted(p.name for p in out.glob("scatter_*.png")) == ["scatter_params.png"]
+    assert sorted(p.name for p in out.glob("scatter_*.png")) == ["scatter_mine.png", "scatter_params.png"]
 
 
 @pytest.mark.slow

@@ -27,12 +27,14 @@ FormatOption = Annotated[Optional[OutputFormat], typer.Option(
 
 def output_format(fmt: OutputFormat | None, output: Path | None) -> OutputFormat:
     """``--format`` as given, else the one ``--output``'s extension names (``x.csv`` gets CSV, not a table)."""
+    if output is not None and output.suffix.lower() == ".gz":
+        from gradsign.errors import ConfigError
+
+        raise ConfigError(f"--output {output}: this command writes plain text; name the file without .gz "
+                          "(and compress it afterwards if you like)")
     if fmt is not None:
         return fmt
-    suffixes = [s.lower() for s in output.suffixes] if output is not None else []
-    if suffixes[-1:] == [".gz"]:
-        suffixes = suffixes[:-1]
-    ext = suffixes[-1] if suffixes else ""
+    ext = output.suffix.lower() if output is not None else ""
     return {".csv": OutputFormat.csv, ".json": OutputFormat.json}.get(ext, OutputFormat.table)
 
 

@@ -669,9 +669,9 @@ def read_labels(path: str | Path) -> tuple[list[str], np.ndarray]:
         raise ConfigError(f"--labels {p}: {bad} accuracy value(s) are not numbers")
     archs = [str(a) for a in frame["arch"]]
     seen: set[str] = set()
-    for line, a in enumerate(archs, 2):
+    for a in archs:
         if a in seen:
-            raise ConfigError(f"--labels {p}:{line}: arch {a!r} is listed twice")
+            raise ConfigError(f"--labels {p}: arch {a!r} is listed twice")
         seen.add(a)
     return archs, acc
 

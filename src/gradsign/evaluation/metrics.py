@@ -77,8 +77,8 @@ def top_k_precision(scores, accuracies, fraction: float = 0.1) -> float:
     if s.shape != a.shape:
         raise ValueError(f"scores and accuracies differ in shape: {s.shape} vs {a.shape}")
     n = len(s)
-    if n == 0:
-        return float("nan")
+    if n == 0 or not np.isfinite(s).any() or not np.isfinite(a).any():
+        return float("nan")  # nothing ranked: no precision (not the chance level an all-tied draw would give)
     k = max(1, int(round(n * fraction)))
     return float(np.dot(top_k_membership(s, k), top_k_membership(a, k)) / k)
 

@@ -8,6 +8,7 @@ arch, next to the benchmark's own noise ceiling and the published figures.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -371,6 +372,7 @@ def write_outputs(result: EvaluationResult, space, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     files = []
     path = out / "summary.json"
+    earlier = _summarised_proxies(path)  # before it is replaced: whose plots an earlier run left here
     path.write_text(dumps_json(result.summary))
     files.append(path)
 
@@ -384,10 +386,18 @@ def write_outputs(result: EvaluationResult, space, out: Path) -> list[Path]:
     files.append(path)
     files.extend(plot_scatters(result, out))
     # An earlier run into this folder with other proxies left their plots: beside this summary they would
-    # read as this run's. The folder's summary.json and scores.csv are replaced the same way.
-    for stale in sorted(set(out.glob("scatter_*.png")) - set(files)):
-        stale.unlink(missing_ok=True)
+    # read as this run's (summary.json and scores.csv are replaced anyway). Only that run's own plots go.
+    for name in earlier - set(result.summary["proxies"]):
+        (out / f"scatter_{name}.png").unlink(missing_ok=True)
     return files
+
+
+def _summarised_proxies(summary_path: Path) -> set[str]:
+    """The proxies of an evaluate summary.json already there (none if absent or unreadable)."""
+    try:
+        return set(json.loads(summary_path.read_text()).get("proxies", {}))
+    except (OSError, ValueError, AttributeError):
+        return set()
 
 
 def plot_scatters(result: EvaluationResult, out: Path) -> list[Path]:

@@ -176,10 +176,12 @@ def score_archs(
             except GradsignError as exc:
                 raise ConfigError(f"--labels {labels}: arch {a!r} is not of space {sp.name} ({exc})") from None
         label_archs = parsed
-        canonical = [sp.to_string(a) for a in parsed]
-        if len(set(canonical)) != len(canonical):  # two spellings of one cell
-            twice = next(a for i, a in enumerate(canonical) if a in canonical[:i])
-            raise ConfigError(f"--labels {labels}: arch {twice!r} is listed twice (in two spellings)")
+        seen_labels: set[str] = set()
+        for a in parsed:  # two spellings of one cell
+            canonical = sp.to_string(a)
+            if canonical in seen_labels:
+                raise ConfigError(f"--labels {labels}: arch {canonical!r} is listed twice (in two spellings)")
+            seen_labels.add(canonical)
         names, prior = fewshot_prior(proxies)
         proxies = names
     setup = scoring_setup(space, dataset, proxies, batch_size=batch_size, seed=seed, sampling=sampling,
