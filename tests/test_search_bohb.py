@@ -122,3 +122,16 @@ def test_bad_settings():
     for bad in ({"min_budget": 300}, {"eta": 1}, {"fidelity": "x"}, {"proposal": "x"}, {"incumbent": "x"}):
         with pytest.raises(ConfigError):
             run_search("bohb", o, **bad)
+
+
+def test_search_numerics_are_the_c_librarys_on_any_cpu():
+    import math
+
+    from gradsign.search import numerics
+
+    x = np.random.default_rng(0).uniform(-20, 3, (7, 5))
+    assert numerics.exp(x).shape == (7, 5)
+    assert numerics.exp(x).tolist() == [[math.exp(v) for v in row] for row in x.tolist()]
+    y = np.abs(x) + 0.01
+    assert numerics.log(y).tolist() == [[math.log(v) for v in row] for row in y.tolist()]
+    assert numerics.log1p(-y / 30).tolist() == [[math.log1p(-v / 30) for v in row] for row in y.tolist()]

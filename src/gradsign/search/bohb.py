@@ -83,14 +83,16 @@ from typing import Any
 import numpy as np
 
 from gradsign.errors import ConfigError
+from gradsign.search import numerics as libm
 from gradsign.search.registry import SearchAlgorithm, register_search
 from gradsign.search.study import Study
 
 
 def hyperband_budgets(min_budget: float, max_budget: float, eta: float) -> np.ndarray:
     """Hyperband's budget levels, smallest first (hpbandster's formula)."""
-    max_sh_iter = -int(np.log(min_budget / max_budget) / np.log(eta)) + 1
-    return max_budget * np.power(eta, -np.linspace(max_sh_iter - 1, 0, max_sh_iter))
+    # math, not numpy: the same floats on every CPU (numpy's log / power kernels depend on its SIMD level)
+    max_sh_iter = -int(math.log(min_budget / max_budget) / math.log(eta)) + 1
+    return np.array([max_budget * eta ** -float(x) for x in np.linspace(max_sh_iter - 1, 0, max_sh_iter)])
 
 
 def hyperband_bracket(iteration: int, num_levels: int, eta: float) -> tuple[list[int], list[int]]:
@@ -113,10 +115,12 @@ class _CategoricalKDE:
         self.bw = np.clip(bw, min_bandwidth, (c - 1) / c)
         # log k = log(bw/(c-1)) + [same choice] * (log(1-bw) - log(bw/(c-1))), summed over
         # dimensions: a one-hot matrix product evaluates all points at once.
-        log_other = np.log(self.bw / (c - 1))
+        # the C library's log / exp (gradsign.search.numerics), not numpy's, whose last bits depend on the
+        # CPU: densities of two proposals often tie mathematically, and the last bits then pick one.
+        log_other = libm.log(self.bw / (c - 1))
         self._const = float(log_other.sum())
         self._offsets = np.concatenate([[0], np.cumsum(num_choices)[:-1]]).astype(np.int64)
-        weights = np.log1p(-self.bw) - log_other
+        weights = libm.log1p(-self.bw) - log_other
         onehot = np.zeros((n, int(num_choices.sum())))
         onehot[np.arange(n)[:, None], data + self._offsets] = 1.0
         self._weighted = onehot * np.repeat(weights, num_choices)[None, :]
@@ -124,7 +128,7 @@ class _CategoricalKDE:
     def pdf_many(self, x: np.ndarray) -> np.ndarray:
         """Densities of the rows of ``x`` (m, D)."""
         log_k = self._const + self._weighted[:, x + self._offsets].sum(axis=2)  # (n, m)
-        return np.exp(log_k).mean(axis=0)
+        return libm.exp(log_k).mean(axis=0)
 
     def pdf(self, x: np.ndarray) -> float:
         return float(self.pdf_many(np.asarray(x)[None, :])[0])

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from gradsign.errors import ConfigError
+from gradsign.search import numerics as libm
 from gradsign.search.registry import SearchAlgorithm, register_search
 from gradsign.search.study import Study
 
@@ -73,7 +74,7 @@ class _Adam:
 
 def _softmax_rows(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
+    e = libm.exp(z)  # the C library's exp: the same probabilities on every CPU (gradsign.search.numerics)
     return e / e.sum(axis=1, keepdims=True)
 
 
