@@ -61,6 +61,7 @@ def export(
     from gradsign.errors import ConfigError
     from gradsign.outputs import check_output_file
     from gradsign.workflows.scoring import store_filter
+    from gradsign.workflows.store_exchange import unmatched_filters
 
     where = store_filter(space, dataset, proxy)  # aliases (c10, NB201) as the store writes the names
 
@@ -73,18 +74,9 @@ def export(
         raise ConfigError(f"--output {output}: {exc.strerror or exc}; the store is unchanged, export again "
                           "to another path") from None
     err_console.print(f"wrote {n} rows to {output}", highlight=False)
-    if n == 0 and where:  # most often a typo: say which filter matched nothing and what is stored
-        named = False
-        for column, value in where.items():
-            stored = s.distinct_values(column)
-            if value not in stored:
-                named = True
-                shown = ", ".join(map(str, stored[:20])) + (f", ... ({len(stored)} in all)" if len(stored) > 20 else "")
-                err_console.print(f"no stored row has {column} {value!r}; stored: {shown or 'nothing'}",
-                                  highlight=False)
-        if not named:
-            together = ", ".join(f"{c} {v!r}" for c, v in where.items())
-            err_console.print(f"each filter matches stored rows, but no row has {together} together", highlight=False)
+    if n == 0:  # most often a typo: say which filter matched nothing and what is stored
+        for reason in unmatched_filters(s, where):
+            err_console.print(reason, highlight=False)
 
 
 @store_app.command("import")
@@ -95,41 +87,22 @@ def import_(
 ) -> None:
     """Add the scores of exported CSVs to the store (scores already there, or from an earlier file, are kept and
     any disagreement counted; a stored failure is replaced by the file's score)."""
-    from gradsign.errors import StoreError
-
-    # Check every file before importing any, so a typo in the last name does not leave a half import.
-    missing = [str(f) for f in csv_files if not f.is_file()]
-    if missing:
-        raise StoreError(f"no such file: {', '.join(missing)}")
     from gradsign.workflows.scoring import default_store_path
+    from gradsign.workflows.store_exchange import import_exports
 
-    path = store if store is not None else default_store_path()
-    created = not path.exists()
-    target = _open(store, read_only=False)
-    try:
-        _import_all(target, csv_files)
-    except BaseException:
-        # A file refused before anything was imported leaves no empty store behind that was not there before.
-        if created and target.count() == 0:
-            target.close()
-            for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-                leftover.unlink(missing_ok=True)
-        raise
+    import_exports(store if store is not None else default_store_path(), csv_files, on_file=_show_import)
 
 
-def _import_all(target, csv_files: list[Path]) -> None:
-    for csv_file in csv_files:
-        n = target.import_csv(csv_file)
-        done = target.last_import
-        extra = []
-        if done.replaced_failures:
-            extra.append(f"{done.replaced_failures} stored failures replaced by its scores")
-        if done.already_stored:
-            extra.append(f"{done.already_stored} already stored, kept"
-                         + (f" ({done.disagreeing} of them with another value in the file)" if done.disagreeing else ""))
-        err_console.print(f"added {n} rows from {csv_file}" + (f"; {'; '.join(extra)}" if extra else ""),
-                          highlight=False)
-        if done.disagreeing:
-            err_console.print(f"[yellow]warning[/]: {csv_file} gives {done.disagreeing} stored scores another value "
-                              "under the same key; the store's were kept (compare them with "
-                              "scripts/compare_score_exports.py)", highlight=False)
+def _show_import(csv_file: Path, done) -> None:
+    extra = []
+    if done.replaced_failures:
+        extra.append(f"{done.replaced_failures} stored failures replaced by its scores")
+    if done.already_stored:
+        extra.append(f"{done.already_stored} already stored, kept"
+                     + (f" ({done.disagreeing} of them with another value in the file)" if done.disagreeing else ""))
+    err_console.print(f"added {done.added} rows from {csv_file}" + (f"; {'; '.join(extra)}" if extra else ""),
+                      highlight=False)
+    if done.disagreeing:
+        err_console.print(f"[yellow]warning[/]: {csv_file} gives {done.disagreeing} stored scores another value "
+                          "under the same key; the store's were kept (compare them with "
+                          "scripts/compare_score_exports.py)", highlight=False)
