@@ -31,6 +31,12 @@ def test_data_lists_expected_files_even_without_data(tmp_path, capsys, monkeypat
     assert "cifar-10-batches-py" in out and "missing" in out and "0 of" in out
 
 
+def test_an_error_message_prints_the_user_s_text_as_typed(tmp_path, capsys):
+    # "nofile.py:x:" would otherwise show rich's ":x:" emoji.
+    code, _, err = run(["rank", f"{tmp_path}/nofile.py:x"], capsys)
+    assert code == 2 and f"{tmp_path}/nofile.py:x" in err and all(ord(c) < 128 for c in err), err
+
+
 def test_missing_data_dir_is_one_line_error(tmp_path, capsys):
     code, _, err = run(["data", "--data-dir", str(tmp_path / "nope")], capsys)
     assert code == 2 and "does not exist" in err and "Traceback" not in err

@@ -78,13 +78,18 @@ def test_proxy_options_parse_json_values_and_validate_names():
     from gradsign.errors import ConfigError
     from gradsign.proxies.api import parse_proxy_options
 
-    got = parse_proxy_options(["fisher.broadcast=false", "gradsign.engine=fast", "zico.x=0.5", "gradsign.chunk_size=8"],
+    got = parse_proxy_options(["fisher.broadcast=false", "gradsign.engine=fast", "zico.splits=2", "gradsign.chunk_size=8"],
                               ["fisher", "gradsign+zico"])
-    assert got == {"fisher": {"broadcast": False}, "gradsign": {"engine": "fast", "chunk_size": 8}, "zico": {"x": 0.5}}
+    assert got == {"fisher": {"broadcast": False}, "gradsign": {"engine": "fast", "chunk_size": 8}, "zico": {"splits": 2}}
     with pytest.raises(ConfigError, match="PROXY.KEY=VALUE"):
         parse_proxy_options(["fisher=1"], ["fisher"])
     with pytest.raises(ConfigError, match="not among the proxies scored"):
         parse_proxy_options(["snip.x=1"], ["fisher"])
+    # An unknown option is refused before anything runs (it used to make every score of the run NaN).
+    with pytest.raises(ConfigError, match="fisher has no option 'braodcast'; its options: broadcast"):
+        parse_proxy_options(["fisher.braodcast=false"], ["fisher"])
+    with pytest.raises(ConfigError, match="snip has no option 'x'; its options: none"):
+        parse_proxy_options(["snip.x=1"], ["snip"])
 
 
 @pytest.mark.slow
@@ -102,7 +107,7 @@ def test_option_reaches_the_proxy_and_the_store_key(capsys):
     code2, unbroadcast, _ = run([*base, "--option", "fisher.broadcast=false"])
     assert code == code2 == 0 and plain != unbroadcast
     code, _, err = run([*base, "--option", "fisher.nope=1"])
-    assert code == 2 and "unexpected keyword argument 'nope'" in err
+    assert code == 2 and "fisher has no option 'nope'" in err
     from gradsign.workflows.scoring import Scorer, ScoringSetup
 
     key = Scorer(ScoringSetup(proxies=("fisher",), proxy_options={"fisher": {"broadcast": False}})).keys["fisher"]

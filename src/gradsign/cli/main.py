@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> None:
     except GradsignError as exc:
         # Escaped: messages quote user input and file names, which may contain [brackets].
         # soft_wrap: one line however long (the terminal wraps it; rich would insert newlines).
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        # emoji=False: "file.py:x:" in a message is the user's text, not rich's ":x:" emoji code.
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True, emoji=False)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print(interrupt_message(), highlight=False, soft_wrap=True)

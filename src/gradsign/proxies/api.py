@@ -279,8 +279,9 @@ def parse_proxy_options(assignments: Iterable[str], proxies: Sequence[str]) -> d
 
     Each item is ``PROXY.KEY=VALUE``; PROXY must be one of ``proxies`` (an ensemble's
     members count). VALUE is read as JSON where it parses (``3``, ``0.5``, ``true``,
-    ``null``, ``"x"``), else taken as a string (``engine=fast``). Whether KEY is an
-    option of the proxy is checked when it runs (an unknown keyword is a one-line error).
+    ``null``, ``"x"``), else taken as a string (``engine=fast``). KEY must be one of the
+    proxy's keyword options (before any data is read or model built: a typo would otherwise
+    turn every score of a long run into a NaN); its value is checked when the proxy runs.
     """
     names: set[str] = set()
     for n in proxies:
@@ -295,12 +296,27 @@ def parse_proxy_options(assignments: Iterable[str], proxies: Sequence[str]) -> d
         if proxy not in names:
             raise ConfigError(f"--option {item!r}: {proxy!r} is not among the proxies scored "
                               f"({', '.join(sorted(names))})")
+        valid = proxy_option_names(proxy)
+        if valid is not None and key.strip() not in valid:
+            raise ConfigError(f"--option {item!r}: {proxy} has no option {key.strip()!r}; "
+                              f"its options: {', '.join(sorted(valid)) or 'none'}")
         try:
             value = json.loads(raw)
         except ValueError:
             value = raw.strip()
         out.setdefault(proxy, {})[key.strip()] = value
     return out
+
+
+def proxy_option_names(proxy: str) -> set[str] | None:
+    """The keyword options of single proxy ``proxy`` (None if it takes any keyword: ``**options``)."""
+    import inspect
+
+    params = list(inspect.signature(get_proxy(proxy).fn).parameters.values())[1:]  # after the context
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params if p.kind in (inspect.Parameter.KEYWORD_ONLY,
+                                                  inspect.Parameter.POSITIONAL_OR_KEYWORD)}
 
 
 def ensemble_scores(ensemble: str, member_scores: Mapping[str, Sequence[float]]) -> tuple[Any, int]:
