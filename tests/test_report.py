@@ -542,3 +542,12 @@ def test_search_notes_shared_by_every_setting_once_and_the_others_under_their_se
     assert _search_notes(searches, summary) == ["paid twice", "rea+synflow(K=3, free): NOT charged",
                                                 "rea: 1 of 2 runs trained no cell"]
     assert _search_notes([], {"notes": ["x"]}) == ["x"]  # a summary written before setting notes existed
+
+
+def test_a_partial_rank_run_is_a_warning_at_the_top():
+    from gradsign.reports.loaders import Run
+
+    whole = Run("rank", "a.json", "a.json", {"models": []}, {"gradsign_version": "1"})
+    cut = Run("rank", "b.json", "b.json", {"models": [], "partial": {"finished": 4, "of": 5}}, {"gradsign_version": "1"})
+    assert compare_runs([cut]) == ["b.json is partial: interrupted after 4 of 5 models, so it ranks those 4 only"]
+    assert compare_runs([whole]) == []

@@ -117,6 +117,12 @@ def compare_runs(runs: Sequence[Run]) -> list[str]:
                     by_hash[h].append(run_name)
             warnings.append(f"data file {name} differs between runs: " + "; ".join(
                 f"sha256 {h[:12]}… ({', '.join(n)})" for h, n in by_hash.items()))
+    for r in runs:  # a run cut short ranks only what it finished: say so, whatever else is shown
+        partial = r.summary.get("partial") if isinstance(r.summary, dict) else None
+        if isinstance(partial, dict):
+            done, total = partial.get("finished", "?"), partial.get("of", "?")
+            warnings.append(f"{r.name} is partial: interrupted after {done} of {total} models, so it ranks "
+                            f"those {done} only")
     old = [r.name for r in runs if not r.provenance]
     if old and len(runs) > 1:
         warnings.append(f"{len(old)} of {len(runs)} runs were written before provenance was recorded (version, "
