@@ -271,3 +271,11 @@ def test_real_timm_and_torchvision_models_load():
         lm = gradsign.models.load_model(spec, 10, input_shape=(3, 32, 32))
         assert lm.model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
         assert any(n.startswith("classifier head replaced: 1000 -> 10") for n in lm.notes)
+
+
+def test_an_unknown_name_gets_close_names_or_the_short_list():
+    from gradsign.models.sources import suggest
+
+    assert suggest("resnet2O", ["resnet20", "resnet56", "vgg11"]) == "; did you mean resnet20, resnet56?"
+    assert suggest("w9", ["w4", "w8", "w16"]) == "; known: w4, w8, w16"  # nothing close: all three
+    assert suggest("zz", [f"model{i}" for i in range(100)]) == ""  # too many to list

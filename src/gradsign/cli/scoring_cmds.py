@@ -32,10 +32,13 @@ def output_format(fmt: OutputFormat | None, output: Path | None) -> OutputFormat
 
         raise ConfigError(f"--output {output}: this command writes plain text; name the file without .gz "
                           "(and compress it afterwards if you like)")
-    if fmt is not None:
-        return fmt
     ext = output.suffix.lower() if output is not None else ""
-    return {".csv": OutputFormat.csv, ".json": OutputFormat.json}.get(ext, OutputFormat.table)
+    named = {".csv": OutputFormat.csv, ".json": OutputFormat.json}.get(ext)
+    if fmt is not None and named is not None and fmt is not named:
+        from gradsign.errors import ConfigError
+
+        raise ConfigError(f"--format {fmt.value} but --output {output} is named {ext}: give one of the two")
+    return fmt if fmt is not None else (named or OutputFormat.table)
 
 
 SpaceOption = Annotated[str, typer.Option("--space", help="Search space: nb201 (NAS-Bench-201), nb101 (NAS-Bench-101) or darts (DARTS / NAS-Bench-301).")]

@@ -220,10 +220,14 @@ def accepts_num_classes(factory: Callable[..., Any]) -> bool:
     return p is not None and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
 
 
-def suggest(name: str, names: Sequence[str]) -> str:
-    """``"; did you mean a, b?"`` for close names, else empty."""
-    close = difflib.get_close_matches(name, list(names), n=3, cutoff=0.6)
-    return f"; did you mean {', '.join(close)}?" if close else ""
+def suggest(name: str, names: Sequence[str], listed: int = 20) -> str:
+    """``"; did you mean a, b?"`` for close names; else, when there are at most ``listed`` names, all of
+    them (``"; known: a, b, c"``); else empty (timm's thousand names are not a message)."""
+    names = list(names)
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    if close:
+        return f"; did you mean {', '.join(close)}?"
+    return f"; known: {', '.join(names)}" if 0 < len(names) <= listed else ""
 
 
 def first_line(text: str, limit: int = 600) -> str:
