@@ -226,6 +226,36 @@ def test_write_outputs(tmp_path):
     assert (tmp_path / "correlation_vs_train_size.png").stat().st_size > 10_000
 
 
+def test_an_interrupted_evaluation_hands_back_its_finished_trials(tmp_path, monkeypatch):
+    from gradsign.workflows.predictors.protocol import PredictorsInterrupted, _TrialRunner
+
+    problem, _ = _problem()
+    kw = dict(train_sizes=[0, 10], test_size=50, seed=1, n_bootstrap=100)
+    whole = evaluate_predictors(problem, ["linear", "zc-ensemble"], trials=2, **kw)
+    real = _TrialRunner.trial
+
+    def stop_in_the_third(self, t, seed, advance):
+        if t == 2:
+            real(self, t, seed, advance)  # some rows of trial 2 exist when the stop comes
+            raise KeyboardInterrupt
+        return real(self, t, seed, advance)
+
+    monkeypatch.setattr(_TrialRunner, "trial", stop_in_the_third)
+    with pytest.raises(PredictorsInterrupted) as stop:
+        evaluate_predictors(problem, ["linear", "zc-ensemble"], trials=4, **kw)
+    partial = stop.value.partial
+    assert partial.meta["partial"] == {"trials_finished": 2, "of": 4}
+    cols = ["predictor", "train_size", "trial", "spearman", "kendall", "top10"]
+    pd.testing.assert_frame_equal(partial.trials[cols], whole.trials[cols])  # trials 0 and 1, nothing of 2
+    write_outputs(partial, tmp_path)  # what the command writes to --output before it stops
+    assert json.loads((tmp_path / "summary.json").read_text())["partial"] == {"trials_finished": 2, "of": 4}
+    # Before any trial finished there is nothing to hand back: a plain KeyboardInterrupt.
+    monkeypatch.setattr(_TrialRunner, "trial", lambda self, t, seed, advance: (_ for _ in ()).throw(KeyboardInterrupt))
+    with pytest.raises(KeyboardInterrupt) as plain:
+        evaluate_predictors(problem, ["linear"], trials=2, **kw)
+    assert not isinstance(plain.value, PredictorsInterrupted)
+
+
 # --------------------------------------------------------------------------- CLI
 
 

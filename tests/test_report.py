@@ -551,3 +551,6 @@ def test_a_partial_rank_run_is_a_warning_at_the_top():
     cut = Run("rank", "b.json", "b.json", {"models": [], "partial": {"finished": 4, "of": 5}}, {"gradsign_version": "1"})
     assert compare_runs([cut]) == ["b.json is partial: interrupted after 4 of 5 models, so it ranks those 4 only"]
     assert compare_runs([whole]) == []
+    trials = Run("predictors", "p", "p", {"partial": {"trials_finished": 2, "of": 4}}, {"gradsign_version": "1"})
+    assert compare_runs([trials]) == ["p is partial: interrupted after 2 of 4 trials, so its means and intervals "
+                                      "are over those only"]

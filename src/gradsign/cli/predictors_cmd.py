@@ -62,16 +62,25 @@ def evaluate(
     device: DeviceOption = "cpu",
 ) -> None:
     """Fit each predictor on random training sets, rank disjoint test sets; correlations with 95% CIs."""
+    from gradsign.workflows.predictors.protocol import PredictorsInterrupted
     from gradsign.workflows.predictors.run import evaluate_predictors
 
-    set_interrupt_note("nothing is kept: a predictor evaluation writes its results when it finishes; rerun the "
-                       "same command (the zero-cost scores it reads are untouched)")
-    ev = evaluate_predictors(
-        space, dataset, predictors=predictors, train_sizes=train_sizes, test_size=test_size, trials=trials,
-        seed=seed, zc_source=zc_source, zc_proxies=zc_proxies, store=store, batch_size=batch_size,
-        lowfidelity=not no_lowfidelity, n_bootstrap=bootstrap, threads=threads, data_dir=data_dir, output=output,
-        progress=progress, device=device,
-    )
+    set_interrupt_note("nothing is kept: no trial had finished; rerun the same command (the zero-cost scores it "
+                       "reads are untouched)")
+    try:
+        ev = evaluate_predictors(
+            space, dataset, predictors=predictors, train_sizes=train_sizes, test_size=test_size, trials=trials,
+            seed=seed, zc_source=zc_source, zc_proxies=zc_proxies, store=store, batch_size=batch_size,
+            lowfidelity=not no_lowfidelity, n_bootstrap=bootstrap, threads=threads, data_dir=data_dir,
+            output=output, progress=progress, device=device,
+        )
+    except PredictorsInterrupted as stop:
+        done = stop.partial.meta["partial"]
+        where = (f"written to {stop.partial.files[0].parent} (summary.json says partial)" if stop.partial.files
+                 else "not written (no --output)")
+        set_interrupt_note(f"the {done['trials_finished']} finished trials of {done['of']} are {where}; rerun the "
+                           "same command for all of them")
+        raise KeyboardInterrupt from None
     print_summary(ev)
     fallback = ev.meta.get("output_fallback")
     if fallback:

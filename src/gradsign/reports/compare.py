@@ -119,7 +119,10 @@ def compare_runs(runs: Sequence[Run]) -> list[str]:
                 f"sha256 {h[:12]}… ({', '.join(n)})" for h, n in by_hash.items()))
     for r in runs:  # a run cut short ranks only what it finished: say so, whatever else is shown
         partial = r.summary.get("partial") if isinstance(r.summary, dict) else None
-        if isinstance(partial, dict):
+        if isinstance(partial, dict) and "trials_finished" in partial:  # gradsign predictors evaluate
+            warnings.append(f"{r.name} is partial: interrupted after {partial['trials_finished']} of "
+                            f"{partial.get('of', '?')} trials, so its means and intervals are over those only")
+        elif isinstance(partial, dict):  # gradsign rank
             done, total = partial.get("finished", "?"), partial.get("of", "?")
             warnings.append(f"{r.name} is partial: interrupted after {done} of {total} models, so it ranks "
                             f"those {done} only")

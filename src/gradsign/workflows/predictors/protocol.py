@@ -159,12 +159,37 @@ def evaluate_predictors(
     run = _TrialRunner(problem, plan, threads=threads, device=device, n_bootstrap=n_bootstrap,
                        one_trial=trials == 1)
     units = trials * (len(plan.label_free) + len(plan.learned) * sum(1 for s in plan.sizes if s > 0))
-    with threadpool_limits(limits=max(1, int(threads))), \
-            progress_bar("predictors", units, unit="fits", enabled=progress) as advance:
-        for t in range(trials):
-            run.trial(t, seed, advance)
+    finished = 0
+    try:
+        with threadpool_limits(limits=max(1, int(threads))), \
+                progress_bar("predictors", units, unit="fits", enabled=progress) as advance:
+            for t in range(trials):
+                run.trial(t, seed, advance)
+                finished = t + 1
+    except KeyboardInterrupt:
+        if finished == 0:
+            raise
+        # The trials finished so far are a smaller, complete evaluation: hand them back, marked partial.
+        rows = [r for r in run.rows if r["trial"] < finished]
+        partial = _evaluation(problem, plan, run, rows, notes, trials, seed, n_bootstrap)
+        partial.meta["partial"] = {"trials_finished": finished, "of": trials}
+        raise PredictorsInterrupted(partial) from None
+    return _evaluation(problem, plan, run, run.rows, notes, trials, seed, n_bootstrap)
 
-    trial_frame = pd.DataFrame(run.rows)
+
+class PredictorsInterrupted(KeyboardInterrupt):
+    """Ctrl-C after at least one whole trial: :attr:`partial` evaluates the finished trials only
+    (``meta["partial"]`` says how many)."""
+
+    def __init__(self, partial: PredictorEvaluation) -> None:
+        super().__init__()
+        self.partial = partial
+
+
+def _evaluation(problem: Problem, plan: "_Plan", run: "_TrialRunner", rows: list[dict[str, Any]], notes: list[str],
+                trials: int, seed: int, n_bootstrap: int) -> PredictorEvaluation:
+    """The evaluation of the trial ``rows``: the aggregate table and the run's settings."""
+    trial_frame = pd.DataFrame(rows)
     summary = aggregate(trial_frame, n_bootstrap=n_bootstrap, seed=seed)
     order = {n: i for i, n in enumerate(plan.classes)}
     summary = summary.sort_values(["predictor", "train_size"], key=lambda c: c.map(order) if c.name == "predictor"

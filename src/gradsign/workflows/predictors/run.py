@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from gradsign.errors import ConfigError
-from gradsign.workflows.predictors.protocol import PredictorEvaluation
+from gradsign.workflows.predictors.protocol import PredictorEvaluation, PredictorsInterrupted
 from gradsign.workflows.predictors.protocol import evaluate_predictors as run_protocol
 from gradsign.workflows.predictors.report import write_outputs
 from gradsign.workflows.predictors.sources import build_problem
@@ -78,15 +78,22 @@ def evaluate_predictors(
         check_output_dir(output)
     problem = build_problem(space, dataset, zc_source=zc_source, zc_proxies=zc_proxies, store=store,
                             batch_size=batch_size, seed=seed, lowfidelity=lowfidelity, data_dir=data_dir)
-    ev = run_protocol(problem, predictors, train_sizes=sizes, test_size=test_size, trials=trials,
-                      seed=seed, n_bootstrap=n_bootstrap, threads=threads, progress=progress, device=device)
-    ev.meta["zc_source"] = zc_source
-    ev.meta["provenance"] = collect_provenance(seeds=[seed], started=started, device=device, threads=threads)
-    if output is not None:
-        ev.files, problem_text = write_with_fallback(lambda d: write_outputs(ev, d), Path(output))
-        if problem_text is not None:
-            ev.meta["output_fallback"] = {"problem": problem_text, "written_to": str(ev.files[0].parent)}
-    return ev
+    def finish(ev: PredictorEvaluation) -> PredictorEvaluation:
+        ev.meta["zc_source"] = zc_source
+        ev.meta["provenance"] = collect_provenance(seeds=[seed], started=started, device=device, threads=threads)
+        if output is not None:
+            ev.files, problem_text = write_with_fallback(lambda d: write_outputs(ev, d), Path(output))
+            if problem_text is not None:
+                ev.meta["output_fallback"] = {"problem": problem_text, "written_to": str(ev.files[0].parent)}
+        return ev
+
+    try:
+        ev = run_protocol(problem, predictors, train_sizes=sizes, test_size=test_size, trials=trials,
+                          seed=seed, n_bootstrap=n_bootstrap, threads=threads, progress=progress, device=device)
+    except PredictorsInterrupted as stop:  # the finished trials are written (marked partial), then the stop goes on
+        finish(stop.partial)
+        raise
+    return finish(ev)
 
 
 def _int_list(values: Sequence[int] | str, option: str) -> list[int]:
