@@ -65,8 +65,10 @@ def evaluate(
     from gradsign.workflows.predictors.protocol import PredictorsInterrupted
     from gradsign.workflows.predictors.run import evaluate_predictors
 
-    set_interrupt_note("nothing is kept: no trial had finished; rerun the same command (the zero-cost scores it "
-                       "reads are untouched)")
+    # Said when the signal arrives (main._interrupt), so it names both outcomes.
+    set_interrupt_note(f"the trials finished so far are written to {output}, marked partial in summary.json "
+                       "(nothing if none had finished); rerun the same command for all of them" if output is not None
+                       else "nothing is kept (no --output); rerun the same command")
     try:
         ev = evaluate_predictors(
             space, dataset, predictors=predictors, train_sizes=train_sizes, test_size=test_size, trials=trials,
@@ -76,10 +78,9 @@ def evaluate(
         )
     except PredictorsInterrupted as stop:
         done = stop.partial.meta["partial"]
-        where = (f"written to {stop.partial.files[0].parent} (summary.json says partial)" if stop.partial.files
-                 else "not written (no --output)")
-        set_interrupt_note(f"the {done['trials_finished']} finished trials of {done['of']} are {where}; rerun the "
-                           "same command for all of them")
+        if stop.partial.files:
+            err_console.print(f"wrote the {done['trials_finished']} finished trials of {done['of']} to "
+                              f"{stop.partial.files[0].parent} (partial)", highlight=False, markup=False, emoji=False)
         raise KeyboardInterrupt from None
     print_summary(ev)
     fallback = ev.meta.get("output_fallback")
