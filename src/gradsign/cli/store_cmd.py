@@ -60,8 +60,7 @@ def export(
     """Write stored scores (optionally filtered) to a portable CSV."""
     from gradsign.errors import ConfigError
     from gradsign.outputs import check_output_file
-    from gradsign.workflows.scoring import store_filter
-    from gradsign.workflows.store_exchange import unmatched_filters
+    from gradsign.workflows.store_exchange import store_filter, unmatched_filters
 
     where = store_filter(space, dataset, proxy)  # aliases (c10, NB201) as the store writes the names
 

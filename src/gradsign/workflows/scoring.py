@@ -417,29 +417,6 @@ def default_store_path() -> Path:
     return Path(platformdirs.user_data_dir("gradsign")) / "results.sqlite"
 
 
-def store_filter(space: str | None = None, dataset: str | None = None, proxy: str | None = None) -> dict[str, str]:
-    """Key-column filters for the store, with the names as the store writes them (``c10`` -> ``cifar10``,
-    ``NB201`` -> ``nb201``). A name no registered space or known dataset has (a plug-in's space that is
-    not loaded, say) is kept as given: the store may still hold it."""
-    from gradsign.benchmarks.datasets import canonical_dataset
-    from gradsign.errors import GradsignError
-
-    where: dict[str, str] = {}
-    if space is not None:
-        try:
-            where["space"] = get_space(space).name
-        except GradsignError:
-            where["space"] = space
-    if dataset is not None:
-        try:
-            where["dataset"] = canonical_dataset(dataset)
-        except GradsignError:
-            where["dataset"] = dataset
-    if proxy is not None:
-        where["proxy"] = proxy
-    return where
-
-
 def read_archs_file(space: Any, path: str | Path, *, skip_invalid: bool = False) -> tuple[list[Any], list[tuple[int, str]]]:
     """The archs of a text file, one per line (blank lines and ``#`` comments ignored).
 

@@ -13,6 +13,30 @@ from gradsign.errors import StoreError
 from gradsign.storage import ImportSummary, ResultsStore
 
 
+def store_filter(space: str | None = None, dataset: str | None = None, proxy: str | None = None) -> dict[str, str]:
+    """Key-column filters for the store, with the names as the store writes them (``c10`` -> ``cifar10``,
+    ``NB201`` -> ``nb201``). A name no registered space or known dataset has (a plug-in's space that is
+    not loaded, say) is kept as given: the store may still hold it."""
+    from gradsign.benchmarks.datasets import canonical_dataset
+    from gradsign.errors import GradsignError
+    from gradsign.spaces import get_space
+
+    where: dict[str, str] = {}
+    if space is not None:
+        try:
+            where["space"] = get_space(space).name
+        except GradsignError:
+            where["space"] = space
+    if dataset is not None:
+        try:
+            where["dataset"] = canonical_dataset(dataset)
+        except GradsignError:
+            where["dataset"] = dataset
+    if proxy is not None:
+        where["proxy"] = proxy
+    return where
+
+
 def unmatched_filters(store: ResultsStore, where: dict[str, str], shown: int = 20) -> list[str]:
     """Why ``where`` matched no row: each filter value the store has no row with (and what it has
     instead), or, when every value exists, that they never occur together. Empty when ``where`` is."""
