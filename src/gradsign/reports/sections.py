@@ -178,11 +178,11 @@ SEARCH_COLUMNS = [("setting", "text"), ("dataset", "text"), ("runs", "num"), ("t
 
 def _search_notes(searches: list[dict], summary: dict) -> list[str]:
     """Notes every setting shares, then each setting's own prefixed by its label (one list, no repeats)."""
+    from gradsign.search.results import shared_notes
+
     per_setting = [(d.get("label", "?"), list(d.get("notes", []))) for d in searches]
+    common = set(summary.get("notes", [])) | set(shared_notes([ns for _, ns in per_setting]))
     per_setting += [(label, list(ns)) for label, ns in summary.get("setting_notes", {}).items()]
-    common = set(summary.get("notes", []))
-    if searches:
-        common |= set.intersection(*[set(ns) for label, ns in per_setting[:len(searches)]])
     own = [f"{label}: {n}" for label, ns in per_setting for n in ns if n not in common]
     return sorted(common) + list(dict.fromkeys(own))
 

@@ -15,19 +15,22 @@ import math
 import numpy as np
 
 
-def exp(values: np.ndarray) -> np.ndarray:
-    """``np.exp`` computed by ``math.exp`` (same shape, float64)."""
+def _by_libm(fn, values: np.ndarray) -> np.ndarray:
+    """``fn`` (a ``math`` function) on every element of ``values``: same shape, float64."""
     values = np.asarray(values, dtype=np.float64)
-    return np.array([math.exp(v) for v in values.ravel().tolist()], dtype=np.float64).reshape(values.shape)
+    return np.array([fn(v) for v in values.ravel().tolist()], dtype=np.float64).reshape(values.shape)
+
+
+def exp(values: np.ndarray) -> np.ndarray:
+    """``np.exp`` computed by ``math.exp``."""
+    return _by_libm(math.exp, values)
 
 
 def log(values: np.ndarray) -> np.ndarray:
-    """``np.log`` computed by ``math.log`` (same shape, float64; positive values)."""
-    values = np.asarray(values, dtype=np.float64)
-    return np.array([math.log(v) for v in values.ravel().tolist()], dtype=np.float64).reshape(values.shape)
+    """``np.log`` computed by ``math.log`` (positive values)."""
+    return _by_libm(math.log, values)
 
 
 def log1p(values: np.ndarray) -> np.ndarray:
-    """``np.log1p`` computed by ``math.log1p`` (same shape, float64; values above -1)."""
-    values = np.asarray(values, dtype=np.float64)
-    return np.array([math.log1p(v) for v in values.ravel().tolist()], dtype=np.float64).reshape(values.shape)
+    """``np.log1p`` computed by ``math.log1p`` (values above -1)."""
+    return _by_libm(math.log1p, values)

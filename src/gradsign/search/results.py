@@ -210,8 +210,13 @@ class SearchResults:
         return cls.from_dict(d)
 
 
+def shared_notes(note_lists: "list[list[str]] | list[tuple[str, ...]]") -> list[str]:
+    """The notes every one of ``note_lists`` (one per setting) has, sorted; the rest are a setting's own."""
+    return sorted(set.intersection(*map(set, note_lists))) if note_lists else []
+
+
 def _jsonable(d: Mapping[str, Any]) -> dict[str, Any]:
     return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in d.items()}
 
 
-__all__ = ["RESULTS_FORMAT", "SearchResults", "SearchRun"]
+__all__ = ["RESULTS_FORMAT", "SearchResults", "SearchRun", "shared_notes"]

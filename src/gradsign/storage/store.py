@@ -499,13 +499,15 @@ class ResultsStore:
                 # a different value for it is counted (never silently): same key, other number.
                 better = (f"FROM incoming i CROSS JOIN scores s ON {same_key} "
                           "WHERE s.status = 'error' AND i.status != 'error'")
-                replaced = self._conn.execute(f"SELECT COUNT(*) {better}").fetchone()[0]
-                self._conn.execute(f"INSERT OR REPLACE INTO scores ({cols}) SELECT {', '.join('i.' + c for c in self.EXPORT_COLUMNS)} {better}")
-                disagree = self._conn.execute(
-                    f"SELECT COUNT(*) FROM incoming i CROSS JOIN scores s ON {same_key} WHERE s.status != 'error' "
-                    "AND i.status != 'error' AND NOT (s.status = i.status AND s.value IS i.value)").fetchone()[0]
-                kept = self._conn.execute(f"SELECT COUNT(*) FROM incoming i CROSS JOIN scores s ON {same_key}"
-                                          ).fetchone()[0] - replaced
+                replaced = self._conn.execute(
+                    f"INSERT OR REPLACE INTO scores ({cols}) SELECT {', '.join('i.' + c for c in self.EXPORT_COLUMNS)} "
+                    f"{better}").rowcount
+                # One pass over the keys both have (the replaced failures now equal the file's rows).
+                both, disagree = self._conn.execute(
+                    f"SELECT COUNT(*), COALESCE(SUM(s.status != 'error' AND i.status != 'error' AND NOT "
+                    f"(s.status = i.status AND s.value IS i.value)), 0) FROM incoming i CROSS JOIN scores s "
+                    f"ON {same_key}").fetchone()
+                kept = both - replaced
                 added = self._conn.execute(
                     f"INSERT INTO scores ({cols}) SELECT {', '.join('i.' + c for c in self.EXPORT_COLUMNS)} "
                     f"FROM incoming i WHERE NOT EXISTS (SELECT 1 FROM scores s WHERE {same_key})").rowcount

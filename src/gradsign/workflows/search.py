@@ -391,7 +391,9 @@ def _summary(results: list[Any], objective: Any, algorithm: Any, proxy: Any, pro
              budget: Any, runs: int, seed: int, setup: ScoringSetup | None, started: float,
              zc_source: str | None) -> dict[str, Any]:
     from gradsign.search import results_table
+    from gradsign.search.results import shared_notes
 
+    common = shared_notes([list(r.notes) for r in results])  # every setting's; the rest go under their setting
     summary: dict[str, Any] = {
         "space": objective.space.name, "dataset": objective.dataset, "algo": algorithm.name, "runs": runs,
         "seed": seed, "budget": budget or "benchmark default",
@@ -400,9 +402,8 @@ def _summary(results: list[Any], objective: Any, algorithm: Any, proxy: Any, pro
         "predictor": getattr(algorithm, "predictor", None) if zc_source else None, "zc_source": zc_source,
         "settings": results_table(results),
         # notes every setting shares, then each setting's own (e.g. whether its proxy seconds were charged)
-        "notes": sorted(set.intersection(*[set(r.notes) for r in results])) if results else [],
-        "setting_notes": {r.label: [n for n in r.notes if not all(n in o.notes for o in results)]
-                          + _empty_runs_note(r) for r in results},
+        "notes": common,
+        "setting_notes": {r.label: [n for n in r.notes if n not in common] + _empty_runs_note(r) for r in results},
         "provenance": collect_provenance(seeds=[seed], started=started, device=setup.device if setup else None,
                                          threads=setup.threads if setup else None),
     }
