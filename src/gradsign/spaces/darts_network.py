@@ -19,7 +19,8 @@ Ops (all keep ``C_cell`` channels, stride 2 where a reduction cell reads nodes 0
 * ``sep_conv_kxk``: ``ReLU, depthwise kxk (stride), pointwise 1x1, BN, ReLU,
   depthwise kxk, pointwise 1x1, BN``;
 * ``dil_conv_kxk``: ``ReLU, depthwise kxk dilation 2 (stride), pointwise 1x1, BN``;
-* ``max_pool_3x3`` / ``avg_pool_3x3`` (padding 1; the average excludes padding)
+* ``max_pool_3x3`` / ``avg_pool_3x3`` (padding 1; the average excludes padding; the average
+  pool is :class:`~gradsign.spaces.pooling.FastAvgPool2d`, same bits as ``nn.AvgPool2d``)
   with **no** BN after them, as in the evaluation network (the search network adds one);
 * ``skip_connect``: identity, or ``FactorizedReduce`` (ReLU, two 1x1 stride-2
   convs on the input and on the input shifted by one pixel, concat, BN) at stride 2;
@@ -64,6 +65,7 @@ from torch import nn
 
 from gradsign.errors import ConfigError
 from gradsign.spaces.darts import DARTS_CONCAT, DARTS_NUM_NODES, DartsArch, as_darts_arch
+from gradsign.spaces.pooling import FastAvgPool2d
 
 
 class ReLUConvBN(nn.Module):
@@ -158,7 +160,7 @@ def make_op(name: str, c: int, stride: int, affine: bool = True, pool_bn: bool =
         return Zero(stride)
     if name in ("max_pool_3x3", "avg_pool_3x3"):
         pool = (nn.MaxPool2d(3, stride=stride, padding=1) if name == "max_pool_3x3"
-                else nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False))
+                else FastAvgPool2d(3, stride=stride, padding=1, count_include_pad=False))
         return nn.Sequential(pool, nn.BatchNorm2d(c, affine=False)) if pool_bn else pool
     if name == "skip_connect":
         return nn.Identity() if stride == 1 else FactorizedReduce(c, c, affine=affine)
