@@ -75,6 +75,8 @@ def test_score_json_and_csv(tmp_path, capsys):
     assert code == 0
     header, row = csv_out.read_text().splitlines()
     assert header == "index,arch,params,l2_norm" and row.startswith("1,")
+    # Every bit of the score: the CSV's l2_norm reads back as the JSON's float (no %.10g rounding).
+    assert float(row.split(",")[-1]) == doc["scores"][0]["l2_norm"]
     # Without --format, the --output file's extension chooses (a .csv file got the plain-text table).
     for name, check in (("t.csv", lambda t: t.splitlines()[0] == "index,arch,params,l2_norm"),
                         ("t.JSON", lambda t: json.loads(t)["scores"][0]["index"] == 1),

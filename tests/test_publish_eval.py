@@ -18,7 +18,7 @@ def _evaluate_output(folder):
     folder.mkdir()
     (folder / "summary.json").write_text(json.dumps({"n_archs": 2}))
     (folder / "scatter_gradsign.png").write_bytes(b"\x89PNG fake")
-    # Text exactly as evaluate writes it (%.10g), including a NaN score.
+    # Text as evaluate wrote it before full precision (%.10g), including a NaN score: kept as text either way.
     (folder / "scores.csv").write_text(
         "index,arch,accuracy,gradsign,jacob_cov\n"
         "0,|a~0|,81.52,835386,-186.0643509\n"

@@ -382,7 +382,7 @@ def write_outputs(result: EvaluationResult, space, out: Path) -> list[Path]:
     except Exception:  # spaces without an index
         pass
     path = out / "scores.csv"
-    frame.to_csv(path, index=False, float_format="%.10g")
+    frame.to_csv(path, index=False)  # full precision: a CSV is data, read back by scripts
     files.append(path)
     files.extend(plot_scatters(result, out))
     # An earlier run into this folder with other proxies left their plots: beside this summary they would

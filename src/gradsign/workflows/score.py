@@ -43,7 +43,7 @@ class ScoreResult:
         return self.frame.copy()
 
     def to_csv(self) -> str:
-        return self.frame.to_csv(index=False, float_format="%.10g")
+        return self.frame.to_csv(index=False)  # full precision (shortest round-trip text)
 
     def to_json(self) -> str:
         from gradsign.outputs import json_safe

@@ -111,7 +111,7 @@ class RankResult:
 
     def to_csv(self, sort_by: str | None = None) -> str:
         """:meth:`to_frame` as CSV text."""
-        return self.to_frame(sort_by).to_csv(index=False, float_format="%.10g")
+        return self.to_frame(sort_by).to_csv(index=False)  # full precision (shortest round-trip text)
 
 
 def _jsonable(v: Any) -> Any:
