@@ -11,6 +11,7 @@ from torch import nn
 
 from gradsign.spaces.nb201 import NB201_OPS, nb201_arch_at
 from gradsign.spaces.nb201_network import NB201Network
+from gradsign.spaces import pooling
 from gradsign.spaces.pooling import FastAvgPool2d
 
 
@@ -31,7 +32,8 @@ def awkward_input(shape, dtype, scale, generator) -> torch.Tensor:
     (k, s, p, inc) for k, s, p, inc in itertools.product((1, 2, 3, 5), (1, 2, 3), (0, 1, 2), (False, True))
     if p <= k // 2
 ])
-def test_no_grad_forward_equals_torch_bit_for_bit(kernel, stride, padding, include_pad):
+def test_no_grad_forward_equals_torch_bit_for_bit(kernel, stride, padding, include_pad, monkeypatch):
+    monkeypatch.setattr(pooling, "SLICE_MIN_PIXELS", 0)  # the slices on small maps too
     generator = torch.Generator().manual_seed(kernel * 100 + stride * 10 + padding)
     pool = FastAvgPool2d(kernel, stride=stride, padding=padding, count_include_pad=include_pad)
     for shape in ((4, 16, 32, 32), (3, 8, 8, 8), (2, 3, 2, 7), (1, 1, 3, 3), (3, 2, 9, 5), (2, 2, 1, 1)):
@@ -46,7 +48,8 @@ def test_no_grad_forward_equals_torch_bit_for_bit(kernel, stride, padding, inclu
                 assert same_bits(got, want), (shape, dtype, scale)
 
 
-def test_nan_infinities_and_negative_zero_match_torch():
+def test_nan_infinities_and_negative_zero_match_torch(monkeypatch):
+    monkeypatch.setattr(pooling, "SLICE_MIN_PIXELS", 0)
     x = torch.randn(4, 4, 6, 6, generator=torch.Generator().manual_seed(0))
     x[0, 0, 2, 2], x[1, 1, 0, 0], x[2, 2, 3, 3], x[3, 3, 1, 1] = float("nan"), float("inf"), -float("inf"), -0.0
     x[3, 0] = -0.0  # a whole plane of -0: torch's sums start at +0
@@ -57,6 +60,18 @@ def test_nan_infinities_and_negative_zero_match_torch():
     want = F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
     assert same_bits(got, want)
     assert got.isnan().any() and got.isinf().any()
+
+
+def test_the_slices_run_under_no_grad_on_large_maps_only(monkeypatch):
+    calls = []
+    monkeypatch.setattr(FastAvgPool2d, "_sliced", lambda self, x: calls.append(x.shape) or F.avg_pool2d(
+        x, 3, 1, 1, count_include_pad=False))
+    pool = FastAvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+    with torch.no_grad():
+        pool(torch.zeros(1, 2, 16, 16))
+        pool(torch.zeros(1, 2, 8, 8))  # below SLICE_MIN_PIXELS: torch's kernel
+    pool(torch.zeros(1, 2, 16, 16))  # gradient mode on: torch's kernel
+    assert calls == [torch.Size([1, 2, 16, 16])]
 
 
 def test_recorded_forwards_use_torchs_kernel_so_gradients_are_unchanged():

@@ -4,21 +4,23 @@ On CPU, torch's ``avg_pool2d`` kernel for a contiguous NCHW tensor is a scalar
 loop; on the small maps of cell-based spaces (16-64 channels, 8-32 pixels) it
 took half the time of a no-grad NB201 forward, more than all the convolutions
 (SWAP: 32 such forwards per network). The same average as ``k*k`` shifted,
-strided slices of the zero-padded input, added in place, is about 4x faster
-(``benchmarks/bench_avg_pool.py``) and gives the same bits: torch's kernel
-starts each window's sum at 0, adds the window in row-major order in the
-tensor's own dtype and divides by the number of cells counted, and the slices
-add the same values in the same order (the padded zeros change no sum). One
-measured difference is mended: where a negative sum underflows to zero when
-divided, IEEE division gives -0 and torch's kernel +0. ``tests/test_pooling.py`` checks every bit,
-NaN, infinities and signed zeros included, against ``F.avg_pool2d``, so a
-torch whose kernel changed would fail there first.
+strided slices of the zero-padded input, added in place, is 2-2.7x faster on
+16x16 and 32x32 maps (``scripts/bench_avg_pool.py``) and gives the same bits:
+torch's kernel starts each window's sum at 0, adds the window in row-major
+order in the tensor's own dtype and divides by the number of cells counted,
+and the slices add the same values in the same order (the padded zeros change
+no sum). One measured difference is mended: where a negative sum underflows to
+zero when divided, IEEE division gives -0 and torch's kernel +0.
+``tests/test_pooling.py`` checks every bit, NaN, infinities and signed zeros
+included, against ``F.avg_pool2d``, so a torch whose kernel changed would fail
+there first.
 
-The slice path runs only where that was checked: CPU, float32 / float64,
-contiguous NCHW input, ``ceil_mode=False``, no ``divisor_override``, and
-gradient mode off (``torch.no_grad`` / ``inference_mode``). Everywhere else,
-including every forward that autograd records (training, gradient proxies),
-torch's own kernel runs, so gradients are unchanged too.
+The slice path runs only where that was checked and where it is faster: CPU,
+float32 / float64, contiguous NCHW input of at least :data:`SLICE_MIN_PIXELS`
+pixels per plane, ``ceil_mode=False``, no ``divisor_override``, and gradient
+mode off (``torch.no_grad`` / ``inference_mode``). Everywhere else, including
+every forward that autograd records (training, gradient proxies), torch's own
+kernel runs, so gradients are unchanged too.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ import torch.nn.functional as F
 from torch import nn
 
 _SLICE_DTYPES = (torch.float32, torch.float64)
+#: Below this many pixels per plane (NB201's 8x8 stage) torch's kernel was as fast as the slices
+#: (scripts/bench_avg_pool.py), so it keeps them: the bits are the same either way.
+SLICE_MIN_PIXELS = 256
 
 
 def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
@@ -42,6 +47,7 @@ class FastAvgPool2d(nn.AvgPool2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if (torch.is_grad_enabled() or type(x) is not torch.Tensor or x.device.type != "cpu"
                 or x.dtype not in _SLICE_DTYPES or x.dim() != 4 or not x.is_contiguous()
+                or x.shape[2] * x.shape[3] < SLICE_MIN_PIXELS
                 or self.ceil_mode or self.divisor_override is not None):
             return super().forward(x)
         return self._sliced(x)
@@ -83,4 +89,4 @@ def _cells_inside(h: int, w: int, kh: int, kw: int, sh: int, sw: int, ph: int, p
     return (rows[:, None] * cols[None, :]).to(dtype)
 
 
-__all__ = ["FastAvgPool2d"]
+__all__ = ["SLICE_MIN_PIXELS", "FastAvgPool2d"]
