@@ -186,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     frame.to_csv(out / "table.csv", index=False, float_format="%.6g")
     mean_rho = frame.groupby("proxy")["spearman"].mean()
     ensembles = ["az_nas", "recommended"] + [e for e in args.extra.split(",") if e]
-    order = sorted(proxies, key=lambda p: -mean_rho.get(p, -1)) + [e for e in ensembles if e in mean_rho]
+    # Ties (params, flops and az_complexity rank NB201 alike) by name: a set iterates in a per-run order.
+    order = sorted(proxies, key=lambda p: (-mean_rho.get(p, -1), p)) + [e for e in ensembles if e in mean_rho]
     md = (f"# Every proxy on every benchmark\n\n`OMP_NUM_THREADS=1 .venv/bin/python scripts/proxy_table.py"
           f"{' --extra ' + args.extra if args.extra else ''}` ({_dt.date.today().isoformat()})\n\n"
           "Each cell: Spearman rho [95% bootstrap CI over cells] / Kendall tau / top-10% precision / seconds per "

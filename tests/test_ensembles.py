@@ -35,6 +35,35 @@ def test_log_rank_product_by_hand():
     assert np.allclose(mean, (ra + rb) / 2)
 
 
+def test_equal_rank_products_and_sums_give_the_very_same_value():
+    # Ranks among 6 candidates: a = (1, 2, 3, 6, 4, 5), b = (6, 3, 2, 1, 5, 4). Products 6, 6, 6, 6, 20, 20 and
+    # sums 7, 5, 5, 7, 9, 9: summed float logs / means ordered such mathematical ties by rounding noise.
+    a = np.array([1.0, 2.0, 3.0, 6.0, 4.0, 5.0])
+    b = np.array([6.0, 3.0, 2.0, 1.0, 5.0, 4.0])
+    values, _ = rank_aggregate(np.column_stack([a, b]), [True, True], "logrank")
+    assert len(set(values[:4].tolist())) == 1 and values[4] == values[5]
+    assert values[0] == math.log(2 * 1 * 2 * 6) - 2 * math.log(12)  # from the exact product of doubled ranks
+    assert np.allclose(values, np.log(a / 6) + np.log(b / 6), rtol=0, atol=1e-12)
+    mean, _ = rank_aggregate(np.column_stack([a, b]), [True, True], "meanrank")
+    assert mean[0] == mean[3] == 7 / 12 and mean[1] == mean[2] and mean[4] == mean[5]
+    # Half ranks (ties within a member) stay exact: twice an average rank is an integer.
+    tied = np.array([1.0, 1.0, 2.0, 3.0])
+    other = np.array([4.0, 3.0, 2.0, 1.0])
+    values, _ = rank_aggregate(np.column_stack([tied, other]), [True, True])
+    assert np.allclose(values, np.log(np.array([1.5, 1.5, 3, 4]) / 4) + np.log(np.array([4, 3, 2, 1]) / 4))
+
+
+def test_rank_products_beyond_int64_use_python_integers():
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(1024, 7))  # (2 x 1024)^7 > 2^63
+    scores[1] = scores[0][::-1]  # not a tie in general; the values still match the float sum of logs
+    values, _ = rank_aggregate(scores, [True] * 7)
+    ranks = np.column_stack([normalised_ranks(scores[:, j]) for j in range(7)])
+    assert np.allclose(values, np.log(ranks).sum(axis=1), rtol=0, atol=1e-10)
+    doubled = np.rint(ranks * 2048).astype(object)
+    assert values[0] == math.log(int(np.prod(doubled[0]))) - 7 * math.log(2048)
+
+
 def test_ties_share_average_ranks_and_nonfinite_rank_last():
     r = normalised_ranks(np.array([1.0, 1.0, np.nan, 3.0, -np.inf, np.inf]))
     # the three non-finite values tie at ranks 1..3 (average 2); finite 1, 1, 3 get 4.5, 4.5, 6

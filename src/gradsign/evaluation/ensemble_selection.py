@@ -44,7 +44,7 @@ import numpy as np
 
 from gradsign.errors import ConfigError
 from gradsign.evaluation.metrics import spearman
-from gradsign.proxies.ensemble import AGGREGATIONS, normalised_ranks
+from gradsign.proxies.ensemble import AGGREGATIONS, aggregate_doubled_ranks, normalised_ranks
 
 #: Fewest labelled architectures the few-shot rule fits on; below, it is the zero-shot default.
 MIN_LABELS = 4
@@ -92,8 +92,10 @@ class Combination:
         cols = [np.asarray(ranks[m], dtype=np.float64) for m in self.members]
         if len(cols) == 1:
             return cols[0]
-        stacked = np.column_stack(cols)
-        return np.log(stacked).sum(axis=1) if self.aggregation == "logrank" else stacked.mean(axis=1)
+        # rank / n back to exact doubled ranks, so that the value is the ensemble's (rank_aggregate's) to the bit.
+        n = len(cols[0])
+        doubled = np.rint(np.column_stack(cols) * (2 * n)).astype(np.int64)
+        return aggregate_doubled_ranks(doubled, n, self.aggregation)
 
 
 def candidate_combinations(proxies: Iterable[str], max_members: int = 3,

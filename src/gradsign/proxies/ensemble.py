@@ -9,7 +9,8 @@ direction), and the ranks are combined. Two aggregations:
   (Lee & Ham, CVPR 2024) combines its four scores;
 * ``meanrank`` (``meanrank(a+b)``): the mean over members of ``rank / N``.
 
-Ties share their average rank. A non-finite member score (NaN, +-inf: e.g. a
+Ties share their average rank, and candidates whose rank products (sums) are
+equal share one value, on every CPU (:func:`aggregate_doubled_ranks`). A non-finite member score (NaN, +-inf: e.g. a
 cell whose input cannot reach its output) ranks below every finite one (the
 non-finite ones tie among themselves); how many candidates had one is reported
 with the result, never hidden. Higher is better for every ensemble.
@@ -20,6 +21,7 @@ it is never stored: its members are, and the aggregate is recomputed from them.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Mapping, Sequence
@@ -100,21 +102,48 @@ class EnsembleSpec:
                               self.aggregation)
 
 
-def normalised_ranks(values: np.ndarray, higher_is_better: bool = True) -> np.ndarray:
-    """``rank / N`` of each value among ``values`` (best = 1, worst = 1/N); ties share the average rank.
+def average_ranks(values: np.ndarray, higher_is_better: bool = True) -> np.ndarray:
+    """The rank of each value among ``values`` (best = N, worst = 1); ties share the average rank.
 
     Non-finite values rank below every finite value and tie among themselves.
     """
     from scipy.stats import rankdata
 
     v = np.asarray(values, dtype=np.float64)
-    n = len(v)
-    if n == 0:
+    if len(v) == 0:
         return np.empty(0)
     finite = np.isfinite(v)
     key = np.where(finite, v if higher_is_better else -v, -np.inf)
     # rankdata ranks -inf lowest; every non-finite value becomes the same -inf, so they tie.
-    return rankdata(key, method="average") / n
+    return rankdata(key, method="average")
+
+
+def normalised_ranks(values: np.ndarray, higher_is_better: bool = True) -> np.ndarray:
+    """``rank / N`` of each value among ``values`` (best = 1, worst = 1/N): :func:`average_ranks` / N."""
+    ranks = average_ranks(values, higher_is_better)
+    return ranks / len(ranks) if len(ranks) else ranks
+
+
+def aggregate_doubled_ranks(doubled: np.ndarray, n: int, aggregation: str = "logrank") -> np.ndarray:
+    """The aggregate per row of ``doubled`` (rows = candidates, columns = members: 2 x average rank among ``n``).
+
+    Computed from exact integers -- average ranks are whole or half, so twice a rank is an
+    integer -- and one rounding per distinct value: ``logrank`` = log of the product of the
+    doubled ranks minus ``m log(2n)`` (= the sum over members of ``log(rank / n)``), ``meanrank``
+    = their sum / ``2nm``. So candidates whose rank products (or sums) are equal get the very
+    same value, and it is the C library's ``log`` of the same integer on every CPU, where
+    summing numpy's per-member logs ordered such ties by rounding noise that differs between
+    CPUs (numpy's SIMD ``log`` differs in the last bits between instruction sets).
+    """
+    d = np.asarray(doubled)
+    m = d.shape[1]
+    if aggregation == "meanrank":
+        return d.sum(axis=1, dtype=np.int64) / float(2 * n * m)
+    # int64 holds the product when (2n)^m does (4 members of 15,625 cells do); beyond, Python integers.
+    exact = d.astype(np.int64) if (2 * n) ** m < 2 ** 63 else d.astype(object)
+    products, where = np.unique(np.prod(exact, axis=1), return_inverse=True)
+    offset = m * math.log(2 * n)
+    return np.array([math.log(int(p)) - offset for p in products], dtype=np.float64)[where.reshape(-1)]
 
 
 def rank_aggregate(matrix: np.ndarray, higher_is_better: Sequence[bool], aggregation: str = "logrank"
@@ -127,9 +156,9 @@ def rank_aggregate(matrix: np.ndarray, higher_is_better: Sequence[bool], aggrega
         raise ConfigError(f"rank_aggregate needs one column per member, got shape {m.shape}")
     if m.shape[0] == 0:
         return np.empty(0), 0
-    ranks = np.column_stack([normalised_ranks(m[:, j], h) for j, h in enumerate(higher_is_better)])
-    value = np.log(ranks).sum(axis=1) if aggregation == "logrank" else ranks.mean(axis=1)
-    return value, int((~np.isfinite(m)).any(axis=1).sum())
+    doubled = np.column_stack([np.rint(2 * average_ranks(m[:, j], h)).astype(np.int64)
+                               for j, h in enumerate(higher_is_better)])
+    return aggregate_doubled_ranks(doubled, m.shape[0], aggregation), int((~np.isfinite(m)).any(axis=1).sum())
 
 
 def is_ensemble_name(text: str) -> bool:
@@ -193,5 +222,5 @@ def split_members(names: Sequence[str]) -> tuple[list[str], list[EnsembleSpec]]:
     return list(singles), ensembles
 
 
-__all__ = ["AGGREGATIONS", "NAMED_ENSEMBLES", "EnsembleSpec", "is_ensemble_name", "normalised_ranks", "parse_ensemble",
-           "rank_aggregate", "split_members"]
+__all__ = ["AGGREGATIONS", "NAMED_ENSEMBLES", "EnsembleSpec", "aggregate_doubled_ranks", "average_ranks",
+           "is_ensemble_name", "normalised_ranks", "parse_ensemble", "rank_aggregate", "split_members"]
