@@ -252,6 +252,19 @@ def test_benchmarks_command_lists_every_benchmark_and_what_it_lacks(capsys):
     assert "tinybench: no simulated training (it records no training times)" in out
 
 
+def test_a_benchmark_without_description_or_docstring_is_listed(capsys):
+    from gradsign.benchmarks import registry
+    from gradsign.benchmarks.registry import describe_benchmarks
+
+    register_benchmark("tinybench_bare")(type("Bare", (TinyBench,), {"description": "", "__doc__": None}))
+    try:
+        row = next(r for r in describe_benchmarks() if r["name"] == "tinybench_bare")
+        assert row["description"] == ""  # was an IndexError (the docs' abridged example has neither)
+    finally:
+        registry._CLASSES.pop("tinybench_bare")
+        registry._INSTANCES.pop("tinybench_bare", None)
+
+
 @pytest.mark.data
 def test_nb201_objective_is_the_search_oracle_of_the_dataset(data_dir):
     from gradsign.benchmarks.nb201 import NUM_ARCHS

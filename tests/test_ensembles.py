@@ -79,7 +79,9 @@ def test_names_parse_validate_and_canonicalise():
     assert spec.members == ("snip", "synflow") and spec.needs_labels and spec.higher_is_better
     assert get_proxy("synflow+params").needs_data is False
     for bad, needle in [("gradsign+", "two or more"), ("a+b", "unknown proxy 'a'"), ("snip+snip", "named twice"),
-                        ("median(snip+synflow)", "unknown aggregation")]:
+                        ("median(snip+synflow)", "unknown aggregation"),
+                        ("meanrank(synflow+params", r"one pair\s+of parentheses"),
+                        ("synflw+snip", "unknown proxy 'synflw'; did you mean 'synflow'")]:
         with pytest.raises(ConfigError, match=needle):
             parse_proxy_list(bad)
 

@@ -7,6 +7,7 @@ import json
 import importlib.util
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ import optuna  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from gradsign.errors import ConfigError  # noqa: E402
+from gradsign.errors import ConfigError, GradsignError  # noqa: E402
 from gradsign.integrations.optuna import (  # noqa: E402
     ATTRS,
     ModelProxyScorer,
@@ -96,6 +97,29 @@ def test_picks_the_best_proxy_score_among_the_k_candidates_the_base_sampler_prop
         assert trial.params == screening.candidates[int(np.argmax(counts))]
         assert trial.user_attrs[ATTRS["candidates"]] == 5
         assert trial.user_attrs[ATTRS["proxy_value"]] == max(counts)
+
+
+def test_a_candidate_that_cannot_be_built_ranks_last_instead_of_stopping_the_study(minibatch):
+    def fragile(params):
+        if params["width"] == 8:
+            raise RuntimeError("out of memory building width 8")
+        return build_model(params)
+
+    scorer = ModelProxyScorer(fragile, "params", minibatch[0], minibatch[1], seed=0)
+    ok, bad = {"width": 4, "depth": 1, "kernel": 3}, {"width": 8, "depth": 2, "kernel": 3}
+    with pytest.warns(RuntimeWarning, match="could not be scored.*RuntimeError: out of memory building width 8"):
+        scores = scorer.score([bad, ok])
+    assert scores.matrix[0, 0] == -np.inf and scores.matrix[1, 0] == n_weights(ok)
+    assert list(scorer.failures.values()) == ["RuntimeError: out of memory building width 8"]
+    with pytest.raises(GradsignError, match="none of the 1 candidates could be scored.*width 8"):
+        scorer.score([bad])
+    sampler = ProxyScreeningSampler(optuna.samplers.RandomSampler(seed=1), fragile, search_space=SPACE,
+                                    proxy="params", k=4, inputs=minibatch[0], targets=minibatch[1], seed=1)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        study.optimize(objective, n_trials=6)  # used to stop at the first candidate of width 8
+    assert len(study.trials) == 6
 
 
 def test_scores_are_cached_in_the_store_and_a_second_study_computes_nothing(tmp_path, minibatch):

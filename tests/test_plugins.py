@@ -78,3 +78,39 @@ def test_api_needs_only_an_import(tmp_path, monkeypatch):
                           input_shape=(4,)) == {"module_count_api": 3.0}
     with pytest.raises(ConfigError, match="unknown proxy"):
         gradsign.score(nn.Linear(2, 2), torch.zeros(1, 2), None, ["module_count_nope"])
+
+
+def test_editing_a_plugin_proxy_changes_its_store_key(tmp_path, capsys, monkeypatch):
+    """A plug-in's version carries its source's digest: edited without a version bump, it is recomputed, not
+    served from the store with the old code's numbers."""
+    from gradsign import plugins
+    from gradsign.proxies import get_proxy, registry
+
+    monkeypatch.setenv("GRADSIGN_PLUGINS", "")  # recorded, so that the path --plugin exports is undone after
+    assert get_proxy("snip").version == "1"  # the library's own: versions bumped by hand
+    path = tmp_path / "edited.py"
+    store = tmp_path / "s.sqlite"
+    values = []
+    try:
+        for factor in ("1.0", "1000.0"):
+            registry._REGISTRY.pop("module_count_edit", None)  # a fresh process each time, as a user's reruns
+            sys.modules.pop("gradsign_plugin_edited", None)
+            plugins._LOADED.discard(str(path.resolve()))
+            path.write_text(PLUGIN.format(tag="edit").replace("return float(", f"return {factor} * float("))
+            code, out, err = run(["--plugin", str(path), "score", "--index", "3", "--proxies", "module_count_edit",
+                                  "--store", str(store), "--format", "csv", "--no-progress"], capsys)
+            assert code == 0, err
+            values.append(float(out.splitlines()[1].split(",")[-1]))
+            assert get_proxy("module_count_edit").version.startswith("1+src.")
+    finally:
+        registry._REGISTRY.pop("module_count_edit", None)
+    assert values[1] == 1000 * values[0]
+
+
+def test_a_plugin_taking_a_builtin_name_is_a_one_line_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GRADSIGN_PLUGINS", "")  # recorded, so that the path --plugin exports is undone after
+    clash = tmp_path / "clash.py"
+    clash.write_text(PLUGIN.format(tag="x").replace('"module_count_x"', '"synflow"'))
+    code, _, err = run(["--plugin", str(clash), "proxies"], capsys)
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "proxy name 'synflow' is taken by gradsign's own" in err and "under another name" in err

@@ -338,6 +338,22 @@ def test_gradsign_error_inside_proxy_propagates_unchanged(net, batch, temporary_
     assert info.value is err
 
 
+def test_a_proxy_must_return_a_number(net, batch, temporary_proxy):
+    x, y = batch
+    for name, value in (("_test_true", True), ("_test_text", "3.5"), ("_test_vector", torch.ones(3))):
+        temporary_proxy(name, lambda ctx, v=value: v)
+        with pytest.raises(ProxyError, match="not a number|not a scalar"):  # True / "3.5" were taken as 1.0 / 3.5
+            score(net, x, y, [name])
+    temporary_proxy("_test_scalar", lambda ctx: torch.tensor(2.5))
+    assert score(net, x, y, ["_test_scalar"]) == {"_test_scalar": 2.5}
+
+
+@pytest.mark.parametrize("name", ["all", "my,proxy", "my+proxy", "meanrank(x)", "3d", ""])
+def test_proxy_names_that_lists_or_ensembles_would_split_are_refused(name):
+    with pytest.raises(RuntimeError, match="use letters, digits"):
+        registry.register_proxy(name, description="test only")
+
+
 def test_registry_listing():
     rows = describe_proxies()
     names = [r["name"] for r in rows]

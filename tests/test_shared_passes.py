@@ -90,6 +90,22 @@ def test_proxy_options_parse_json_values_and_validate_names():
         parse_proxy_options(["fisher.braodcast=false"], ["fisher"])
     with pytest.raises(ConfigError, match="snip has no option 'x'; its options: none"):
         parse_proxy_options(["snip.x=1"], ["snip"])
+    # Values take the type of the option's default: "False" is false (it ran as a truthy string), a
+    # bool or number option refuses anything else, a str option keeps the text as written.
+    got = parse_proxy_options(["fisher.broadcast=False", "gradsign.verify=NO", "swap_reg.mu=400",
+                               "swap_reg.sigma=1.5e4", "gradsign.engine=1"], ["fisher", "gradsign", "swap_reg"])
+    assert got == {"fisher": {"broadcast": False}, "gradsign": {"verify": False, "engine": "1"},
+                   "swap_reg": {"mu": 400, "sigma": 15000.0}}
+    with pytest.raises(ConfigError, match=r"fisher.broadcast is true or false \(default true\)"):
+        parse_proxy_options(["fisher.broadcast=maybe"], ["fisher"])
+    with pytest.raises(ConfigError, match=r"zico.splits is an integer \(default 2\), got '2.5'"):
+        parse_proxy_options(["zico.splits=2.5"], ["zico"])
+    with pytest.raises(ConfigError, match="swap_reg.mu is a number"):
+        parse_proxy_options(["swap_reg.mu=true"], ["swap_reg"])
+    from gradsign.workflows.scoring import scoring_setup
+
+    with pytest.raises(ConfigError, match="give each proxy a mapping of its options.*got 'params': 3"):
+        scoring_setup("nb201", "cifar10", "params", options={"params": 3})  # was a raw AttributeError
 
 
 @pytest.mark.slow

@@ -117,11 +117,55 @@ def test_score_and_evaluate_say_truly_what_a_rerun_does_about_failed_cells(tmp_p
         return exc.value.code or 0, capsys.readouterr()
 
     code, out = run()
-    assert code == 0 and "failed cells" in out.err and "until it has failed 2 times" in out.err
+    # the one cell failed: params failed on every cell, so the exit status says so (the output is written)
+    assert code == 1 and "failed cells: params 1 of 1 (RuntimeError: CUDA out of memory)" in out.err
+    assert "until it has failed 2 times" in out.err and "error: params failed on every cell" in out.err
     assert "--retry-failed retries every one" in out.err and "rerun to retry" not in out.err
     code, out = run("--retry-failed")
     assert code == 0 and "failed cells" not in out.err
     assert ResultsStore(tmp_path / "s.sqlite").get_many(key, [arch])[arch].status == "ok"
+
+
+@pytest.fixture()
+def failing_proxy():
+    """A registered proxy ``_test_boom`` that raises on every network."""
+    from gradsign.proxies import registry
+
+    def boom(ctx):
+        raise ValueError("boom: the proxy's own bug")
+
+    registry.register_proxy("_test_boom", description="test only", needs_data=False, needs_labels=False)(boom)
+    yield "_test_boom"
+    registry._REGISTRY.pop("_test_boom", None)
+
+
+def test_one_failing_proxy_costs_only_its_own_scores(tmp_path, failing_proxy, capsys):
+    store = ResultsStore(tmp_path / "s.sqlite")
+    archs = _archs(2)
+    alone = Scorer(_setup()).score_archs(archs, progress=False)
+    table = Scorer(_setup(proxies=(*DATA_FREE, failing_proxy)), store).score_archs(archs, progress=False)
+    for p in DATA_FREE:  # scored alone after the joint call raised: the same values, stored as ok
+        np.testing.assert_array_equal(table.scores[p], alone.scores[p])
+        assert table.n_failed(p) == 0
+    assert table.n_failed(failing_proxy) == 2
+    assert table.failure_example(failing_proxy) == "ProxyError: proxy '_test_boom' failed: ValueError: boom: the proxy's own bug"
+    assert Scorer(_setup(), store).score_archs(archs, progress=False).n_computed == 0  # kept in the store
+
+    from gradsign.cli.main import main
+
+    def run(*args):
+        with pytest.raises(SystemExit) as exc:
+            main(["score", "--index", "1", "--index", "2", "--batch-size", "8", "--no-store", *args])
+        return exc.value.code or 0, capsys.readouterr()
+
+    code, out = run("--proxies", f"params,{failing_proxy}", "--format", "json")
+    doc = json.loads(out.out)
+    assert code == 1 and all(r["params"] > 0 and r[failing_proxy] is None for r in doc["scores"])
+    assert doc["failed"] == {failing_proxy: {"cells": 2, "example": "ProxyError: proxy '_test_boom' failed: ValueError: boom: the proxy's own bug"}}
+    assert f"failed cells: {failing_proxy} 2 of 2 (ProxyError: proxy '_test_boom' failed: ValueError: boom: the proxy's own bug)" in out.err
+    assert f"error: {failing_proxy} failed on every cell" in out.err
+    code, out = run("--proxies", "params", "--format", "json")
+    assert code == 0 and "failed" not in json.loads(out.out)
 
 
 def test_unknown_names_are_config_errors():

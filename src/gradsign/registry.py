@@ -55,13 +55,31 @@ class Registry(Generic[T]):
 
     def add(self, name: str, value: T, *, aliases: Iterable[str] = ()) -> T:
         """Register ``value`` as ``name`` (and its aliases); the same object again is a no-op."""
+        if not self._discovered and not self._is_builtin(value):
+            # A user's registration: the built-ins first, so that taking one of their names fails here,
+            # while the user's module is imported (one line from `--plugin`), not at some later look-up.
+            self.discover()
         old = self._entries.get(name)
         if old is not None and self._same(old) != self._same(value):
-            raise RuntimeError(f"{self.kind} {name!r} registered twice ({_where(old)}, {_where(value)})")
+            if self._is_builtin(old) and not self._is_builtin(value):
+                raise RuntimeError(f"{self.kind} name {name!r} is taken by gradsign's own ({_where(old)}); "
+                                   f"register {_where(value)} under another name")
+            hint = ""
+            if getattr(getattr(old, "fn", old), "__qualname__", 1) == getattr(getattr(value, "fn", value),
+                                                                              "__qualname__", 2):
+                hint = " (the same plug-in loaded twice, e.g. as a file and as a module name?)"
+            raise RuntimeError(f"{self.kind} {name!r} registered twice ({_where(old)}, {_where(value)}){hint}")
         self._entries[name] = value
         for key in (name, *aliases):
             self._aliases[self._normalise(key)] = name
         return value
+
+    def _is_builtin(self, value: object) -> bool:
+        """Whether ``value`` comes from this registry's own package (true for everything without a package)."""
+        if self._package is None:
+            return True
+        module = getattr(getattr(value, "fn", value), "__module__", None) or ""
+        return module == self._package or module.startswith(self._package + ".")
 
     def pop(self, name: str, default: T | None = None) -> T | None:
         """Remove ``name`` and its aliases (for tests that register throw-away entries)."""

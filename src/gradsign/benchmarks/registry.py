@@ -218,7 +218,8 @@ def describe_benchmarks() -> list[dict[str, Any]]:
         bench = get_benchmark(name)
         rows.append({
             "name": name, "space": bench.space, "datasets": list(bench.datasets),
-            "description": bench.description or (type(bench).__doc__ or "").strip().splitlines()[0],
+            # a user's class may have neither a description nor a docstring
+            "description": bench.description or next(iter((type(bench).__doc__ or "").strip().splitlines()), ""),
             "provides": [c for c in CAPABILITIES if bench.supports(c)],
             "zerocost_sources": list(bench.zerocost_sources()),
             "lacking": [bench.lack_message(c) for c in CAPABILITIES if not bench.supports(c)],

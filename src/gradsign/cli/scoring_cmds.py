@@ -99,6 +99,28 @@ def _write_output(output: Path, text: str) -> None:
         report_fallback(problem, where)
 
 
+def report_failures(failed: dict[str, int], examples: dict[str, str], n_cells: int, stored: bool,
+                    exit_now: bool = True) -> list[str]:
+    """Print each proxy's failed cells with one of its errors; the proxies that failed on every cell.
+
+    Those make the command exit with status 1 (after its output is written: the other proxies'
+    scores are kept), so that a script can tell a run that computed nothing for a proxy.
+    """
+    if not failed:
+        return []
+    parts = [f"{name} {n} of {n_cells}" + (f" ({examples[name]})" if examples.get(name) else "")
+             for name, n in failed.items()]
+    err_console.print(f"failed cells: {'; '.join(parts)} [{failed_cells_remedy(stored)}]",
+                      highlight=False, markup=False, emoji=False, soft_wrap=True)
+    every = [name for name, n in failed.items() if n >= n_cells > 0]
+    if every:
+        err_console.print(f"error: {', '.join(every)} failed on every cell", highlight=False, markup=False,
+                          emoji=False)
+        if exit_now:
+            raise typer.Exit(1)
+    return every
+
+
 def failed_cells_remedy(stored: bool) -> str:
     """What a rerun does about failed cells, truly (see ``DEFAULT_MAX_ATTEMPTS``)."""
     from gradsign.workflows.scoring import DEFAULT_MAX_ATTEMPTS
@@ -177,8 +199,7 @@ def score(
         _write_output(output, text)
     elif fmt is not OutputFormat.table:
         typer.echo(text, nl=False)
-    if result.failed:
-        err_console.print(f"[yellow]failed cells[/]: {result.failed} ({failed_cells_remedy(scorer_store is not None)})")
+    report_failures(result.failed, result.failure_examples, len(result.frame), scorer_store is not None)
 
 
 def _score_table(result) -> Table:
@@ -228,15 +249,18 @@ def evaluate(
         n_bootstrap=bootstrap, backend=backend, workers=workers, address=address, output=output, data_dir=data_dir,
         threads=threads, device=device, progress=progress, retry_failed=retry_failed,
         note=lambda m: err_console.print(f"note: {m}", highlight=False, markup=False))
-    print_evaluate_summary(result.summary)
+    every_cell_failed = print_evaluate_summary(result.summary)
     fallback = result.summary.get("output_fallback")
     if fallback:
         report_fallback(fallback["problem"], fallback["written_to"])
     for f in result.files:
         err_console.print(f"wrote {f}", highlight=False)
+    if every_cell_failed:
+        raise typer.Exit(1)
 
 
-def print_evaluate_summary(s: dict) -> None:
+def print_evaluate_summary(s: dict) -> list[str]:
+    """Print an evaluation's summary; returns the proxies that failed on every cell (see report_failures)."""
     t = Table(title=(f"{s['space']} / {s['dataset']}: {s['n_archs']} archs, target {s['target']} "
                      f"(batch {s['batch_size']}, seed {s['seed']})"), title_justify="left")
     for col in ("proxy", "Spearman [95% CI]", "Kendall [95% CI]", "top-10%", "lit. |rho|", "NaN", "failed", "s/arch"):
@@ -277,8 +301,8 @@ def print_evaluate_summary(s: dict) -> None:
         console.print(f"computed this run: {s['n_computed_this_run']} (arch, proxy) scores; the rest came from the "
                       "store", highlight=False)
     failed = {name: p["n_failed"] for name, p in s["proxies"].items() if p.get("n_failed")}
-    if failed:
-        err_console.print(f"[yellow]failed cells[/]: {failed} ({failed_cells_remedy(s.get('store') is not None)})")
+    examples = {name: p.get("failure_example") or "" for name, p in s["proxies"].items()}
+    every_cell_failed = report_failures(failed, examples, s["n_archs"], s.get("store") is not None, exit_now=False)
     if s.get("stored_only"):
         so = s["stored_only"]
         if so["kept"] < so["drawn"]:
@@ -288,3 +312,4 @@ def print_evaluate_summary(s: dict) -> None:
             # every drawn cell is in the store: this report is the finished run's, only recomputed from the store
             console.print(f"complete (--stored-only): all {so['drawn']} drawn cells were fully scored in the store",
                           highlight=False)
+    return every_cell_failed

@@ -17,7 +17,7 @@ import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
 from gradsign.errors import ConfigError, DataError
@@ -34,24 +34,55 @@ class CellResult:
     arch: str
     values: dict[str, float]
     seconds: dict[str, float]
-    error: str | None = None  # "ExcType: first line\n<short traceback>" when the cell failed
+    error: str | None = None  # "ExcType: first line\n<short traceback>" when the whole cell failed
     elapsed: float = 0.0
+    errors: dict[str, str] = field(default_factory=dict)  # proxy -> its error, when only some proxies failed
+
+    def error_of(self, proxy: str) -> str | None:
+        """The error that left ``proxy`` unscored on this cell (the cell's, or the proxy's own), else None."""
+        return self.error if self.error is not None else self.errors.get(proxy)
 
 
-def compute_cell(scorer: Any, task: CellTask) -> CellResult:
-    """Score one cell; an exception becomes a recorded failure (bad run-wide input still raises)."""
-    start = time.perf_counter()
+def _attempt(compute: Callable[[], Any]) -> tuple[Any, str | None]:
+    """``(compute(), None)``, or ``(None, "ExcType: first line\n<short traceback>")`` when it raised.
+
+    Bad run-wide input (ConfigError, DataError) still raises: it would fail every cell alike.
+    """
     try:
-        values, seconds = scorer.score_one(scorer.space.parse(task.arch), task.proxies)
+        return compute(), None
     except (ConfigError, DataError):
         raise
     except MemoryError as exc:
-        return CellResult(task.arch, {}, {}, f"MemoryError: {exc}".strip(), time.perf_counter() - start)
+        return None, f"MemoryError: {exc}".strip()
     except Exception as exc:  # noqa: BLE001 - failures are data (ProxyError, out of memory, NaN loss...)
         first = str(exc).splitlines()[0] if str(exc) else ""
-        msg = f"{type(exc).__name__}: {first}\n{traceback.format_exc(limit=3)}"
-        return CellResult(task.arch, {}, {}, msg, time.perf_counter() - start)
-    return CellResult(task.arch, values, seconds, None, time.perf_counter() - start)
+        return None, f"{type(exc).__name__}: {first}\n{traceback.format_exc(limit=3)}"
+
+
+def compute_cell(scorer: Any, task: CellTask) -> CellResult:
+    """Score one cell; an exception becomes a recorded failure (bad run-wide input still raises).
+
+    When the proxies scored together raise, each is scored alone, so that one failing proxy
+    (a plug-in's bug, one that runs out of memory) costs only its own scores: the others keep
+    theirs (the same values: every proxy is reseeded, and the shared passes give the bits of
+    the separate ones), and each failure is recorded with its own error.
+    """
+    start = time.perf_counter()
+    arch, error = _attempt(lambda: scorer.space.parse(task.arch))
+    if error is None:
+        scored, error = _attempt(lambda: scorer.score_one(arch, task.proxies))
+        if error is None:
+            return CellResult(task.arch, *scored, None, time.perf_counter() - start)
+        if len(task.proxies) > 1:
+            values, seconds, errors = {}, {}, {}
+            for proxy in task.proxies:
+                scored, errors[proxy] = _attempt(lambda: scorer.score_one(arch, (proxy,)))
+                if errors[proxy] is None:
+                    del errors[proxy]
+                    values.update(scored[0])
+                    seconds.update(scored[1])
+            return CellResult(task.arch, values, seconds, None, time.perf_counter() - start, errors)
+    return CellResult(task.arch, {}, {}, error, time.perf_counter() - start)
 
 
 class InProcessBackend:

@@ -268,6 +268,9 @@ def _as_float(name: str, value: Any) -> float:
         if value.numel() != 1:
             raise ProxyError(f"proxy {name!r} returned a tensor of shape {tuple(value.shape)}, not a scalar")
         value = value.item()
+    # float() would also take True (1.0) and "3.5": a proxy returning those has a bug to show, not hide.
+    if isinstance(value, (bool, str, bytes)):
+        raise ProxyError(f"proxy {name!r} returned {type(value).__name__} {value!r}, not a number")
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -279,7 +282,9 @@ def parse_proxy_options(assignments: Iterable[str], proxies: Sequence[str]) -> d
 
     Each item is ``PROXY.KEY=VALUE``; PROXY must be one of ``proxies`` (an ensemble's
     members count). VALUE is read as JSON where it parses (``3``, ``0.5``, ``true``,
-    ``null``, ``"x"``), else taken as a string (``engine=fast``). KEY must be one of the
+    ``null``, ``"x"``), else taken as a string (``engine=fast``), and converted to the type of the
+    option's default: a bool option takes true/false only (``False`` too), a number option a number
+    (:func:`_option_value`; a mistyped value is refused, never run as a truthy string). KEY must be one of the
     proxy's keyword options (before any data is read or model built: a typo would otherwise
     turn every score of a long run into a NaN); its value is checked when the proxy runs.
     """
@@ -300,12 +305,43 @@ def parse_proxy_options(assignments: Iterable[str], proxies: Sequence[str]) -> d
         if valid is not None and key.strip() not in valid:
             raise ConfigError(f"--option {item!r}: {proxy} has no option {key.strip()!r}; "
                               f"its options: {', '.join(sorted(valid)) or 'none'}")
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            value = raw.strip()
-        out.setdefault(proxy, {})[key.strip()] = value
+        out.setdefault(proxy, {})[key.strip()] = _option_value(item, proxy, key.strip(), raw)
     return out
+
+
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _option_value(item: str, proxy: str, key: str, raw: str) -> Any:
+    """VALUE of ``PROXY.KEY=VALUE`` checked against the type of the option's default (bool, int, float, str).
+
+    A bool option takes true / false in any case (``False`` as Python writes it, too), never a
+    string that would be truthy; an int or float option a number; a str option the text as
+    written. An option without a typed default takes JSON where it parses, else the text.
+    """
+    import inspect
+
+    text = raw.strip()
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = text
+    param = inspect.signature(get_proxy(proxy).fn).parameters.get(key)
+    default = None if param is None else param.default
+    if isinstance(default, bool):
+        if text.lower() in _TRUE + _FALSE:
+            return text.lower() in _TRUE
+        raise ConfigError(f"--option {item!r}: {proxy}.{key} is true or false (default {str(default).lower()})")
+    if isinstance(default, int) and not isinstance(parsed, bool) and isinstance(parsed, int):
+        return parsed
+    if isinstance(default, float) and not isinstance(parsed, bool) and isinstance(parsed, (int, float)):
+        return parsed  # as written: 400 stays an int, so store keys made before this check still match
+    if isinstance(default, (int, float)):
+        kind = "an integer" if isinstance(default, int) else "a number"
+        raise ConfigError(f"--option {item!r}: {proxy}.{key} is {kind} (default {default!r}), got {text!r}")
+    if isinstance(default, str):
+        return parsed if isinstance(parsed, str) else text
+    return parsed
 
 
 def proxy_option_names(proxy: str) -> set[str] | None:

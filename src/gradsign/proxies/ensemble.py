@@ -180,6 +180,9 @@ def parse_ensemble(text: str) -> EnsembleSpec:
                             needs_data=spec.needs_data, needs_labels=spec.needs_labels, version=spec.version)
     agg, body = "logrank", raw
     wrapped = _WRAPPED.match(raw)
+    if not wrapped and ("(" in raw or ")" in raw):
+        raise ConfigError(f"ensemble {raw!r}: write AGGREGATION(a+b), e.g. meanrank(synflow+params), with one pair "
+                          f"of parentheses (aggregations: {', '.join(AGGREGATIONS)})")
     if wrapped:
         agg, body = wrapped.group("agg"), wrapped.group("body")
         if agg not in AGGREGATIONS:

@@ -9,6 +9,7 @@ Every module in :mod:`gradsign.proxies` is imported on first use of the registry
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
@@ -30,7 +31,8 @@ class ProxySpec:
     needs_labels: bool
     higher_is_better: bool
     # Bumped whenever the implementation changes the numbers it produces; it is
-    # part of the results-store key, so stale stored scores are never reused.
+    # part of the results-store key, so stale stored scores are never reused. A plug-in's
+    # carries the digest of its source as well (source_digest).
     version: str
     reference: str  # paper / code whose definition is followed
     #: shared computations the proxy reads (see SHARED_PASSES); the context records exactly
@@ -49,6 +51,8 @@ SHARED_PASSES = {
     "input_jacobian": "reads d sum(logits) / d inputs on the batch (train mode); taken from the batch pass "
                       "when one runs anyway, else from one shared label-free pass",
 }
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 
 #: Every registered proxy; its package's modules are imported on first look-up (they register themselves).
 _REGISTRY: Registry[ProxySpec] = Registry("proxy", package="gradsign.proxies",
@@ -71,6 +75,10 @@ def register_proxy(
 
     ``uses``: the shared computations it reads (keys of :data:`SHARED_PASSES`).
     """
+    if not isinstance(name, str) or not _NAME.match(name) or name == "all":
+        # ',' and '+' would split in --proxies lists and ensembles; 'all' means every proxy there
+        raise RuntimeError(f"proxy name {name!r}: use letters, digits, '_' and '-', starting with a letter or '_' "
+                           "(and not 'all')")
     unknown = sorted(set(uses) - set(SHARED_PASSES))
     if unknown:
         raise RuntimeError(f"proxy {name!r}: unknown shared pass(es) {unknown}; known: {sorted(SHARED_PASSES)}")
@@ -78,11 +86,39 @@ def register_proxy(
     def decorator(fn: Callable[..., float]) -> Callable[..., float]:
         _REGISTRY.add(name, ProxySpec(
             name=name, fn=fn, description=description, needs_data=needs_data, needs_labels=needs_labels,
-            higher_is_better=higher_is_better, version=version, reference=reference, uses=frozenset(uses),
+            higher_is_better=higher_is_better, version=version + source_digest(fn), reference=reference,
+            uses=frozenset(uses),
         ))
         return fn
 
     return decorator
+
+
+def source_digest(fn: Callable[..., float]) -> str:
+    """``""`` for the library's own proxies; for anyone else's, ``"+src.<12 hex>"`` of its module's source.
+
+    The version is part of the results-store key. The library bumps its proxies' versions by hand
+    when their numbers change; a plug-in's author, editing it between runs, would otherwise get
+    the scores of the old code back from the store, silently. With the digest of the source
+    text of the module that defines the function, any edit of that file gives new keys (code it
+    imports from elsewhere is not covered: bump ``version=`` for that). Where no source can be
+    read (a function built at run time) nothing is added.
+    """
+    import hashlib
+    import inspect
+    import sys
+
+    module = getattr(fn, "__module__", None) or ""
+    if module == "gradsign" or module.startswith("gradsign."):
+        return ""
+    try:
+        source = inspect.getsource(sys.modules[module]) if module in sys.modules else inspect.getsource(fn)
+    except (OSError, TypeError):
+        try:
+            source = inspect.getsource(fn)
+        except (OSError, TypeError):
+            return ""
+    return "+src." + hashlib.sha256(source.encode("utf-8")).hexdigest()[:12]
 
 
 def get_proxy(name: str) -> ProxySpec:
@@ -95,8 +131,13 @@ def get_proxy(name: str) -> ProxySpec:
 
     if isinstance(name, str) and is_ensemble_name(name):
         return parse_ensemble(name)  # type: ignore[return-value]
-    raise ConfigError(f"unknown proxy {name!r}; available: {', '.join(_REGISTRY.names())} "
-                      "(or an ensemble such as gradsign+jacob_cov)")
+    import difflib
+
+    close = difflib.get_close_matches(str(name), _REGISTRY.names(), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise ConfigError(f"unknown proxy {name!r}; {hint}available: {', '.join(_REGISTRY.names())} "
+                      "(or an ensemble such as gradsign+jacob_cov; a plug-in's proxies need `gradsign --plugin "
+                      "FILE.py` before the command)")
 
 
 def available_proxies() -> list[ProxySpec]:

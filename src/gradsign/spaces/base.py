@@ -148,7 +148,7 @@ def _normalise(name: str) -> str:
 
 #: Network-builder modules (``*_network``) are not imported by discovery: they import torch and
 #: register nothing, and arch-only work (parsing, sampling) should stay light.
-_SPACES: Registry[type] = Registry("search space", package="gradsign.spaces", skip=("base",),
+_SPACES: Registry[type] = Registry("search space", package="gradsign.spaces", skip=("base", "pooling"),
                                    skip_if=lambda name: name.endswith("_network"), normalise=_normalise)
 _INSTANCES: dict[str, SearchSpace] = {}
 

@@ -330,6 +330,7 @@ def _proxy_summary(name: str, table: Any, acc: np.ndarray, n_bootstrap: int, see
         "n_nan": int(summ.n_nan),
         "n_failed": table.n_failed(name),
         "failures_by_reason": table.failure_reasons(name),
+        "failure_example": table.failure_example(name),
         "higher_is_better": spec.higher_is_better,
         # Published figures (NB201's) are for the whole benchmark; an ensemble has none.
         "literature_spearman": None if ensemble else bench.published_spearman(name, dataset),

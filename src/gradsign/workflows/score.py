@@ -36,6 +36,7 @@ class ScoreResult:
     skipped: list[tuple[int, str]] = field(default_factory=list)  # (line, reason) of refused archs-file lines
     fewshot: "FewShotEnsemble | None" = None
     failed: dict[str, int] = field(default_factory=dict)  # proxy -> cells whose scoring raised
+    failure_examples: dict[str, str] = field(default_factory=dict)  # proxy -> first line of one of its errors
     device: str = "cpu"
     threads: int = 1
 
@@ -54,6 +55,8 @@ class ScoreResult:
                                "seed": self.seed, "data": self.data, "scores": records}
         if self.skipped:
             doc["skipped_lines"] = [{"line": n, "reason": why} for n, why in self.skipped]
+        if self.failed:  # a failed score is null in "scores", like NaN: this says which nulls are failures
+            doc["failed"] = {p: {"cells": n, "example": self.failure_examples.get(p)} for p, n in self.failed.items()}
         if self.fewshot is not None:
             doc["fewshot"] = json_safe(self.fewshot.as_dict())
         doc["provenance"] = collect(seeds=[self.seed], started=process_started(), device=self.device,
@@ -206,4 +209,5 @@ def score_archs(
     return ScoreResult(space=sp.name, dataset=scorer.dataset, batch_size=batch_size, seed=seed,
                        data=table.data_description, frame=frame, proxies=tuple(setup.proxies), skipped=skipped,
                        fewshot=fit, failed={p: n for p in setup.proxies if (n := table.n_failed(p))},
+                       failure_examples={p: e for p in setup.proxies if (e := table.failure_example(p))},
                        device=str(setup.device), threads=setup.threads)

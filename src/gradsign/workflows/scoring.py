@@ -106,6 +106,11 @@ class ScoreTable:
     def n_failed(self, proxy: str) -> int:
         return sum(s == "error" for s in self.status[proxy])
 
+    def failure_example(self, proxy: str) -> str | None:
+        """The first line of one of ``proxy``'s errors here (the first cell's), None when none failed."""
+        msg = next(iter(self.errors.get(proxy, {}).values()), None)
+        return None if msg is None else (msg.splitlines()[0] if msg else "(no message)")
+
     def failure_reasons(self, proxy: str) -> dict[str, int]:
         counts: dict[str, int] = {}
         for msg in self.errors.get(proxy, {}).values():
@@ -280,10 +285,11 @@ class Scorer:
             for res in backend.run(self.worker_factory(), self, tasks):
                 finished = []
                 for n in task_of[res.arch].proxies:
-                    if res.error is not None:
+                    error = res.error_of(n)
+                    if error is not None:
                         if self.store:
-                            self.store.put_error(self.keys[n], res.arch, res.error, res.elapsed)
-                        computed[n][res.arch] = (math.nan, res.elapsed, res.error.splitlines()[0])
+                            self.store.put_error(self.keys[n], res.arch, error, res.elapsed)
+                        computed[n][res.arch] = (math.nan, res.elapsed, error.splitlines()[0])
                     else:
                         finished.append((self.keys[n], res.arch, res.values[n], res.seconds.get(n)))
                         computed[n][res.arch] = (res.values[n], res.seconds.get(n), None)
@@ -373,6 +379,10 @@ def scoring_setup(
         raise ConfigError(f"unknown sampling {sampling!r}; valid: random, grasp")
     samples_per_class = grasp_samples_per_class(dataset, batch_size) if sampling == "grasp" else 1
     if isinstance(options, Mapping):
+        bad = [p for p, kv in options.items() if not isinstance(kv, Mapping)]
+        if bad:
+            raise ConfigError(f"options: give each proxy a mapping of its options, e.g. {{'fisher': {{'broadcast': "
+                              f"False}}}}; got {bad[0]!r}: {options[bad[0]]!r}")
         proxy_options = parse_proxy_options([f"{p}.{k}={json.dumps(v)}" for p, kv in options.items()
                                              for k, v in kv.items()], names)
     else:

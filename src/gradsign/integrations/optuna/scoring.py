@@ -27,6 +27,7 @@ import hashlib
 import json
 import math
 import time
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -156,6 +157,8 @@ class ModelProxyScorer(CandidateScorer):
                                   seed=self._seed, sampling=sampling, init=INIT_DESCRIPTION) for m in members}
         self._directions = [get_proxy(m).higher_is_better for m in members]
         self._known: dict[str, tuple[np.ndarray, float]] = {}
+        #: candidates (parameter keys) whose network could not be built or scored -> the error's first line
+        self.failures: dict[str, str] = {}
         self.n_computed = 0
 
     def _from_store(self, keys: list[str]) -> None:
@@ -175,11 +178,22 @@ class ModelProxyScorer(CandidateScorer):
 
         torch.manual_seed(self._seed)
         start = self._clock()
-        model = self._build_model(dict(params))
-        build_seconds = self._clock() - start
         timings: dict[str, float] = {}
-        raw = score(model, self._inputs, self._targets, list(self.members), seed=self._seed, options=self._options,
-                    timings=timings, loss_fn=self._loss_fn, logits=self._logits, input_shape=self._input_shape)
+        try:
+            model = self._build_model(dict(params))
+            build_seconds = self._clock() - start
+            raw = score(model, self._inputs, self._targets, list(self.members), seed=self._seed,
+                        options=self._options, timings=timings, loss_fn=self._loss_fn, logits=self._logits,
+                        input_shape=self._input_shape)
+        except ConfigError:
+            raise  # a wrong setting (options, proxy): every candidate would fail alike
+        except Exception as exc:  # noqa: BLE001 - this candidate cannot be built or scored: it ranks last
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            self.failures[key] = f"{type(exc).__name__}: {first}"
+            warnings.warn(f"candidate {key} could not be scored ({self.failures[key]}); it ranks below every "
+                          "scored candidate", RuntimeWarning, stacklevel=2)
+            self._known[key] = (np.full(len(self.members), np.nan), float(self._clock() - start))
+            return
         # Building the network is part of what screening a candidate costs: shared out over the members.
         seconds = [float(timings.get(m, 0.0)) + build_seconds / len(self.members) for m in self.members]
         values = np.array([float(raw[m]) for m in self.members], dtype=np.float64)
@@ -196,6 +210,11 @@ class ModelProxyScorer(CandidateScorer):
             if key not in self._known:
                 self._compute(key, params)
                 computed_now.add(key)
+        if keys and all(k in self.failures for k in keys):
+            from gradsign.proxies.api import ProxyError
+
+            raise ProxyError(f"none of the {len(keys)} candidates could be scored; the first: "
+                             f"{self.failures[keys[0]]} (parameters {keys[0]})")
         matrix = np.array([[_oriented(v, h) for v, h in zip(self._known[k][0], self._directions)] for k in keys],
                           dtype=np.float64).reshape(len(keys), len(self.members))
         return CandidateScores(self.members, matrix, np.array([self._known[k][1] for k in keys], dtype=np.float64),
