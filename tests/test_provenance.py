@@ -37,6 +37,19 @@ def test_collect_records_command_versions_files_seeds_and_wall_time(tmp_path):
     json.dumps(block, allow_nan=False)  # JSON as it is
 
 
+def test_loaded_plugins_are_recorded_with_their_hashes(tmp_path, monkeypatch):
+    from gradsign import plugins
+
+    plugin = tmp_path / "prov_plugin.py"
+    plugin.write_text("X = 1\n")
+    monkeypatch.setenv("GRADSIGN_PLUGINS", "")  # undone after: load_plugins exports the path for workers
+    monkeypatch.setattr(plugins, "_LOADED", set())
+    assert collect(["gradsign"])["plugins"] == []
+    plugins.load_plugins([str(plugin)], entry_points=False)
+    assert collect(["gradsign"])["plugins"] == [{"path": str(plugin.resolve()), "bytes": 6,
+                                                 "sha256": hashlib.sha256(b"X = 1\n").hexdigest()}]
+
+
 def test_a_file_is_hashed_once_per_process_and_again_when_it_changes(tmp_path, monkeypatch):
     data = tmp_path / "big.bin"
     data.write_bytes(b"x" * 1000)

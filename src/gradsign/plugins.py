@@ -97,4 +97,19 @@ def load_plugins(specs: Iterable[str] = (), *, environment: bool = True, entry_p
     return loaded
 
 
-__all__ = ["ENTRY_POINT_GROUP", "import_submodules", "load_plugins"]
+def loaded_plugin_files() -> list[str]:
+    """The source files of the plug-ins this process loaded (``.py`` paths, and the files of module names)."""
+    import sys
+
+    files = []
+    for spec in sorted(_LOADED):
+        if spec.endswith(".py"):
+            files.append(spec)
+        else:
+            path = getattr(sys.modules.get(spec), "__file__", None)
+            if path:
+                files.append(str(path))
+    return files
+
+
+__all__ = ["ENTRY_POINT_GROUP", "import_submodules", "load_plugins", "loaded_plugin_files"]

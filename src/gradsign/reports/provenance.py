@@ -154,6 +154,7 @@ def collect(
     to torch's current setting when torch is loaded).
     """
     import gradsign
+    from gradsign.plugins import loaded_plugin_files
 
     if data_files is None:
         from gradsign.data.paths import used_data_files
@@ -181,6 +182,8 @@ def collect(
         "threads": threads if threads is not None else _torch_threads(),
         "data_files": describe_files(files),
         "data_files_scope": scope,
+        # the code of plug-in proxies / spaces / benchmarks (`--plugin`), so that two runs can be told apart
+        "plugins": describe_files(loaded_plugin_files()),
         "seeds": seed_list,
         "started_at": (datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds")
                        if started is not None else None),
