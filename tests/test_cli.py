@@ -87,6 +87,9 @@ def test_score_json_and_csv(tmp_path, capsys):
     code, _, err = run(["score", "--arch", ARCH, "--proxies", "params", "--format", "csv", "--output",
                         str(tmp_path / "t2.json"), "--store", str(store)], capsys)
     assert code != 0 and "--format csv but --output" in err and not (tmp_path / "t2.json").exists()
+    code, _, err = run(["score", "--arch", ARCH, "--proxies", "params", "--output", str(tmp_path / "t.xlsx"),
+                        "--store", str(store)], capsys)
+    assert code != 0 and "name it .csv, .json or .txt" in err and not (tmp_path / "t.xlsx").exists()
     code, _, err = run(["score", "--arch", ARCH, "--proxies", "params", "--output", str(tmp_path / "t.csv.gz"),
                         "--store", str(store)], capsys)
     assert code != 0 and "writes plain text; name the file without .gz" in err and not (tmp_path / "t.csv.gz").exists()

@@ -38,6 +38,12 @@ def output_format(fmt: OutputFormat | None, output: Path | None) -> OutputFormat
         from gradsign.errors import ConfigError
 
         raise ConfigError(f"--format {fmt.value} but --output {output} is named {ext}: give one of the two")
+    if fmt is None and named is None and ext not in ("", ".txt", ".md", ".log", ".out"):
+        from gradsign.errors import ConfigError
+
+        # e.g. x.xlsx or x.tsv: a plain-text table under that name would be a surprise, found only later
+        raise ConfigError(f"--output {output}: name it .csv, .json or .txt (the plain-text table), "
+                          "or say which with --format")
     return fmt if fmt is not None else (named or OutputFormat.table)
 
 
