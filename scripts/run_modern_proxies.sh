@@ -48,11 +48,14 @@ export_stage() {  # space dataset proxies [commit message]
 stage() {  # name space dataset sample proxies
     local name=$1 space=$2 dataset=$3 sample=$4 proxies=$5
     ( while sleep "$interval"; do export_stage "$space" "$dataset" "$proxies"; done ) &
-    local checkpoints=$!
+    local checkpoints=$! status=0
+    # Exit 1 = some proxy failed on every cell (the others' scores are stored): export them and go on.
+    # Anything else (Ctrl-C, a refused argument) stops here, after the export.
     "$gradsign" evaluate --space "$space" --dataset "$dataset" --sample "$sample" --seed 0 --proxies "$proxies" \
-        --store "$store" --output "runs/eval_modern_${name}" ${EVALUATE_ARGS:-}
+        --store "$store" --output "runs/eval_modern_${name}" ${EVALUATE_ARGS:-} || status=$?
     kill "$checkpoints" 2>/dev/null || true
-    export_stage "$space" "$dataset" "$proxies" "stage finished"
+    export_stage "$space" "$dataset" "$proxies" "stage finished, evaluate exit $status"
+    if (( status > 1 )); then exit "$status"; fi
 }
 
 # name space dataset sample proxies. SWAP (swap + swap_reg share their 32 forwards) comes last:

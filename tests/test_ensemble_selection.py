@@ -69,6 +69,10 @@ def test_combination_values_match_the_ensemble_aggregate():
         ours = Combination(("synflow", "params"), agg).values(part.ranks)
         ref, _ = rank_aggregate(np.column_stack([a, b]), [True, True], agg)
         np.testing.assert_array_equal(ours, ref)  # to the bit: both from the exact doubled ranks
+    subset = {m: r[:10] for m, r in part.ranks.items()}  # ranks over 40 cells, read as if over 10
+    with pytest.raises(ValueError, match="normalised ranks over these 10 cells"):
+        Combination(("synflow", "params")).values(subset)
+    assert Combination(("synflow", "params")).values({"synflow": np.empty(0), "params": np.empty(0)}).size == 0
     assert Combination.parse("meanrank(synflow+params)") == Combination(("synflow", "params"), "meanrank")
     assert Combination.parse("az_nas").members == parse_ensemble("az_nas").members
 

@@ -98,6 +98,28 @@ def test_other_inputs_fall_back_to_torch():
         assert same_bits(override(x), F.avg_pool2d(x, 3, 1, 1, divisor_override=2))
         with pytest.raises(RuntimeError):
             FastAvgPool2d(3, stride=1, padding=2)(x)  # torch's own error: padding above half the kernel
+        for bad in (dict(stride=0, padding=1), dict(stride=(0, 0)), dict(stride=1, padding=-1)):
+            with pytest.raises(RuntimeError):  # torch's errors under no_grad too (the slices took them)
+                FastAvgPool2d(3, **bad)(torch.randn(2, 3, 16, 16))
+        with pytest.raises(RuntimeError):
+            FastAvgPool2d(0)(torch.randn(2, 3, 16, 16))
+
+
+def test_torchs_default_device_does_not_leak_into_the_divisor():
+    x = torch.randn(2, 3, 17, 19, generator=torch.Generator().manual_seed(4))
+    pool = FastAvgPool2d(3, stride=2, padding=1, count_include_pad=False)
+    with torch.device("meta"), torch.no_grad():
+        got = pool(x)  # x is on the CPU: the divisor must be too
+    assert same_bits(got, F.avg_pool2d(x, 3, 2, 1, count_include_pad=False))
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch 2.13 deprecates jit.trace; users still trace
+def test_tracing_records_torchs_kernel():
+    net = nn.Sequential(FastAvgPool2d(3, stride=1, padding=1, count_include_pad=False), nn.ReLU())
+    x = torch.randn(1, 2, 16, 16, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        traced = torch.jit.trace(net, x)  # its check runs the module again: one graph either way
+        assert same_bits(traced(x), net(x))
 
 
 def test_nb201_network_gives_the_same_bits_as_with_torchs_pool():

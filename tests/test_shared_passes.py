@@ -102,6 +102,10 @@ def test_proxy_options_parse_json_values_and_validate_names():
         parse_proxy_options(["zico.splits=2.5"], ["zico"])
     with pytest.raises(ConfigError, match="swap_reg.mu is a number"):
         parse_proxy_options(["swap_reg.mu=true"], ["swap_reg"])
+    # An option whose default is None is typed by its annotation (gradsign's chunk_size: int | None).
+    assert parse_proxy_options(["gradsign.chunk_size=null"], ["gradsign"]) == {"gradsign": {"chunk_size": None}}
+    with pytest.raises(ConfigError, match=r"gradsign.chunk_size is an integer \(default None\), got 'False'"):
+        parse_proxy_options(["gradsign.chunk_size=False"], ["gradsign"])
     from gradsign.workflows.scoring import scoring_setup
 
     with pytest.raises(ConfigError, match="give each proxy a mapping of its options.*got 'params': 3"):

@@ -94,7 +94,13 @@ class Combination:
             return cols[0]
         # rank / n back to exact doubled ranks, so that the value is the ensemble's (rank_aggregate's) to the bit.
         n = len(cols[0])
-        doubled = np.rint(np.column_stack(cols) * (2 * n)).astype(np.int64)
+        if n == 0:
+            return np.empty(0)
+        scaled = np.column_stack(cols) * (2 * n)
+        doubled = np.rint(scaled).astype(np.int64)
+        if np.abs(scaled - doubled).max() > 1e-6 or doubled.min() < 2 or doubled.max() > 2 * n:
+            raise ValueError(f"Combination.values needs each member's normalised ranks over these {n} cells "
+                             "(make_part's), not ranks over another set")
         return aggregate_doubled_ranks(doubled, n, self.aggregation)
 
 

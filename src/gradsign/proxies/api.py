@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -269,7 +271,7 @@ def _as_float(name: str, value: Any) -> float:
             raise ProxyError(f"proxy {name!r} returned a tensor of shape {tuple(value.shape)}, not a scalar")
         value = value.item()
     # float() would also take True (1.0) and "3.5": a proxy returning those has a bug to show, not hide.
-    if isinstance(value, (bool, str, bytes)):
+    if isinstance(value, (bool, np.bool_, str, bytes)):
         raise ProxyError(f"proxy {name!r} returned {type(value).__name__} {value!r}, not a number")
     try:
         return float(value)
@@ -327,18 +329,30 @@ def _option_value(item: str, proxy: str, key: str, raw: str) -> Any:
     except ValueError:
         parsed = text
     param = inspect.signature(get_proxy(proxy).fn).parameters.get(key)
-    default = None if param is None else param.default
+    default = shown = None if param is None else param.default
+    if default is None and param is not None and param.annotation is not inspect.Parameter.empty:
+        # ``chunk_size: int | None = None``: the annotation says what the value may be besides null
+        kinds = set(re.findall(r"[A-Za-z_]+", str(param.annotation))) - {"None", "NoneType", "Optional", "typing",
+                                                                          "class"}
+        if parsed is None:
+            return None
+        if kinds == {"bool"}:
+            default = False
+        elif kinds == {"int"}:
+            default = 0
+        elif kinds <= {"int", "float"} and kinds:
+            default = 0.0
     if isinstance(default, bool):
         if text.lower() in _TRUE + _FALSE:
             return text.lower() in _TRUE
-        raise ConfigError(f"--option {item!r}: {proxy}.{key} is true or false (default {str(default).lower()})")
+        raise ConfigError(f"--option {item!r}: {proxy}.{key} is true or false (default {str(shown).lower()})")
     if isinstance(default, int) and not isinstance(parsed, bool) and isinstance(parsed, int):
         return parsed
     if isinstance(default, float) and not isinstance(parsed, bool) and isinstance(parsed, (int, float)):
         return parsed  # as written: 400 stays an int, so store keys made before this check still match
     if isinstance(default, (int, float)):
         kind = "an integer" if isinstance(default, int) else "a number"
-        raise ConfigError(f"--option {item!r}: {proxy}.{key} is {kind} (default {default!r}), got {text!r}")
+        raise ConfigError(f"--option {item!r}: {proxy}.{key} is {kind} (default {shown!r}), got {text!r}")
     if isinstance(default, str):
         return parsed if isinstance(parsed, str) else text
     return parsed

@@ -131,9 +131,9 @@ def aggregate_doubled_ranks(doubled: np.ndarray, n: int, aggregation: str = "log
     integer -- and one rounding per distinct value: ``logrank`` = log of the product of the
     doubled ranks minus ``m log(2n)`` (= the sum over members of ``log(rank / n)``), ``meanrank``
     = their sum / ``2nm``. So candidates whose rank products (or sums) are equal get the very
-    same value, and it is the C library's ``log`` of the same integer on every CPU, where
-    summing numpy's per-member logs ordered such ties by rounding noise that differs between
-    CPUs (numpy's SIMD ``log`` differs in the last bits between instruction sets).
+    same value, the C library's ``log`` of one integer, where summing numpy's per-member logs
+    ordered such ties by rounding noise, and differently between CPUs (numpy's SIMD ``log``
+    differs in the last bits between instruction sets).
     """
     d = np.asarray(doubled)
     m = d.shape[1]

@@ -18,9 +18,11 @@ there first.
 The slice path runs only where that was checked and where it is faster: CPU,
 float32 / float64, contiguous NCHW input of at least :data:`SLICE_MIN_PIXELS`
 pixels per plane, ``ceil_mode=False``, no ``divisor_override``, and gradient
-mode off (``torch.no_grad`` / ``inference_mode``). Everywhere else, including
+mode off (``torch.no_grad`` / ``inference_mode``), not while tracing (``torch.jit.trace``: one graph
+whatever the grad mode). Everywhere else, including
 every forward that autograd records (training, gradient proxies), torch's own
-kernel runs, so gradients are unchanged too.
+kernel runs, so gradients are unchanged too. ``torch.jit.script`` cannot compile this forward
+(trace the network instead).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class FastAvgPool2d(nn.AvgPool2d):
     """``nn.AvgPool2d`` (same arguments, same results) with the slice forward described in the module docstring."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (torch.is_grad_enabled() or type(x) is not torch.Tensor or x.device.type != "cpu"
+        if (torch.is_grad_enabled() or torch.jit.is_tracing() or type(x) is not torch.Tensor or x.device.type != "cpu"
                 or x.dtype not in _SLICE_DTYPES or x.dim() != 4 or not x.is_contiguous()
                 or x.shape[2] * x.shape[3] < SLICE_MIN_PIXELS
                 or self.ceil_mode or self.divisor_override is not None):
@@ -53,12 +55,14 @@ class FastAvgPool2d(nn.AvgPool2d):
         return self._sliced(x)
 
     def _sliced(self, x: torch.Tensor) -> torch.Tensor:
-        (kh, kw), (sh, sw), (ph, pw) = _pair(self.kernel_size), _pair(self.stride or self.kernel_size), \
-            _pair(self.padding)
+        stride = self.stride if self.stride is not None else self.kernel_size  # nn.AvgPool2d's own default
+        (kh, kw), (sh, sw), (ph, pw) = _pair(self.kernel_size), _pair(stride), _pair(self.padding)
+        if min(kh, kw, sh, sw) < 1 or min(ph, pw) < 0 or ph > kh // 2 or pw > kw // 2:
+            return super().forward(x)  # torch's own error for a zero stride, a bad kernel or padding
         h, w = x.shape[2], x.shape[3]
         oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
-        if oh < 1 or ow < 1 or ph > kh // 2 or pw > kw // 2:
-            return super().forward(x)  # torch's own error for an invalid size or padding
+        if oh < 1 or ow < 1:
+            return super().forward(x)  # torch's own error for an input smaller than the window
         padded = F.pad(x, (pw, pw, ph, ph)) if ph or pw else x
 
         def window(i: int, j: int) -> torch.Tensor:
@@ -82,8 +86,9 @@ class FastAvgPool2d(nn.AvgPool2d):
 def _cells_inside(h: int, w: int, kh: int, kw: int, sh: int, sw: int, ph: int, pw: int,
                   dtype: torch.dtype) -> torch.Tensor:
     """Per output cell, the number of its window's cells inside the input (the divisor without padding)."""
-    row_starts = torch.arange(0, h + 2 * ph - kh + 1, sh) - ph
-    col_starts = torch.arange(0, w + 2 * pw - kw + 1, sw) - pw
+    # on the CPU whatever torch's default device is (the inputs the slices take are CPU tensors)
+    row_starts = torch.arange(0, h + 2 * ph - kh + 1, sh, device="cpu") - ph
+    col_starts = torch.arange(0, w + 2 * pw - kw + 1, sw, device="cpu") - pw
     rows = (row_starts + kh).clamp(max=h) - row_starts.clamp(min=0)
     cols = (col_starts + kw).clamp(max=w) - col_starts.clamp(min=0)
     return (rows[:, None] * cols[None, :]).to(dtype)

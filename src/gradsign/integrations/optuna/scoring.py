@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from gradsign.errors import ConfigError
+from gradsign.errors import ConfigError, DataError
 from gradsign.proxies import get_proxy
 from gradsign.storage import ResultsStore
 from gradsign.storage.store import ScoreKey
@@ -185,8 +185,8 @@ class ModelProxyScorer(CandidateScorer):
             raw = score(model, self._inputs, self._targets, list(self.members), seed=self._seed,
                         options=self._options, timings=timings, loss_fn=self._loss_fn, logits=self._logits,
                         input_shape=self._input_shape)
-        except ConfigError:
-            raise  # a wrong setting (options, proxy): every candidate would fail alike
+        except (ConfigError, DataError):
+            raise  # a wrong setting (options, proxy) or unusable data: every candidate would fail alike
         except Exception as exc:  # noqa: BLE001 - this candidate cannot be built or scored: it ranks last
             first = str(exc).splitlines()[0] if str(exc) else ""
             self.failures[key] = f"{type(exc).__name__}: {first}"
