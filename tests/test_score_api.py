@@ -48,3 +48,13 @@ def test_a_cell_named_twice_is_scored_once_and_ranked_once():
                                  archs=[ARCHS[0], ARCHS[1], ARCHS[0]], note=notes.append)
     assert len(twice.frame) == 2 and twice.frame.equals(once.frame)  # the ensemble's ranks too
     assert notes == [f"note: 1 duplicate arch(s) dropped, each scored once (e.g. {ARCHS[0]})"]
+
+
+def test_json_output_keeps_every_bit_of_a_score():
+    import pandas as pd
+
+    values = [1.2345678901234567e-05, 16421.078165036815, 1.2345678901234567e20, float("nan"), float("inf")]
+    result = ScoreResult(space="nb201", dataset="cifar10", batch_size=8, seed=0, data="test",
+                         frame=pd.DataFrame({"arch": list("abcde"), "p": values}), proxies=("p",))
+    got = [r["p"] for r in json.loads(result.to_json())["scores"]]
+    assert got[:3] == values[:3] and got[3:] == [None, None]  # DataFrame.to_json kept 15 decimal places only

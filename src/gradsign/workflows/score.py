@@ -50,7 +50,9 @@ class ScoreResult:
         from gradsign.outputs import json_safe
         from gradsign.reports.provenance import collect, process_started
 
-        records = json.loads(self.frame.to_json(orient="records", double_precision=15))
+        # to_dict + json_safe, not DataFrame.to_json: that writes at most 15 decimal places (1.2345678901234567e-05
+        # came out as 1.2345678901e-05); Python's float text is the shortest that reads back to the same bits.
+        records = json_safe(self.frame.to_dict(orient="records"))
         doc: dict[str, Any] = {"space": self.space, "dataset": self.dataset, "batch_size": self.batch_size,
                                "seed": self.seed, "data": self.data, "scores": records}
         if self.skipped:
