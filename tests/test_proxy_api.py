@@ -388,3 +388,13 @@ def test_import_gradsign_is_light_and_score_is_lazy():
     subprocess.run([sys.executable, "-c", code], check=True)
     with pytest.raises(AttributeError):
         gradsign.no_such_name  # noqa: B018
+
+
+def test_contradicting_input_shape_and_malformed_options_are_refused(net, batch):
+    x, y = batch
+    with pytest.raises(ConfigError, match=r"input_shape \(3, 8, 8\) contradicts the inputs' per-sample shape"):
+        score(net, x, y, ["synflow"], input_shape=(3, 8, 8))  # synflow's scores changed silently
+    assert score(net, x, y, ["params"], input_shape=tuple(x.shape[1:]))  # agreeing: fine
+    for bad in ({"fisher": False}, "fisher.broadcast=false"):
+        with pytest.raises(ConfigError, match="map proxy names to their options|give each proxy a mapping"):
+            score(net, x, y, ["fisher"], options=bad)  # was a TypeError quoting the ProxySpec

@@ -58,3 +58,13 @@ def test_json_output_keeps_every_bit_of_a_score():
                          frame=pd.DataFrame({"arch": list("abcde"), "p": values}), proxies=("p",))
     got = [r["p"] for r in json.loads(result.to_json())["scores"]]
     assert got[:3] == values[:3] and got[3:] == [None, None]  # DataFrame.to_json kept 15 decimal places only
+
+
+def test_a_single_string_is_one_arch_and_one_option_not_characters():
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+    one = gradsign.score_archs("nb201", "cifar10", "params", archs=arch, store=None, progress=False)
+    assert list(one.frame["arch"]) == [arch]
+    by_index = gradsign.score_archs("nb201", "cifar10", "params", indices=3, store=None, progress=False)
+    assert len(by_index.frame) == 1
+    with pytest.raises(ConfigError, match="fisher has no option 'nope'"):  # was "--option 'f': write PROXY.KEY=..."
+        gradsign.score_archs("nb201", "cifar10", "fisher", indices=3, options="fisher.nope=1", store=None)

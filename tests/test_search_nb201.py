@@ -133,3 +133,14 @@ def test_a_budget_below_one_training_is_refused_and_notes_name_their_setting(dat
     assert f"note ({free[0]}): proxy seconds were NOT charged" in printed
     assert "note: proxy seconds were NOT charged" not in printed
     assert any("a cell trained twice is paid twice" in n for n in summary["notes"])  # shared by all three
+
+
+def test_the_search_api_takes_a_store_path_like_evaluate(data_dir, tmp_path):
+    import gradsign
+    from gradsign.storage import ResultsStore
+
+    path = tmp_path / "s.sqlite"  # used to be an AttributeError deep inside ('str' has no 'iter_key')
+    report = gradsign.search("rs", proxy="params", runs=1, budget="10evals", store=path, data_dir=data_dir,
+                             progress=False)
+    assert len(report.results) == 3 and all(len(r.runs) == 1 for r in report.results)
+    assert ResultsStore(path, read_only=True).count() > 0  # the params scores it computed are kept

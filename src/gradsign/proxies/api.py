@@ -187,13 +187,29 @@ def _validate_request(model: Any, proxies: str | Sequence[str], inputs: Any, tar
             f"{ensembles[0]!r} is an ensemble: it ranks candidates scored together, not one model; score its "
             "members here and combine them with gradsign.ensemble_scores(...), or use gradsign.rank_models(...)")
     _check_batch(names, inputs, targets, input_shape)
-    options = dict(options or {})
+    if isinstance(inputs, torch.Tensor) and input_shape is not None and tuple(input_shape) != tuple(inputs.shape[1:]):
+        # data-free proxies build their input from input_shape: a contradicting one silently changed their scores
+        raise ConfigError(f"input_shape {tuple(input_shape)} contradicts the inputs' per-sample shape "
+                          f"{tuple(inputs.shape[1:])}: give one of the two")
+    options = check_options_mapping(options)
     unknown = sorted(set(options) - set(names))
     if unknown:
         raise ConfigError(f"options given for proxies not requested: {', '.join(unknown)}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ConfigError(f"seed must be an int or None, got {seed!r}")
     return names, options
+
+
+def check_options_mapping(options: Any) -> dict[str, Mapping[str, Any]]:
+    """``options`` as ``{proxy: {key: value}}`` (None: empty), or a one-line ConfigError showing the form."""
+    example = "e.g. {'fisher': {'broadcast': False}}"
+    if options is not None and not isinstance(options, Mapping):
+        raise ConfigError(f"options must map proxy names to their options, {example}; got {options!r}")
+    bad = [p for p, kv in (options or {}).items() if not isinstance(kv, Mapping)]
+    if bad:
+        raise ConfigError(f"options: give each proxy a mapping of its options, {example}; "
+                          f"got {bad[0]!r}: {options[bad[0]]!r}")
+    return dict(options or {})
 
 
 def _call_proxy(spec: Any, ctx: ProxyContext, name: str, options: Mapping[str, Mapping[str, Any]]) -> Any:
@@ -419,5 +435,5 @@ def describe_proxies() -> list[dict[str, Any]]:
     ]
 
 
-__all__ = ["ProxyError", "SelectLogits", "count_nonfinite", "describe_proxies", "ensemble_scores", "parse_proxy_options",
+__all__ = ["ProxyError", "SelectLogits", "check_options_mapping", "count_nonfinite", "describe_proxies", "ensemble_scores", "parse_proxy_options",
            "score"]

@@ -78,6 +78,8 @@ def choose_archs(space: Any, *, archs: Sequence[str] = (), indices: Sequence[int
     from gradsign.workflows.scoring import read_archs_file
 
     say = note or (lambda message: None)
+    archs = [archs] if isinstance(archs, str) else archs  # one arch string, not a sequence of characters
+    indices = [indices] if isinstance(indices, int) else indices
     chosen: list = [space.parse(a) for a in archs]
     chosen += [space.arch_at(i) for i in indices]
     skipped: list[tuple[int, str]] = []

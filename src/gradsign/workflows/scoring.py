@@ -372,17 +372,16 @@ def scoring_setup(
     ``sampling``: ``random``, or ``grasp`` (the per-class count follows from the batch size).
     """
     from gradsign.proxies import parse_proxy_list
-    from gradsign.proxies.api import parse_proxy_options
+    from gradsign.proxies.api import check_options_mapping, parse_proxy_options
 
     names = tuple(parse_proxy_list(proxies if isinstance(proxies, str) else ",".join(proxies)))
     if sampling not in ("random", "grasp"):
         raise ConfigError(f"unknown sampling {sampling!r}; valid: random, grasp")
     samples_per_class = grasp_samples_per_class(dataset, batch_size) if sampling == "grasp" else 1
+    if isinstance(options, str):  # one assignment, as --option takes it (a string is not split into characters)
+        options = [options]
     if isinstance(options, Mapping):
-        bad = [p for p, kv in options.items() if not isinstance(kv, Mapping)]
-        if bad:
-            raise ConfigError(f"options: give each proxy a mapping of its options, e.g. {{'fisher': {{'broadcast': "
-                              f"False}}}}; got {bad[0]!r}: {options[bad[0]]!r}")
+        options = check_options_mapping(options)
         proxy_options = parse_proxy_options([f"{p}.{k}={json.dumps(v)}" for p, kv in options.items()
                                              for k, v in kv.items()], names)
     else:

@@ -92,7 +92,7 @@ def search(
     warmup_pool: int = 0,
     algo_params: dict[str, Any] | None = None,
     setup: ScoringSetup | None = None,
-    store: ResultsStore | None = None,
+    store: ResultsStore | str | Path | None = None,
     precompute: bool = False,
     backend: Any = None,
     predictor: str | None = None,
@@ -149,6 +149,9 @@ def search(
         raise ConfigError(f"--warmup-pool {warmup_pool} ranks cells by a proxy: give --proxy")
     if output is not None:
         check_output_dir(output)  # before minutes of searching, not after
+    if store is not None and not isinstance(store, ResultsStore):  # a path, as evaluate and score_archs take
+        store = ResultsStore(store)
+        store_path = store_path if store_path is not None else store.path
     obj = _objective(objective, space, dataset, data_dir, test)
     algorithm, guided = _algorithm(algo, algo_params, proxy, obj, predictor, zc_source, zc_seconds, store_path,
                                    batch_size, seed, data_dir)
