@@ -398,3 +398,15 @@ def test_contradicting_input_shape_and_malformed_options_are_refused(net, batch)
     for bad in ({"fisher": False}, "fisher.broadcast=false"):
         with pytest.raises(ConfigError, match="map proxy names to their options|give each proxy a mapping"):
             score(net, x, y, ["fisher"], options=bad)  # was a TypeError quoting the ProxySpec
+
+
+def test_class_targets_are_checked_before_any_proxy_runs(net, batch):
+    import numpy as np
+
+    x, y = batch
+    for bad in (y.float(), y[:, None], y.bool()):
+        with pytest.raises(ConfigError, match="targets must be class indices of shape \\(N,\\) and an integer dtype"):
+            score(net, x, bad, ["snip"])  # was the first proxy's ProxyError with torch's message
+    probs = torch.nn.functional.one_hot(y, 3).float()
+    assert score(net, x, probs, ["snip"], seed=np.int64(0)) == score(net, x, y, ["snip"], seed=0)  # probabilities
+    assert score(net, x, y.float(), ["snip"], loss_fn=lambda out, t: out.sum() * 0 + t.sum())  # own loss: its call

@@ -402,3 +402,10 @@ def test_lazy_export():
     assert gradsign.rank_models is rank_mod.rank_models and gradsign.rank is rank_mod.rank
     # model loading moved to gradsign.models; the old import path still works
     assert rank_mod.load_model is load_model and rank_mod.adapt_head is adapt_head
+
+
+def test_a_list_of_modules_is_told_to_be_a_dict(fake_cifar):
+    import gradsign
+
+    with pytest.raises(ConfigError, match=r"models given as objects \(Linear\) need names: pass a dict"):
+        gradsign.rank([nn.Linear(2, 2)], proxies=["params"], batch_size=8)  # was "unknown prefix 'Linear(...'"

@@ -72,6 +72,19 @@ def _check_batch(names: list[str], inputs: Any, targets: Any, input_shape: Any) 
         )
 
 
+def _check_class_targets(targets: torch.Tensor) -> None:
+    """For the default cross-entropy: class indices ``(N,)`` of an integer dtype, or class probabilities ``(N, C)``.
+
+    Anything else failed inside the first proxy that took the loss, as that proxy's ProxyError.
+    """
+    integer = not targets.is_floating_point() and not targets.is_complex() and targets.dtype != torch.bool
+    if (targets.dim() == 1 and integer) or (targets.dim() == 2 and targets.is_floating_point()):
+        return
+    raise ConfigError(f"targets must be class indices of shape (N,) and an integer dtype, or class probabilities "
+                      f"of shape (N, C) for the default cross-entropy loss; got {targets.dtype} of shape "
+                      f"{tuple(targets.shape)} (or pass loss_fn=...)")
+
+
 def _describe(x: Any) -> str:
     if isinstance(x, torch.Tensor):
         return f"tensor of shape {tuple(x.shape)}"
@@ -137,6 +150,9 @@ def score(
         ProxyError: a proxy failed (the message names it; the cause is chained).
     """
     names, options = _validate_request(model, proxies, inputs, targets, input_shape, options, seed)
+    seed = None if seed is None else int(seed)  # numpy integers too
+    if loss_fn is None and isinstance(targets, torch.Tensor) and any(get_proxy(n).needs_labels for n in names):
+        _check_class_targets(targets)
     inputs = _match_dtype(model, inputs)
     if logits is not None:
         model = SelectLogits(model, logits)
@@ -195,7 +211,7 @@ def _validate_request(model: Any, proxies: str | Sequence[str], inputs: Any, tar
     unknown = sorted(set(options) - set(names))
     if unknown:
         raise ConfigError(f"options given for proxies not requested: {', '.join(unknown)}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+    if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))):
         raise ConfigError(f"seed must be an int or None, got {seed!r}")
     return names, options
 

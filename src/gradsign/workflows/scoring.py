@@ -69,6 +69,8 @@ class ScoringSetup:
     def __post_init__(self) -> None:
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ConfigError(f"batch size must be a positive integer, got {self.batch_size!r}")
+        if isinstance(self.seed, np.integer):  # numpy's integers are integers (store keys hold the int)
+            object.__setattr__(self, "seed", int(self.seed))
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
         check_threads(self.threads)

@@ -156,6 +156,10 @@ def _model_entries(models: Sequence[str | ModelSpec] | Mapping[str, Any]) -> dic
     if isinstance(models, Mapping):
         items = [(str(k), validate_spec(v) if isinstance(v, (str, ModelSpec)) else v) for k, v in models.items()]
     else:
+        objects = [m for m in models if not isinstance(m, (str, ModelSpec))]
+        if objects:  # a module or a factory has no name to show: the mapping gives it one
+            raise ConfigError(f"models given as objects ({type(objects[0]).__name__}) need names: pass a dict "
+                              "{name: module_or_factory}, or spec strings (timm:NAME, file.py:factory)")
         specs = [validate_spec(m) for m in models]
         items = [(s.text, s) for s in specs]
     if not items:
