@@ -64,10 +64,8 @@ class Registry(Generic[T]):
             if self._is_builtin(old) and not self._is_builtin(value):
                 raise RuntimeError(f"{self.kind} name {name!r} is taken by gradsign's own ({_where(old)}); "
                                    f"register {_where(value)} under another name")
-            hint = ""
-            if getattr(getattr(old, "fn", old), "__qualname__", 1) == getattr(getattr(value, "fn", value),
-                                                                              "__qualname__", 2):
-                hint = " (the same plug-in loaded twice, e.g. as a file and as a module name?)"
+            same_qualname = _qualname(old) is not None and _qualname(old) == _qualname(value)
+            hint = " (the same plug-in loaded twice, e.g. as a file and as a module name?)" if same_qualname else ""
             raise RuntimeError(f"{self.kind} {name!r} registered twice ({_where(old)}, {_where(value)}){hint}")
         self._entries[name] = value
         for key in (name, *aliases):
@@ -143,11 +141,15 @@ class Registry(Generic[T]):
         return f"Registry({self.kind!r}, {len(self._entries)} registered)"
 
 
+def _qualname(value: object) -> str | None:
+    """The qualified name of a registered object (a proxy spec's function), if it has one."""
+    return getattr(getattr(value, "fn", value), "__qualname__", None)
+
+
 def _where(value: object) -> str:
     """How a registered object is named in a double-registration error."""
-    target = getattr(value, "fn", value)
-    module = getattr(target, "__module__", None)
-    qualname = getattr(target, "__qualname__", None)
+    module = getattr(getattr(value, "fn", value), "__module__", None)
+    qualname = _qualname(value)
     return f"{module}.{qualname}" if module and qualname else repr(value)
 
 

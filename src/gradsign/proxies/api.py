@@ -335,18 +335,18 @@ def parse_proxy_options(assignments: Iterable[str], proxies: Sequence[str]) -> d
         if proxy not in names:
             raise ConfigError(f"--option {item!r}: {proxy!r} is not among the proxies scored "
                               f"({', '.join(sorted(names))})")
-        valid = proxy_option_names(proxy)
-        if valid is not None and key.strip() not in valid:
+        params, any_keyword = _keyword_parameters(proxy)
+        if not any_keyword and key.strip() not in params:
             raise ConfigError(f"--option {item!r}: {proxy} has no option {key.strip()!r}; "
-                              f"its options: {', '.join(sorted(valid)) or 'none'}")
-        out.setdefault(proxy, {})[key.strip()] = _option_value(item, proxy, key.strip(), raw)
+                              f"its options: {', '.join(sorted(params)) or 'none'}")
+        out.setdefault(proxy, {})[key.strip()] = _option_value(item, proxy, key.strip(), raw, params.get(key.strip()))
     return out
 
 
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
 
-def _option_value(item: str, proxy: str, key: str, raw: str) -> Any:
+def _option_value(item: str, proxy: str, key: str, raw: str, param: Any) -> Any:
     """VALUE of ``PROXY.KEY=VALUE`` checked against the type of the option's default (bool, int, float, str).
 
     A bool option takes true / false in any case (``False`` as Python writes it, too), never a
@@ -360,7 +360,6 @@ def _option_value(item: str, proxy: str, key: str, raw: str) -> Any:
         parsed = json.loads(text)
     except ValueError:
         parsed = text
-    param = inspect.signature(get_proxy(proxy).fn).parameters.get(key)
     default = shown = None if param is None else param.default
     if default is None and param is not None and param.annotation is not inspect.Parameter.empty:
         # ``chunk_size: int | None = None``: the annotation says what the value may be besides null
@@ -390,15 +389,20 @@ def _option_value(item: str, proxy: str, key: str, raw: str) -> Any:
     return parsed
 
 
-def proxy_option_names(proxy: str) -> set[str] | None:
-    """The keyword options of single proxy ``proxy`` (None if it takes any keyword: ``**options``)."""
+def _keyword_parameters(proxy: str) -> tuple[dict[str, Any], bool]:
+    """Single proxy ``proxy``'s keyword options ``{name: inspect.Parameter}``, and whether it takes ``**options``."""
     import inspect
 
     params = list(inspect.signature(get_proxy(proxy).fn).parameters.values())[1:]  # after the context
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return None
-    return {p.name for p in params if p.kind in (inspect.Parameter.KEYWORD_ONLY,
-                                                  inspect.Parameter.POSITIONAL_OR_KEYWORD)}
+    named = {p.name: p for p in params if p.kind in (inspect.Parameter.KEYWORD_ONLY,
+                                                     inspect.Parameter.POSITIONAL_OR_KEYWORD)}
+    return named, any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def proxy_option_names(proxy: str) -> set[str] | None:
+    """The keyword options of single proxy ``proxy`` (None if it takes any keyword: ``**options``)."""
+    named, any_keyword = _keyword_parameters(proxy)
+    return None if any_keyword else set(named)
 
 
 def ensemble_scores(ensemble: str, member_scores: Mapping[str, Sequence[float]]) -> tuple[Any, int]:
