@@ -47,13 +47,15 @@ def rank(
     device: DeviceOption = "cpu",
     threads: ThreadsOption = None,
     option: Annotated[Optional[list[str]], typer.Option("--option", help="A proxy's option, PROXY.KEY=VALUE "
-                      "(repeatable), e.g. fisher.broadcast=false.", show_default=False)] = None,
+                      "(repeatable), e.g. fisher.broadcast=false; the value must fit the option's type.",
+                      show_default=False)] = None,
     logits: Annotated[Optional[str], typer.Option("--logits", help="For models whose forward returns a tuple, "
                       "list or dict: which element is the logits (an index such as 0, or a key such as logits).")] = None,
     sort_by: Annotated[Optional[str], typer.Option("--sort-by", help="Order rows by this proxy's rank "
                                                    "(default: the first proxy); 'none' keeps the given order.")] = None,
     fmt: FormatOption = None,
-    output: Annotated[Optional[Path], typer.Option("--output", help="Write the result to this file.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", help="Write the result to this file (.csv, .json, "
+                                                   "or .txt for the table; the extension chooses the format).")] = None,
     data_dir: DataDirOption = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="One line per model on stderr.")] = True,
 ) -> None:

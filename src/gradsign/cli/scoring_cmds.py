@@ -63,7 +63,8 @@ RetryFailedOption = Annotated[bool, typer.Option(
     "it has failed twice, then reported as failed).")]
 ProxyOptionOption = Annotated[Optional[list[str]], typer.Option(
     "--option", help="A proxy's option, PROXY.KEY=VALUE (repeatable), e.g. fisher.broadcast=false, "
-    "gradsign.chunk_size=16; part of the store key.", show_default=False)]
+    "gradsign.chunk_size=16; the value must fit the option's type (true/false, a number); part of the store key.",
+    show_default=False)]
 EngineOption = Annotated[str, typer.Option("--engine", help="GradSign engine: auto, fast, func or reference.")]
 ProgressOption = Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar with ETA.")]
 BackendOption = Annotated[str, typer.Option("--backend", help="Where cells are scored: inprocess, process (a local pool) or ray.")]
@@ -157,7 +158,8 @@ def score(
     seed: SeedOption = 0,
     sampling: SamplingOption = "random",
     fmt: FormatOption = None,
-    output: Annotated[Optional[Path], typer.Option("--output", help="Write the result to this file.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", help="Write the result to this file (.csv, .json, "
+                                                   "or .txt for the table; the extension chooses the format).")] = None,
     store: StoreOption = None,
     no_store: NoStoreOption = False,
     engine: EngineOption = "auto",
@@ -173,7 +175,11 @@ def score(
     retry_failed: RetryFailedOption = False,
     labels: Annotated[Optional[Path], typer.Option("--labels", help="CSV arch,accuracy of trained archs of this space, or the SQLite journal of a `gradsign search --journal` (the archs it trained, the accuracy it observed): the few-shot rule weights the proxies' members on them (prior: the first ensemble of --proxies, else 'recommended') and adds a 'fewshot' column (docs/ensembles.md).")] = None,
 ) -> None:
-    """Score architectures with zero-cost proxies (stored scores are reused)."""
+    """Score architectures with zero-cost proxies (stored scores are reused).
+
+    A cell a proxy cannot score is recorded as failed with its error; the command exits with status 1
+    when some proxy failed on every cell (after writing its output).
+    """
     from gradsign.outputs import check_output_file
     from gradsign.workflows.score import score_archs
 
@@ -243,7 +249,10 @@ def evaluate(
     device: DeviceOption = "cpu",
     option: ProxyOptionOption = None,
 ) -> None:
-    """Correlate proxy scores with trained accuracy on a benchmark, with bootstrap CIs."""
+    """Correlate proxy scores with trained accuracy on a benchmark, with bootstrap CIs.
+
+    Exits with status 1 when some proxy failed on every cell (after writing its outputs).
+    """
     from gradsign.workflows.evaluate import evaluate as evaluate_proxies
     from gradsign.workflows.scoring import default_store_path
 
