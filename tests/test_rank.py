@@ -285,8 +285,10 @@ def test_failing_model_gets_nan_and_error_not_a_crash(batch):
     assert f.loc["good", "rank_params"] == f.loc["tuple", "rank_params"] == 1
     assert f.loc["broken", "rank_params"] is pd.NA
     doc = result.to_dict()
-    json.dumps(doc)  # NaN became None
+    json.dumps(doc, allow_nan=False)  # NaN became None
     assert doc["models"][1]["snip"] is None
+    assert doc["models"][1]["nonfinite"] == {"flops": "nan", "snip": "nan", "gradsign": "nan"}  # which None was which
+    assert "nonfinite" not in doc["models"][0]
 
 
 def test_api_on_modules_never_modifies_them(batch):

@@ -272,6 +272,19 @@ def test_search_report_document_and_score_json(tmp_path):
     assert page.figures["svg"] == 1  # the two settings' trajectories in one plot
 
 
+def test_score_json_nonfinite_marks_are_shown_not_made_a_column(tmp_path):
+    from gradsign.reports.sections import score_section
+
+    records = [{"index": 0, "arch": "cell0", "zen": None, "epe_nas": None, "nonfinite": {"zen": "-inf", "epe_nas": "nan"}},
+               {"index": 1, "arch": "cell1", "zen": 2.5, "epe_nas": None}]  # a null without a mark: an older file
+    doc = {"space": "nb201", "dataset": "cifar10", "batch_size": 64, "seed": 0, "data": "synthetic", "scores": records}
+    (tmp_path / "score.json").write_text(json.dumps(doc))
+    (run,) = load_path(tmp_path / "score.json")
+    table = score_section(run, 0)["table"]
+    assert [name for name, _ in table["columns"]] == ["arch", "index", "zen", "epe_nas"]
+    assert [[c["text"] for c in row[2:]] for row in table["rows"]] == [["-inf", "NaN"], ["2.5", "NaN"]]
+
+
 def test_comparison_columns_name_the_seed_when_seeds_differ(runs):
     from gradsign.reports.sections import comparison_section
 

@@ -56,8 +56,24 @@ def test_json_output_keeps_every_bit_of_a_score():
     values = [1.2345678901234567e-05, 16421.078165036815, 1.2345678901234567e20, float("nan"), float("inf")]
     result = ScoreResult(space="nb201", dataset="cifar10", batch_size=8, seed=0, data="test",
                          frame=pd.DataFrame({"arch": list("abcde"), "p": values}), proxies=("p",))
-    got = [r["p"] for r in json.loads(result.to_json())["scores"]]
+    records = json.loads(result.to_json())["scores"]
+    got = [r["p"] for r in records]
     assert got[:3] == values[:3] and got[3:] == [None, None]  # DataFrame.to_json kept 15 decimal places only
+    # null alone would not say whether the score was NaN or infinite: "nonfinite" does, on those records only
+    assert [r.get("nonfinite") for r in records] == [None, None, None, {"p": "nan"}, {"p": "inf"}]
+
+
+def test_json_output_says_which_null_was_nan_and_which_was_minus_inf():
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.DataFrame({"index": [7, 8], "arch": ["a", "b"], "zen": [-np.inf, 2.0], "epe_nas": [np.nan, 1.5]})
+    result = ScoreResult(space="nb201", dataset="cifar10", batch_size=8, seed=0, data="test", frame=frame,
+                         proxies=("zen", "epe_nas"))
+    first, second = json.loads(result.to_json())["scores"]
+    assert first == {"index": 7, "arch": "a", "zen": None, "epe_nas": None,
+                     "nonfinite": {"zen": "-inf", "epe_nas": "nan"}}
+    assert second == {"index": 8, "arch": "b", "zen": 2.0, "epe_nas": 1.5}
 
 
 def test_a_single_string_is_one_arch_and_one_option_not_characters():

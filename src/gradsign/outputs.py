@@ -140,11 +140,39 @@ def json_safe(obj: Any) -> Any:
         return {k: json_safe(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [json_safe(v) for v in obj]
-    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)) and getattr(obj, "ndim", 1) == 0:
-        obj = obj.item()
+    obj = _python_scalar(obj)
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     return obj
+
+
+def _python_scalar(obj: Any) -> Any:
+    """A numpy scalar (or 0-d array) as the Python number it holds; anything else unchanged."""
+    if hasattr(obj, "item") and not isinstance(obj, (str, bytes)) and getattr(obj, "ndim", 1) == 0:
+        return obj.item()
+    return obj
+
+
+def nonfinite_text(value: Any) -> str | None:
+    """``"nan"``, ``"inf"`` or ``"-inf"`` for a non-finite float (numpy scalars included), else None."""
+    value = _python_scalar(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return None
+
+
+def mark_nonfinite(record: dict[str, Any], columns: Any) -> dict[str, Any]:
+    """``record`` (strict-JSON ready, see :func:`json_safe`) with a ``nonfinite`` entry when a score is NaN or infinite.
+
+    JSON writes every non-finite number as null; ``nonfinite: {"zen": "-inf"}`` keeps what it was, since
+    -inf (e.g. a cell whose input cannot reach the output) ranks last and NaN is no score at all.
+    Only ``columns`` are looked at; the record is returned unchanged when none is non-finite.
+    """
+    marks = {c: text for c in columns if c in record and (text := nonfinite_text(record[c])) is not None}
+    safe = json_safe(record)
+    if marks:
+        safe["nonfinite"] = marks
+    return safe
 
 
 def dumps_json(obj: Any, *, indent: int | None = 2, default: Callable[[Any], Any] | None = None) -> str:
@@ -155,5 +183,5 @@ def dumps_json(obj: Any, *, indent: int | None = 2, default: Callable[[Any], Any
     return json.dumps(json_safe(obj), indent=indent, allow_nan=False) + "\n"
 
 
-__all__ = ["OutputError", "dumps_json", "json_safe", "check_output_dir", "check_output_file", "fallback_path", "write_text_safely",
-           "write_with_fallback"]
+__all__ = ["OutputError", "check_output_dir", "check_output_file", "dumps_json", "fallback_path", "json_safe",
+           "mark_nonfinite", "nonfinite_text", "write_text_safely", "write_with_fallback"]

@@ -303,8 +303,7 @@ def rank_section(run: Run, index: int) -> dict[str, Any]:
     for m in doc["models"]:
         row = [text_cell(m["model"]), cell(m.get("params"), text=f"{int(m['params']):,}" if number(m.get("params")) else "–"),
                cell(m.get("flops"), text=f"{m['flops']:.3g}" if number(m.get("flops")) else "–")]
-        row += [cell(m.get(p), text=f"{m[p]:.4g}" if number(m.get(p)) is not None else "NaN")
-                for p in proxies if p not in ("params", "flops")]
+        row += [cell(m.get(p), text=score_text(m, p, ".4g")) for p in proxies if p not in ("params", "flops")]
         for p in proxies:
             r = number(m.get(f"rank_{p}"))
             ranks[(m["model"], p)] = r if r is not None else math.nan
@@ -326,13 +325,22 @@ def rank_section(run: Run, index: int) -> dict[str, Any]:
             "remarks": remarks, "figure": plots.rank_chart(models, proxies, ranks)}
 
 
+def score_text(record: dict[str, Any], key: str, spec: str) -> str:
+    """A score of a score / rank JSON record as shown: formatted, or what its ``nonfinite`` mark says it was
+    (``-inf``, ``inf``; ``NaN`` for a null without one: older files, failed scores)."""
+    value = number(record.get(key))
+    if value is not None:
+        return format(value, spec)
+    mark = (record.get("nonfinite") or {}).get(key)
+    return mark if mark in ("inf", "-inf") else "NaN"
+
+
 def score_section(run: Run, index: int) -> dict[str, Any]:
     doc = run.summary
     records = doc["scores"]
-    keys = [k for k in (records[0] if records else {}) if k not in ("arch",)]
+    keys = [k for k in (records[0] if records else {}) if k not in ("arch", "nonfinite")]
     columns = [("arch", "text")] + [(k, "num") for k in keys]
-    rows = [[text_cell(r.get("arch"))] + [cell(r.get(k), text=f"{r[k]:.6g}" if number(r.get(k)) is not None else "NaN")
-                                          for k in keys] for r in records]
+    rows = [[text_cell(r.get("arch"))] + [cell(r.get(k), text=score_text(r, k, ".6g")) for k in keys] for r in records]
     facts = [("space", doc.get("space")), ("dataset", doc.get("dataset")), ("data", doc.get("data")),
              ("batch size", doc.get("batch_size")), ("seed", doc.get("seed"))]
     return {"id": f"score-{index}", "title": run.name, "run": run,

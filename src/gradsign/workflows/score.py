@@ -47,12 +47,13 @@ class ScoreResult:
         return self.frame.to_csv(index=False)  # full precision (shortest round-trip text)
 
     def to_json(self) -> str:
-        from gradsign.outputs import json_safe
+        from gradsign.outputs import json_safe, mark_nonfinite
         from gradsign.reports.provenance import collect, process_started
 
         # to_dict + json_safe, not DataFrame.to_json: that writes at most 15 decimal places (1.2345678901234567e-05
         # came out as 1.2345678901e-05); Python's float text is the shortest that reads back to the same bits.
-        records = json_safe(self.frame.to_dict(orient="records"))
+        # NaN and +-inf are null in JSON; each record's "nonfinite" says which of its nulls were which.
+        records = [mark_nonfinite(r, self.proxies) for r in self.frame.to_dict(orient="records")]
         doc: dict[str, Any] = {"space": self.space, "dataset": self.dataset, "batch_size": self.batch_size,
                                "seed": self.seed, "data": self.data, "scores": records}
         if self.skipped:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,7 +83,12 @@ class RankResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: rows in the given order (NaN as None), per-proxy timings, directions, notes and errors."""
-        rows = [{k: _jsonable(v) for k, v in row.items()} for row in self.frame.to_dict(orient="records")]
+        from gradsign.outputs import mark_nonfinite
+
+        # A NaN or infinite score is None; the row's "nonfinite" says which it was ({"zen": "-inf"}).
+        score_columns = list(INFO_PROXIES) + self.proxies
+        rows = [mark_nonfinite({k: None if v is pd.NA else v for k, v in row.items()}, score_columns)
+                for row in self.frame.to_dict(orient="records")]
         timings = {m: {k: _jsonable(v) for k, v in r.items()} for m, r in self.timings.to_dict(orient="index").items()}
         return {"proxies": self.proxies, "higher_is_better": self.higher_is_better, "models": rows,
                 "seconds": timings, "notes": self.notes, "errors": self.errors,
@@ -115,15 +119,10 @@ class RankResult:
 
 
 def _jsonable(v: Any) -> Any:
-    if v is None or v is pd.NA:
-        return None
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if hasattr(v, "item"):  # numpy scalars
-        v = v.item()
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-    return v
+    """``v`` as JSON takes it: pd.NA, NaN and inf as None, numpy scalars as Python numbers."""
+    from gradsign.outputs import json_safe
+
+    return None if v is pd.NA else json_safe(v)
 
 
 class RankInterrupted(KeyboardInterrupt):
