@@ -344,6 +344,17 @@ def test_meco_known_answer():
     assert gradsign.score(model, x2, None, ["meco"])["meco"] == pytest.approx(2 * (1 - rho), abs=1e-6)
 
 
+def test_meco_refuses_a_model_without_feature_maps_instead_of_scoring_it_0():
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 3))
+    x = torch.randn(4, 3, 2, 2)
+    for name in ("meco", "meco_opt"):  # was 0.0 for every MLP; the input (4, 3, 2, 2) is never a module's output
+        with pytest.raises(ProxyError, match="meco needs feature maps.*e.g. an MLP"):
+            gradsign.score(mlp, x, None, [name], seed=0)
+    # One module with a map is enough: its Linear outputs still add 0 each, as the reference's do.
+    conv_then_mlp = nn.Sequential(nn.Conv2d(3, 4, 1), nn.Flatten(), nn.Linear(16, 3))
+    assert math.isfinite(gradsign.score(conv_then_mlp, x, None, ["meco"])["meco"])
+
+
 def test_meco_opt_rescales_the_sampled_eigenvalue():
     # 16 uncorrelated centred channels (rows 1..16 of a 32 x 32 Hadamard matrix): every 8-channel
     # correlation matrix is the identity, min eigenvalue 1, times 16 / 8.

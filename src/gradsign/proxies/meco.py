@@ -41,14 +41,22 @@ def meco_module_sum(net: nn.Module, x: torch.Tensor,
     is hooked, as the reference does with ``net.named_modules()``. Outputs that
     are not tensors, or have fewer than 2 dimensions, are skipped. NaN and
     infinite values are left out of the sum.
+
+    A model none of whose outputs has two positions per channel (an MLP: every
+    output is ``(batch, features)``) is refused: each matrix would be all zeros and
+    the score 0 whatever the model.
     """
     values: list[float] = []
+    spatial = False
 
     def hook(module: nn.Module, args, output) -> None:
+        nonlocal spatial
         if not isinstance(output, torch.Tensor) or output.dim() < 2:
             return
         sample = output[0].detach()
-        values.append(value(sample.reshape(sample.shape[0], -1)))
+        rows = sample.reshape(sample.shape[0], -1)
+        spatial = spatial or rows.shape[1] >= 2
+        values.append(value(rows))
 
     handles = [m.register_forward_hook(hook) for m in net.modules()]
     try:
@@ -57,6 +65,10 @@ def meco_module_sum(net: nn.Module, x: torch.Tensor,
     finally:
         for h in handles:
             h.remove()
+    if not spatial:
+        raise ValueError("meco needs feature maps: no module output of this model has more than one position per "
+                         "channel (e.g. an MLP, whose outputs are (batch, features)), so every correlation matrix "
+                         "is all zeros and the score would be 0 for any model")
     return float(math.fsum(v for v in values if math.isfinite(v)))
 
 
