@@ -410,3 +410,20 @@ def test_class_targets_are_checked_before_any_proxy_runs(net, batch):
     probs = torch.nn.functional.one_hot(y, 3).float()
     assert score(net, x, probs, ["snip"], seed=np.int64(0)) == score(net, x, y, ["snip"], seed=0)  # probabilities
     assert score(net, x, y.float(), ["snip"], loss_fn=lambda out, t: out.sum() * 0 + t.sum())  # own loss: its call
+
+
+def test_failures_keeps_the_other_proxies_scores_and_says_why_the_failing_one_is_nan():
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 3))
+    x, y = torch.randn(4, 3, 2, 2), torch.tensor([0, 1, 2, 0])
+    with pytest.raises(ProxyError, match=r"AZ-NAS needs at least 2 blocks.*\(pass failures=\{\} to score the other 2 "):
+        gradsign.score(mlp, x, y, ["params", "az_expressivity", "snip"], seed=0)
+    with pytest.raises(ProxyError) as alone:  # one proxy asked for: nothing else to keep, no hint
+        gradsign.score(mlp, x, y, ["az_expressivity"], seed=0)
+    assert "failures=" not in str(alone.value)
+    failures: dict[str, str] = {}
+    got = gradsign.score(mlp, x, y, ["params", "az_expressivity", "snip"], seed=0, failures=failures)
+    assert list(got) == ["params", "az_expressivity", "snip"] and math.isnan(got["az_expressivity"])
+    assert got["params"] == 131 and got["snip"] == gradsign.score(mlp, x, y, ["snip"], seed=0)["snip"]
+    assert list(failures) == ["az_expressivity"] and "AZ-NAS needs at least 2 blocks" in failures["az_expressivity"]
+    with pytest.raises(ConfigError, match="nosuch"):  # a bad request still raises
+        gradsign.score(mlp, x, y, ["params", "nosuch"], failures=failures)

@@ -103,6 +103,7 @@ def score(
     options: Mapping[str, Mapping[str, Any]] | None = None,
     timings: dict[str, float] | None = None,
     logits: int | str | Callable[[Any], torch.Tensor] | None = None,
+    failures: dict[str, str] | None = None,
 ) -> dict[str, float]:
     """Score ``model`` on one minibatch with each of ``proxies``; returns ``{name: score}`` in request order.
 
@@ -137,6 +138,10 @@ def score(
             (``"logits"``) or a function of the output. None (default): the output
             must be a tensor. (Guessing is unsafe: NB201's official network returns
             ``(features, logits)``, others ``(logits, aux)``.)
+        failures: if given, a proxy that fails on this model (a :class:`ProxyError`: e.g. AZ-NAS on a
+            model with one block) scores NaN and its one-line message is put here under its name, and
+            the other proxies are still scored; None (default): the first failure raises. Bad requests
+            (:class:`ConfigError`) always raise.
 
     Inputs whose floating dtype differs from the model's (float64 images for a
     float32 model) are cast to the model's dtype; integer inputs are refused.
@@ -147,7 +152,7 @@ def score(
 
     Raises:
         ConfigError: unknown proxy name or option, or data/labels missing for a proxy.
-        ProxyError: a proxy failed (the message names it; the cause is chained).
+        ProxyError: a proxy failed (the message names it; the cause is chained), unless ``failures`` is given.
     """
     names, options = _validate_request(model, proxies, inputs, targets, input_shape, options, seed)
     seed = None if seed is None else int(seed)  # numpy integers too
@@ -184,7 +189,16 @@ def score(
                         torch.cuda.manual_seed(seed)
             ctx.start_proxy()
             start = time.perf_counter()
-            results[name] = _as_float(name, _call_proxy(spec, ctx, name, options))
+            try:
+                results[name] = _as_float(name, _call_proxy(spec, ctx, name, options))
+            except ProxyError as exc:
+                if failures is None:
+                    if len(names) > 1:  # e.g. the default "all" on a model one proxy cannot score
+                        raise ProxyError(f"{exc} (pass failures={{}} to score the other {len(names) - 1} proxies "
+                                         f"and get NaN for the failing ones)") from exc.__cause__
+                    raise
+                failures[name] = str(exc)
+                results[name] = math.nan
             if timings is not None:
                 timings[name] = ctx.proxy_seconds(time.perf_counter() - start)
     return results
