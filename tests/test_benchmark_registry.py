@@ -189,6 +189,21 @@ def test_toy_benchmark_runs_through_evaluate(tmp_path):
     assert list(result.scores_frame()["params"]) == [tiny_params(a) for a in archs]
 
 
+def test_evaluate_on_too_few_cells_says_why_its_figures_are_nan(tmp_path):
+    import gradsign
+
+    notes: list[str] = []
+    result = gradsign.evaluate("tinyconv", "c10", ["params"], sample=3, n_bootstrap=200, note=notes.append)
+    row = result.to_frame().set_index("proxy").loc["params"]
+    assert row["spearman"] == pytest.approx(1.0) and math.isnan(row["spearman_lo"])
+    assert notes == ["3 cell(s): a Spearman or Kendall needs 3 cells with finite scores and its confidence interval 5 "
+                     "(NaN / no interval below that), and top-10% is the best cell alone; hundreds of cells give "
+                     "figures worth reporting"]
+    notes.clear()
+    gradsign.evaluate("tinyconv", "c10", ["params"], sample=5, n_bootstrap=200, note=notes.append)
+    assert notes == []
+
+
 @pytest.mark.parametrize("kwargs, needle", [
     ({"sample": 0}, "--sample must be a positive integer or 'all', got 0"),
     ({"n_bootstrap": 10}, "--bootstrap must be an integer of at least"),

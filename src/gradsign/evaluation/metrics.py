@@ -28,9 +28,15 @@ def _finite_pairs(scores, accuracies) -> tuple[np.ndarray, np.ndarray, int]:
     return s[ok], a[ok], int((~ok).sum())
 
 
+#: Fewer finite (score, accuracy) pairs than this: no Spearman / Kendall (NaN).
+MIN_CORRELATION_PAIRS = 3
+#: Fewer finite pairs than this: no bootstrap interval (NaN bounds).
+MIN_CI_PAIRS = 5
+
+
 def spearman(scores, accuracies) -> float:
     s, a, _ = _finite_pairs(scores, accuracies)
-    if len(s) < 3 or np.ptp(s) == 0 or np.ptp(a) == 0:
+    if len(s) < MIN_CORRELATION_PAIRS or np.ptp(s) == 0 or np.ptp(a) == 0:
         return float("nan")
     return float(stats.spearmanr(s, a).statistic)
 
@@ -38,7 +44,7 @@ def spearman(scores, accuracies) -> float:
 def kendall(scores, accuracies) -> float:
     """Kendall's tau-b (ties in either variable are accounted for)."""
     s, a, _ = _finite_pairs(scores, accuracies)
-    if len(s) < 3 or np.ptp(s) == 0 or np.ptp(a) == 0:
+    if len(s) < MIN_CORRELATION_PAIRS or np.ptp(s) == 0 or np.ptp(a) == 0:
         return float("nan")
     return float(stats.kendalltau(s, a).statistic)
 
@@ -115,13 +121,13 @@ def bootstrap_ci(
 ) -> tuple[float, float]:
     """Paired percentile bootstrap interval of ``statistic(scores, accuracies)``.
 
-    NaN bounds when fewer than 5 finite pairs remain, either side is constant,
+    NaN bounds when fewer than :data:`MIN_CI_PAIRS` (5) finite pairs remain, either side is constant,
     or the resamples are degenerate (scipy's DegenerateDataWarning is absorbed:
     the NaN interval is the report).
     """
     check_resamples(n_resamples)
     s, a, _ = _finite_pairs(scores, accuracies)
-    if len(s) < 5 or np.ptp(s) == 0 or np.ptp(a) == 0:
+    if len(s) < MIN_CI_PAIRS or np.ptp(s) == 0 or np.ptp(a) == 0:
         return (float("nan"), float("nan"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", getattr(stats, "DegenerateDataWarning", RuntimeWarning))

@@ -19,7 +19,7 @@ import numpy as np
 from gradsign.benchmarks.registry import Benchmark, get_benchmark
 from gradsign.errors import ConfigError
 from gradsign.evaluation import kendall, summarize_correlation
-from gradsign.evaluation.metrics import check_resamples, nan_mean_std
+from gradsign.evaluation.metrics import MIN_CI_PAIRS, MIN_CORRELATION_PAIRS, check_resamples, nan_mean_std
 from gradsign.outputs import check_output_dir, dumps_json, write_with_fallback
 from gradsign.proxies import get_proxy
 from gradsign.reports.provenance import collect as collect_provenance
@@ -257,6 +257,10 @@ def run_evaluate(
     n_drawn = len(archs)
     if stored_only:
         archs = _fully_stored(scorer, store, archs)
+    if len(archs) < MIN_CI_PAIRS and note is not None:  # else blank CIs and NaN with no word of why
+        note(f"{len(archs)} cell(s): a Spearman or Kendall needs {MIN_CORRELATION_PAIRS} cells with finite scores "
+             f"and its confidence interval {MIN_CI_PAIRS} (NaN / no interval below that), and top-10% is the "
+             f"best cell alone; hundreds of cells give figures worth reporting")
     table = scorer.score_archs(archs, progress=progress, description=f"{setup.space}/{scorer.dataset}",
                                backend=backend)
     acc = truth.accuracy(table.archs)
