@@ -402,3 +402,21 @@ def test_a_wildcard_key_reads_but_never_writes(tmp_path):
     assert sorted(r.arch for r in store.iter_key(anywhere)) == ["x", "y"]
     with pytest.raises(StoreError, match="reading only"):
         store.put_many(anywhere, [("z", 1.0, 0.1)])
+
+
+def test_zen_depends_on_the_run_batch_size_not_on_whether_a_minibatch_was_loaded(tmp_path):
+    # zen draws its own Gaussian batch of the minibatch's size. A run of data-free proxies alone loads
+    # no minibatch: it drew 64 samples whatever --batch-size said, and stored that under the run's
+    # batch size, where a run with a data-dependent proxy stored the --batch-size value: the store then
+    # served whichever came first.
+    archs = _archs(2)
+    alone = Scorer(_setup(proxies=("zen",)), None).score_archs(archs, progress=False)
+    with_data = _with_minibatch(_setup(proxies=("zen", "grad_norm")), None).score_archs(archs, progress=False)
+    np.testing.assert_array_equal(alone.scores["zen"], with_data.scores["zen"])  # both batch 8
+    at_64 = Scorer(_setup(proxies=("zen",), batch_size=64), None).score_archs(archs, progress=False)
+    assert not np.array_equal(alone.scores["zen"], at_64.scores["zen"])
+    # an explicit option still wins, and the store key keeps the user's options only
+    explicit = Scorer(_setup(proxies=("zen",), proxy_options={"zen": {"batch_size": 64}}), None)
+    np.testing.assert_array_equal(explicit.score_archs(archs, progress=False).scores["zen"], at_64.scores["zen"])
+    assert Scorer(_setup(proxies=("zen",)), None).keys["zen"].options == \
+        _with_minibatch(_setup(proxies=("zen", "grad_norm")), None).keys["zen"].options

@@ -419,6 +419,14 @@ def proxy_option_names(proxy: str) -> set[str] | None:
     return None if any_keyword else set(named)
 
 
+def proxy_option_defaults(proxy: str) -> dict[str, Any]:
+    """Single proxy ``proxy``'s keyword options that have a default, with it: ``{"batch_size": None, ...}``."""
+    import inspect
+
+    named, _ = _keyword_parameters(proxy)
+    return {name: p.default for name, p in named.items() if p.default is not inspect.Parameter.empty}
+
+
 def ensemble_scores(ensemble: str, member_scores: Mapping[str, Sequence[float]]) -> tuple[Any, int]:
     """The ensemble ``ensemble`` (``"gradsign+jacob_cov"``, ``"meanrank(a+b)"``) over N candidates.
 
@@ -469,5 +477,5 @@ def describe_proxies() -> list[dict[str, Any]]:
     ]
 
 
-__all__ = ["ProxyError", "SelectLogits", "check_options_mapping", "count_nonfinite", "describe_proxies", "ensemble_scores", "parse_proxy_options",
-           "score"]
+__all__ = ["ProxyError", "SelectLogits", "check_options_mapping", "count_nonfinite", "describe_proxies", "ensemble_scores",
+           "parse_proxy_options", "proxy_option_defaults", "score"]

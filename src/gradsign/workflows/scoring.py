@@ -162,6 +162,28 @@ class Scorer:
         # earlier `--proxies gradsign,synflow` stored, and the reverse.
         self.read_keys = {s.name: (self.keys[s.name] if s.needs_data
                                    else dataclasses.replace(self.keys[s.name], sampling=None)) for s in self.specs}
+        self.call_options = self._call_options()
+
+    def _call_options(self) -> dict[str, dict[str, Any]]:
+        """The options each proxy is called with: the user's, plus the run's batch size where a proxy takes it.
+
+        A proxy option ``batch_size`` whose default is None means "the minibatch's size" (zen draws
+        its own Gaussian batch of that size). A run with data-free proxies only loads no minibatch,
+        so without this zen drew 64 samples whatever ``--batch-size`` said, while the same run
+        with a data-dependent proxy drew ``--batch-size``: two values under one store key. Given
+        here, the value depends on the run's batch size only (the key's), not on what else was asked.
+        The store key keeps the user's options (a run with data computes the same numbers).
+        """
+        from gradsign.proxies.api import proxy_option_defaults
+
+        options = {p: dict(kv) for p, kv in self.setup.proxy_options.items()}
+        if self._batch is None:
+            for spec in self.specs:
+                defaults = proxy_option_defaults(spec.name)
+                if "batch_size" in defaults and defaults["batch_size"] is None \
+                        and "batch_size" not in options.get(spec.name, {}):
+                    options.setdefault(spec.name, {})["batch_size"] = self.setup.batch_size
+        return options
 
     # -- setup ---------------------------------------------------------------
     def _dataset_shape(self) -> tuple[int, tuple[int, int, int]]:
@@ -234,7 +256,7 @@ class Scorer:
         with torch_threads(self.setup.threads):
             net = self.build_network(arch)
             inputs, targets = self.minibatch
-            options = {p: dict(self.setup.proxy_options[p]) for p in proxies if p in self.setup.proxy_options}
+            options = {p: dict(self.call_options[p]) for p in proxies if p in self.call_options}
             seconds: dict[str, float] = {}
             values = score(net, inputs, targets, list(proxies), seed=self.setup.seed, options=options,
                            input_shape=self._input_shape, timings=seconds)
