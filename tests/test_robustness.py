@@ -478,3 +478,16 @@ def test_search_table_intervals_stay_within_accuracy_range():
     assert raw["ci_high"] > 100.0
     many = summarize(np.linspace(90, 94, 500))
     assert not many["ci_clipped"]
+
+
+def test_score_output_onto_the_store_is_refused_before_any_work(tmp_path, capsys):
+    store = tmp_path / "s.sqlite"
+    code, _, err = run(["score", "--index", "3", "--proxies", "params", "--store", str(store), "--no-progress"], capsys)
+    assert code == 0, err
+    before = store.read_bytes()
+    code, _, err = run(["score", "--index", "3", "--proxies", "params", "--store", str(store), "--output", str(store),
+                        "--format", "csv", "--no-progress"], capsys)
+    assert code == 2 and "is the results store" in err and "Traceback" not in err
+    assert store.read_bytes() == before
+    code, _, err = run(["store", "export", "--store", str(store), "--output", str(store)], capsys)
+    assert code == 2 and "would overwrite the store's own data" in err and store.read_bytes() == before

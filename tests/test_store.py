@@ -188,3 +188,40 @@ def test_gzip_export_roundtrips_and_a_truncated_one_is_a_clear_error(tmp_path):
     cut.write_bytes(gz.read_bytes()[: gz.stat().st_size // 2])
     with pytest.raises(StoreError, match="cannot read"):
         ResultsStore(tmp_path / "c.sqlite").import_csv(cut)
+
+
+def test_export_onto_the_store_itself_is_refused_and_the_store_kept(tmp_path):
+    store = ResultsStore(tmp_path / "s.sqlite")
+    store.put_many(_key(), [("a", 1.5, 0.1)])
+    for target in ("s.sqlite", "s.sqlite-wal", "s.sqlite-shm", "./s.sqlite"):
+        with pytest.raises(StoreError, match="cannot export the store .* would overwrite the store's own data"):
+            store.export_csv(tmp_path / target)
+    assert ResultsStore(tmp_path / "s.sqlite").get_many(_key(), ["a"])["a"].value == 1.5
+    assert store.is_own_file(tmp_path / "sub" / ".." / "s.sqlite") and not store.is_own_file(tmp_path / "s.csv")
+
+
+@pytest.mark.parametrize("name", ["x.csv", "x.csv.gz"])
+def test_an_export_cut_short_leaves_the_earlier_file_and_no_partial_one(tmp_path, monkeypatch, name):
+    import csv
+
+    store = ResultsStore(tmp_path / "s.sqlite")
+    store.put_many(_key(), [(f"a{i}", float(i), 0.1) for i in range(50)])
+    path = tmp_path / name
+    assert store.export_csv(path) == 50
+    before = path.read_bytes()
+    store.put_many(_key(), [("b", 2.0, 0.1)])
+
+    class DiskFull:
+        def __init__(self, f):
+            self.rows = 0
+
+        def writerow(self, row):
+            self.rows += 1
+            if self.rows > 10:
+                raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(csv, "writer", DiskFull)
+    with pytest.raises(OSError, match="No space left"):
+        store.export_csv(path)
+    assert path.read_bytes() == before  # was truncated and left with the rows written so far
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("s.sqlite")) == [name]

@@ -422,23 +422,44 @@ class ResultsStore:
         result, shared, and loaded into another store with :meth:`import_csv`.
         A path ending in ``.gz`` is written gzip-compressed (about 10x smaller:
         the key columns repeat on every row).
+
+        The rows go to a temporary file beside ``path``, renamed onto it once complete: an
+        export cut short (full disk, interruption) leaves any earlier file at ``path`` as it
+        was and no partial one. ``path`` must not be the store itself (or its SQLite side files).
         """
         import csv
+        import os
 
         where = where or {}
         bad = set(where) - set(_KEY_COLUMNS)
         if bad:
             raise StoreError(f"cannot filter on {sorted(bad)}; key columns are {', '.join(_KEY_COLUMNS)}")
+        path = Path(path)
+        if self.is_own_file(path):
+            raise StoreError(f"cannot export the store {self.path} onto {path}: that would overwrite the store's own "
+                             "data; give the CSV another name")
         clause = " AND ".join(f"{c}=?" for c in where) or "1=1"
         q = f"SELECT {', '.join(self.EXPORT_COLUMNS)} FROM scores WHERE {clause} ORDER BY {', '.join(_KEY_COLUMNS)}"
         n = 0
-        with _open_text(path, "w") as f:
-            w = csv.writer(f)
-            w.writerow(self.EXPORT_COLUMNS)
-            for row in self._conn.execute(q, list(where.values())):
-                w.writerow(["" if v is None else (repr(v) if isinstance(v, float) else v) for v in row])
-                n += 1
+        # ".gz" kept at the end of the temporary name: _open_text compresses by the name.
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial" + (".gz" if path.name.endswith(".gz") else ""))
+        try:
+            with _open_text(partial, "w") as f:
+                w = csv.writer(f)
+                w.writerow(self.EXPORT_COLUMNS)
+                for row in self._conn.execute(q, list(where.values())):
+                    w.writerow(["" if v is None else (repr(v) if isinstance(v, float) else v) for v in row])
+                    n += 1
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
         return n
+
+    def is_own_file(self, path: str | Path) -> bool:
+        """Whether ``path`` is this store's database file or one of SQLite's files beside it (-wal, -shm, -journal)."""
+        target = Path(path).expanduser().resolve()
+        own = self.path.expanduser().resolve()
+        return target in {own, *(own.with_name(own.name + s) for s in ("-wal", "-shm", "-journal"))}
 
     def distinct_values(self, column: str) -> list[Any]:
         """The distinct values of one key column, sorted: what an export filter on it can match."""
