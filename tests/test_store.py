@@ -225,3 +225,64 @@ def test_an_export_cut_short_leaves_the_earlier_file_and_no_partial_one(tmp_path
         store.export_csv(path)
     assert path.read_bytes() == before  # was truncated and left with the rows written so far
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("s.sqlite")) == [name]
+
+
+def _exported_lines(tmp_path, rows):
+    src = ResultsStore(tmp_path / "src.sqlite")
+    src.put_many(_key(), rows)
+    src.export_csv(tmp_path / "x.csv")
+    header, *body = (tmp_path / "x.csv").read_text().splitlines()
+    return header, body
+
+
+@pytest.mark.parametrize("value, status, why", [
+    ("", "ok", "status ok needs a finite value, got none"),
+    ("nan", "ok", "status ok needs a finite value, got nan"),
+    ("inf", "ok", "status ok needs a finite value, got inf"),
+    ("777.0", "nan", "status nan is stored without a value, got 777.0"),
+    ("1.0", "error", "status error is stored without a value"),
+    ("1.0", "bogus", "unknown status 'bogus'"),
+])
+def test_import_refuses_rows_no_store_writes_and_changes_nothing(tmp_path, value, status, why):
+    header, body = _exported_lines(tmp_path, [("a", 1.5, 0.1), ("b", 2.5, 0.1)])
+    cols = header.split(",")
+    fields = body[1].split(",")
+    fields[cols.index("value")], fields[cols.index("status")] = value, status
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join([header, body[0], ",".join(fields)]) + "\n")
+    store = ResultsStore(tmp_path / "s.sqlite")
+    with pytest.raises(StoreError, match=f"bad.csv:3: {why}"):  # such a row crashed every read, or was served
+        store.import_csv(bad)
+    assert store.count() == 0
+
+
+def test_import_warns_of_a_key_the_file_itself_scores_twice(tmp_path):
+    header, body = _exported_lines(tmp_path, [("a", 1.5, 0.1)])
+    cols = header.split(",")
+    other = body[0].split(",")
+    other[cols.index("value")] = "9.5"
+    twice = tmp_path / "twice.csv"
+    twice.write_text("\n".join([header, body[0], ",".join(other), body[0]]) + "\n")
+    store = ResultsStore(tmp_path / "s.sqlite")
+    assert store.import_csv(twice) == 1 and store.get_many(_key(), ["a"])["a"].value == 1.5  # the first
+    assert store.last_import.disagreeing_in_file == 1
+    same = tmp_path / "same.csv"
+    same.write_text("\n".join([header, body[0], body[0]]) + "\n")
+    assert ResultsStore(tmp_path / "t.sqlite").import_csv(same) == 1
+    assert ResultsStore(tmp_path / "t.sqlite").last_import is None  # (a fresh handle has imported nothing)
+
+
+def test_importing_several_files_checks_them_all_before_importing_any(tmp_path):
+    from gradsign.workflows.store_exchange import import_exports
+
+    header, body = _exported_lines(tmp_path, [("a", 1.5, 0.1)])
+    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
+    good.write_text("\n".join([header, *body]) + "\n")
+    bad.write_text(header + "\nnot,a,row\n")
+    store_path = tmp_path / "s.sqlite"
+    ResultsStore(store_path).put_many(_key(proxy="synflow"), [("z", 1.0, 0.1)])
+    with pytest.raises(StoreError, match="bad.csv:2: expected 16 fields, got 3"):
+        import_exports(store_path, [good, bad])
+    assert ResultsStore(store_path).count() == 1  # good.csv was not imported either
+    with pytest.raises(StoreError, match="is a directory, not an export file"):
+        import_exports(store_path, [tmp_path])

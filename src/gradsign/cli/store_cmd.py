@@ -105,3 +105,6 @@ def _show_import(csv_file: Path, done) -> None:
         err_console.print(f"[yellow]warning[/]: {csv_file} gives {done.disagreeing} stored scores another value "
                           "under the same key; the store's were kept (compare them with "
                           "scripts/compare_score_exports.py)", highlight=False)
+    if done.disagreeing_in_file:
+        err_console.print(f"[yellow]warning[/]: {csv_file} gives {done.disagreeing_in_file} key(s) two different "
+                          "scores; the first of each was imported", highlight=False)

@@ -73,6 +73,7 @@ class ImportSummary:
     replaced_failures: int  # stored failures replaced by the file's score
     already_stored: int  # keys the store had (a score, or a failure the file has no score for), kept as stored
     disagreeing: int  # of those, how many the file gives another value or status
+    disagreeing_in_file: int = 0  # keys the file itself gives two values (the first is imported)
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,46 @@ def _value_of(value: float | None, status: str) -> float:
     if status == "-inf":
         return float("-inf")
     return float(value)
+
+
+def _export_row_problem(payload: tuple) -> str | None:
+    """What is wrong with an export row's ``(value, status, error, seconds, attempts, created)``, or None.
+
+    As :meth:`ResultsStore.put_results` and ``put_error`` write them: a value only with status ``ok``,
+    and then a finite one (NaN and infinities are the statuses ``nan``, ``inf``, ``-inf``, without value).
+    """
+    value, status, _error, seconds, attempts, created = payload
+    if status not in ("ok", "nan", "inf", "-inf", "error"):
+        return f"unknown status {status!r}"
+    if status == "ok" and (value is None or not math.isfinite(value)):
+        return "status ok needs a finite value, got " + ("none" if value is None else repr(value))
+    if status != "ok" and value is not None:
+        return f"status {status} is stored without a value, got {value!r}"
+    if seconds is not None and not (math.isfinite(seconds) and seconds >= 0):
+        return f"seconds must be a non-negative number, got {seconds!r}"
+    if attempts < 1:
+        return f"attempts must be at least 1, got {attempts}"
+    if not math.isfinite(created):
+        return f"created must be a time stamp, got {created!r}"
+    return None
+
+
+def _disagreements_within(rows: list[tuple]) -> int:
+    """Keys that rows (as :meth:`ResultsStore.read_export` gives them) score twice, with another value or status.
+
+    Failures are left out: a score replacing a failure of its key is the import's rule, not a disagreement.
+    """
+    n_key = len(_KEY_COLUMNS)
+    first: dict[tuple, tuple] = {}
+    disagreeing: set[tuple] = set()
+    for row in rows:
+        status = row[n_key + 1]
+        if status == "error":
+            continue
+        key, outcome = row[:n_key], (status, row[n_key])
+        if first.setdefault(key, outcome) != outcome:
+            disagreeing.add(key)
+    return len(disagreeing)
 
 
 def _open_text(path: str | Path, mode: str):
@@ -474,22 +515,34 @@ class ResultsStore:
         file's score for that key. :attr:`last_import` (an :class:`ImportSummary`) also counts the
         failures replaced, the keys already stored and, among those, the ones whose stored value
         differs from the file's (kept as stored: say so, since same key should mean same number).
+        Every row is checked (:meth:`read_export`) before anything is written.
+        """
+        self._refuse_if_read_only()
+        return self.import_rows(self.read_export(path))
+
+    @classmethod
+    def read_export(cls, path: str | Path) -> list[tuple]:
+        """The rows of an :meth:`export_csv` file, as :meth:`import_rows` takes them; nothing is written.
+
+        A one-line :class:`StoreError` (file and line) for a file that is not an export, a malformed
+        number, or a row no store writes (a status without its value, a value without its status).
         """
         import csv
 
-        self._refuse_if_read_only()
         path = Path(path)
+        if path.is_dir():
+            raise StoreError(f"{path}: is a directory, not an export file")
         try:
             with _open_text(path, "r") as f:
                 reader = csv.reader(f)
                 header = next(reader, None)
-                if header is None or tuple(header) != self.EXPORT_COLUMNS:
-                    raise StoreError(f"{path}: not a gradsign score export (expected columns {', '.join(self.EXPORT_COLUMNS)})")
+                if header is None or tuple(header) != cls.EXPORT_COLUMNS:
+                    raise StoreError(f"{path}: not a gradsign score export (expected columns {', '.join(cls.EXPORT_COLUMNS)})")
                 rows = []
                 for lineno, rec in enumerate(reader, 2):
-                    if len(rec) != len(self.EXPORT_COLUMNS):
-                        raise StoreError(f"{path}:{lineno}: expected {len(self.EXPORT_COLUMNS)} fields, got {len(rec)}")
-                    d = dict(zip(self.EXPORT_COLUMNS, rec))
+                    if len(rec) != len(cls.EXPORT_COLUMNS):
+                        raise StoreError(f"{path}:{lineno}: expected {len(cls.EXPORT_COLUMNS)} fields, got {len(rec)}")
+                    d = dict(zip(cls.EXPORT_COLUMNS, rec))
                     try:
                         rows.append((
                             *[int(d[c]) if c in ("batch_size", "seed") else d[c] for c in _KEY_COLUMNS],
@@ -498,10 +551,17 @@ class ResultsStore:
                         ))
                     except ValueError as exc:
                         raise StoreError(f"{path}:{lineno}: malformed number ({exc})") from None
-                    if d["status"] not in ("ok", "nan", "inf", "-inf", "error"):
-                        raise StoreError(f"{path}:{lineno}: unknown status {d['status']!r}")
+                    problem = _export_row_problem(rows[-1][len(_KEY_COLUMNS):])
+                    if problem is not None:  # stored, such a row was served as a wrong number or crashed every read
+                        raise StoreError(f"{path}:{lineno}: {problem}")
         except (OSError, EOFError, UnicodeDecodeError) as exc:  # EOFError: truncated gzip
             raise StoreError(f"{path}: cannot read ({exc})") from None
+        return rows
+
+    def import_rows(self, rows: list[tuple]) -> int:
+        """Import rows read by :meth:`read_export` (see :meth:`import_csv`); returns the rows added."""
+        self._refuse_if_read_only()
+        in_file = _disagreements_within(rows)
         cols = ", ".join(self.EXPORT_COLUMNS)
         keys = ", ".join(_KEY_COLUMNS)
         same_key = " AND ".join(f"s.{c} = i.{c}" for c in _KEY_COLUMNS)
@@ -535,7 +595,7 @@ class ResultsStore:
             finally:
                 self._conn.execute("DROP TABLE temp.incoming")
         self.last_import = ImportSummary(added=added, replaced_failures=replaced, already_stored=kept,
-                                         disagreeing=disagree)
+                                         disagreeing=disagree, disagreeing_in_file=in_file)
         return added
 
     def close(self) -> None:

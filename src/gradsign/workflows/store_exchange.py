@@ -58,20 +58,22 @@ def import_exports(store_path: Path, files: Sequence[Path],
                    on_file: Callable[[Path, ImportSummary], None] | None = None) -> list[ImportSummary]:
     """Import ``files`` (``gradsign store export`` CSVs) into the store at ``store_path``, in order.
 
-    Every file must exist before any is imported. A store this call created is removed again if a
-    file is refused before anything was imported (no empty store left behind). ``on_file`` hears
-    about each file as it is done (a long import shows progress).
+    Every file is read and checked before any is imported, so a bad file (the third of five) is
+    refused with the store as it was, not with the first two imported. A store this call created is
+    removed again if nothing was imported (no empty store left behind). ``on_file`` hears about each
+    file as it is done (a long import shows progress).
     """
-    missing = [str(f) for f in files if not Path(f).is_file()]
+    missing = [str(f) for f in files if not Path(f).exists()]
     if missing:
         raise StoreError(f"no such file: {', '.join(missing)}")
     path = Path(store_path)
+    parsed = [ResultsStore.read_export(f) for f in files]
     created = not path.exists()
     target = ResultsStore(path)
     done: list[ImportSummary] = []
     try:
-        for f in files:
-            target.import_csv(f)
+        for f, rows in zip(files, parsed):
+            target.import_rows(rows)
             done.append(target.last_import)
             if on_file is not None:
                 on_file(Path(f), target.last_import)
