@@ -84,3 +84,21 @@ def test_a_single_string_is_one_arch_and_one_option_not_characters():
     assert len(by_index.frame) == 1
     with pytest.raises(ConfigError, match="fisher has no option 'nope'"):  # was "--option 'f': write PROXY.KEY=..."
         gradsign.score_archs("nb201", "cifar10", "fisher", indices=3, options="fisher.nope=1", store=None)
+
+
+def test_score_says_how_many_scores_it_computed_and_how_many_the_store_served(tmp_path, capsys):
+    from gradsign.cli.main import main
+
+    store = tmp_path / "s.sqlite"
+    first = gradsign.score_archs("nb201", proxies="params,synflow", archs=ARCHS[:2], store=store)
+    assert (first.n_computed, first.stored) == (4, True)
+    again = gradsign.score_archs("nb201", proxies="params,synflow,l2_norm", archs=ARCHS[:2], store=store)
+    assert again.n_computed == 2  # l2_norm only
+    assert gradsign.score_archs("nb201", proxies="params", archs=ARCHS[:1]).stored is False
+    with pytest.raises(SystemExit) as exit_:
+        main(["score", "--arch", ARCHS[0], "--proxies", "params", "--store", str(store), "--format", "csv",
+              "--no-progress"])
+    assert (exit_.value.code or 0) == 0
+    out, err = capsys.readouterr()
+    assert "computed this run: 0 (arch, proxy) scores; the rest came from the store" in err
+    assert "computed this run" not in out  # stdout is the CSV alone

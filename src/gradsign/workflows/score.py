@@ -39,6 +39,8 @@ class ScoreResult:
     failure_examples: dict[str, str] = field(default_factory=dict)  # proxy -> first line of one of its errors
     device: str = "cpu"
     threads: int = 1
+    n_computed: int = 0  # (arch, proxy) scores computed by this call; the others came from the store
+    stored: bool = False  # whether a results store was used
 
     def to_frame(self) -> "pd.DataFrame":
         return self.frame.copy()
@@ -205,14 +207,17 @@ def score_archs(
     except GradsignError:
         pass  # a space without benchmark indices
     fit = None
+    n_computed = table.n_computed
     if prior is not None:
         from gradsign.evaluation.ensemble_selection import apply_fewshot
 
         labelled = scorer.score_archs(label_archs, progress=progress and len(label_archs) > 1, backend=runner)
+        n_computed += labelled.n_computed
         frame["fewshot"], fit = apply_fewshot(prior, setup.proxies, table.scores, labelled.scores, label_acc,
                                               candidate_archs=table.archs, labelled_archs=labelled.archs)
     return ScoreResult(space=sp.name, dataset=scorer.dataset, batch_size=batch_size, seed=seed,
                        data=table.data_description, frame=frame, proxies=tuple(setup.proxies), skipped=skipped,
                        fewshot=fit, failed={p: n for p in setup.proxies if (n := table.n_failed(p))},
                        failure_examples={p: e for p in setup.proxies if (e := table.failure_example(p))},
-                       device=str(setup.device), threads=setup.threads)
+                       device=str(setup.device), threads=setup.threads, n_computed=n_computed,
+                       stored=store is not None)
