@@ -138,8 +138,18 @@ def test_a_named_proxy_screens_the_user_space_on_a_batch_from_the_file(user_file
     assert "random+synflow(K=3, charged)" in out and "journal" in out
     from gradsign.search import Journal
 
-    journal = Journal(tmp_path / "j.sqlite")  # the measured proxy scores are journaled too
-    assert journal._db.execute("SELECT COUNT(*) FROM proxy_scores WHERE proxy = 'synflow'").fetchone()[0] > 0
+    journal = Journal(tmp_path / "j.sqlite")  # the measured proxy scores are journaled too, keyed by their minibatch
+    keys = {k for (k,) in journal._db.execute("SELECT DISTINCT proxy FROM proxy_scores")}
+    assert len(keys) == 1 and keys.pop().startswith("synflow|minibatch#")
+    # the same search with another proxy seed reuses none of them (they were keyed by the name alone)
+    before = journal._db.execute("SELECT COUNT(*) FROM proxy_scores").fetchone()[0]
+    code, out, err = run(["search", "--objective", f"{user_file}:train", "--space", "toy-user-cli",
+                          "--algo", "random", "--budget", "8evals", "--runs", "1", "--proxy", "synflow",
+                          "--candidates", "3", "--proxy-batch", f"{user_file}:batch", "--num-classes", "4",
+                          "--seed", "1", "--journal", str(tmp_path / "j.sqlite")], capsys)
+    assert code == 0, err
+    assert len({k for (k,) in journal._db.execute("SELECT DISTINCT proxy FROM proxy_scores")}) == 2
+    assert journal._db.execute("SELECT COUNT(*) FROM proxy_scores").fetchone()[0] > before
 
 
 def test_a_seconds_budget_charges_the_measured_seconds(user_file):

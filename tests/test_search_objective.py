@@ -303,6 +303,42 @@ def test_a_journal_refuses_a_different_search(toy, tmp_path):
                      population_size=3)  # same label 'rea', other proposals
 
 
+def test_a_journal_refuses_another_objective_dataset_or_edited_training_function(toy, tmp_path):
+    space, objective, _, clock, _, _ = toy
+    from gradsign.errors import DataError
+    from gradsign.search import Journal
+
+    path = tmp_path / "j.sqlite"
+    run_searches("rea", objective, runs=1, seed=0, budget="8evals", journal=Journal(path))
+    relabelled = CallableObjective(space, objective._train, clock=clock, dataset="cifar100")
+    with pytest.raises(DataError, match=r"records a search with dataset ''; this search has dataset 'cifar100'"):
+        run_searches("rea", relabelled, runs=1, seed=0, budget="8evals", journal=Journal(path))
+
+    def train(arch):  # same name, other code: its trainings are not the recorded ones
+        clock.now += 1.0
+        return accuracy(arch) + 1.0
+
+    train.__qualname__ = objective._train.__qualname__
+    with pytest.raises(DataError, match="objective .*#.*: its trainings are not this search's"):
+        run_searches("rea", CallableObjective(space, train, clock=clock), runs=1, seed=0, budget="8evals",
+                     journal=Journal(path))
+    again = Journal(path)  # the recorded objective itself still replays
+    run_searches("rea", objective, runs=1, seed=0, budget="8evals", journal=again)
+    assert (again.replayed, again.recorded) == (8, 0)
+
+
+def test_a_results_store_is_not_taken_as_a_journal(tmp_path):
+    from gradsign.errors import DataError
+    from gradsign.search import Journal
+    from gradsign.storage import ResultsStore
+
+    ResultsStore(tmp_path / "store.sqlite").close()
+    before = (tmp_path / "store.sqlite").read_bytes()
+    with pytest.raises(DataError, match="store.sqlite is not a search journal .*scores.*: a results store"):
+        Journal(tmp_path / "store.sqlite")
+    assert (tmp_path / "store.sqlite").read_bytes() == before
+
+
 def test_a_named_proxy_scores_the_networks_of_a_user_space():
     """gradsign on networks the space builds, its real seconds charged like the (fake-clock) trainings."""
     import torch

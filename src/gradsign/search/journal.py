@@ -9,15 +9,28 @@ journal lacks are computed (and recorded at once). A measured proxy score
 (:class:`~gradsign.search.providers.CallableProxyProvider`) is recorded per
 (proxy, arch) the same way. One journal per experiment: a replayed step whose
 arch differs from the recorded one is refused (the search changed).
+
+A journal also records what it is a journal *of*: the objective's space, dataset and
+training (:func:`objective_identity`: for your own training function, its name and a
+digest of its source). Another objective is refused, so that a CIFAR-100 search never
+replays a CIFAR-10 journal's accuracies, nor an edited training function the old one's.
+A proxy score is recorded under the proxy's identity (:func:`callable_identity`; for a
+named proxy on your space, a digest of its minibatch, seed and options too).
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 from gradsign.errors import DataError
+
+#: The tables of a journal; a database with any other table (a results store, ...) is not one.
+_TABLES = {"trainings", "proxy_scores", "meta"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS trainings (
@@ -27,7 +40,40 @@ CREATE TABLE IF NOT EXISTS trainings (
 CREATE TABLE IF NOT EXISTS proxy_scores (
     proxy TEXT NOT NULL, arch TEXT NOT NULL, score REAL NOT NULL, seconds REAL NOT NULL,
     PRIMARY KEY (proxy, arch));
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+
+def callable_identity(fn: Any) -> str:
+    """``qualname#<12 hex digits of its source>`` of a function, method or class (a callable object: its class).
+
+    What a journal knows your code by: an edit of the function's own source gives another
+    identity (code it calls is not covered). Without source (a builtin, code typed into a
+    REPL) the name alone. The module is left out, so moving the file changes nothing.
+    """
+    target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.isclass(fn) else type(fn)
+    name = getattr(target, "__qualname__", None) or type(target).__qualname__
+    try:
+        source = inspect.getsource(target)
+    except (OSError, TypeError):
+        return name
+    return f"{name}#{hashlib.sha256(source.encode()).hexdigest()[:12]}"
+
+
+def objective_identity(objective: Any) -> dict[str, str]:
+    """What a search journal records about ``objective`` (its own ``identity()`` when it has one).
+
+    The space, the dataset label, and the training: gradsign's own objectives by class name
+    (a benchmark table does not change with the library's code), any other by
+    :func:`callable_identity`.
+    """
+    own = getattr(objective, "identity", None)
+    if callable(own):
+        return {str(k): str(v) for k, v in own().items()}
+    cls = type(objective)
+    training = cls.__qualname__ if cls.__module__.startswith("gradsign.") else callable_identity(cls)
+    return {"space": str(getattr(getattr(objective, "space", None), "name", "")),
+            "dataset": str(getattr(objective, "dataset", "")), "objective": training}
 
 
 class Journal:
@@ -38,11 +84,40 @@ class Journal:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(self.path))
+            other = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")} - _TABLES
+            if other:  # adding the journal's tables to someone else's database would change it
+                self._db.close()
+                raise DataError(f"{self.path} is not a search journal (it holds the tables {', '.join(sorted(other))}"
+                                + (": a results store" if "scores" in other else "") + "); give --journal a new file")
             self._db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise DataError(f"cannot open the search journal {self.path}: {exc}") from None
         self.replayed = 0  # trainings answered from the journal
         self.recorded = 0  # trainings computed and recorded
+        self._checked: Any = None  # the objective last found to be this journal's
+
+    def check_objective(self, objective: Any) -> None:
+        """Record what this journal is of (first use), or refuse an objective other than the one it recorded.
+
+        A journal written before identities were recorded (2026-12-07) but holding trainings adopts
+        the first objective it meets: its trainings cannot be checked.
+        """
+        if objective is self._checked:
+            return
+        identity = objective_identity(objective)
+        stored = dict(self._db.execute("SELECT key, value FROM meta WHERE key LIKE 'objective.%'").fetchall())
+        stored = {k.removeprefix("objective."): json.loads(v) for k, v in stored.items()}
+        if not stored:
+            with self._db:
+                self._db.executemany("INSERT INTO meta VALUES (?, ?)",
+                                     [(f"objective.{k}", json.dumps(v)) for k, v in identity.items()])
+        elif stored != identity:
+            differ = sorted(k for k in stored.keys() | identity.keys() if stored.get(k) != identity.get(k))
+            was = ", ".join(f"{k} {stored.get(k)!r}" for k in differ)
+            now = ", ".join(f"{k} {identity.get(k)!r}" for k in differ)
+            raise DataError(f"search journal {self.path} records a search with {was}; this search has {now}: its "
+                            "trainings are not this search's; give --journal a new file (or rerun as recorded)")
+        self._checked = objective
 
     def run(self, setting: str, seed: int, run: int) -> "RunJournal":
         """The journal of one run (``setting``: e.g. the results' label)."""
@@ -130,6 +205,7 @@ class RunJournal:
 
     def train(self, objective: Any, arch: Any, high: bool) -> tuple[float, float]:
         """The recorded result of this step's training, else ``objective.evaluate`` (then recorded)."""
+        self.journal.check_objective(objective)
         name = objective.name_of(arch)
         step, self.step = self.step, self.step + 1
         recorded = self.steps.get(step)
@@ -145,4 +221,5 @@ class RunJournal:
         return accuracy, seconds
 
 
-__all__ = ["Journal", "RunJournal", "SQLITE_HEADER", "is_journal_file", "trained_accuracies"]
+__all__ = ["Journal", "RunJournal", "SQLITE_HEADER", "callable_identity", "is_journal_file", "objective_identity",
+           "trained_accuracies"]

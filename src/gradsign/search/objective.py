@@ -26,6 +26,7 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from gradsign.errors import ConfigError, DataError
+from gradsign.search.journal import callable_identity
 from gradsign.spaces.base import SearchSpace
 
 
@@ -116,6 +117,11 @@ class CallableObjective(Objective):
         self.default_budget = None if default_budget is None else float(default_budget)
         self.notes = ("training cost: measured wall-clock seconds of each training", *map(str, notes))
         self._clock = clock
+
+    def identity(self) -> dict[str, str]:
+        """What a search journal records: the space, the dataset label and the training function (name and
+        source digest, :func:`~gradsign.search.journal.callable_identity`), so an edited one is not replayed."""
+        return {"space": self.space.name, "dataset": self.dataset, "objective": callable_identity(self._train)}
 
     def evaluate(self, arch: Any, *, high: bool = False) -> tuple[float, float]:
         if high:

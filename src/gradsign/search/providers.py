@@ -193,14 +193,21 @@ class CallableProxyProvider:
         self._clock = clock
         self._computed: dict[Hashable, tuple[float, float]] = {}
         self.n_computed = 0
-        # a Journal (gradsign.search.journal) keeps (score, seconds) per (proxy, arch name) across processes
+        # A Journal (gradsign.search.journal) keeps (score, seconds) across processes, per arch name and
+        # per what computed them: the proxy's identity (a named proxy on a user's space: a digest of its
+        # minibatch, seed and options; a function: its source) and direction, never the name alone.
         self._journal = journal
         self._arch_name = arch_name
+        if journal is not None:
+            from gradsign.search.journal import callable_identity
+
+            identity = getattr(proxy, "journal_identity", None) or callable_identity(proxy)
+            self._journal_key = f"{self.name}|{identity}|{'higher' if self.higher_is_better else 'lower'}"
 
     def _get(self, arch: Any) -> tuple[float, float]:
         if arch not in self._computed:
             name = self._arch_name(arch) if self._journal is not None else ""
-            recorded = self._journal.proxy_score(self.name, name) if self._journal is not None else None
+            recorded = self._journal.proxy_score(self._journal_key, name) if self._journal is not None else None
             if recorded is not None:
                 self._computed[arch] = recorded
                 return recorded
@@ -210,7 +217,7 @@ class CallableProxyProvider:
             self._computed[arch] = (value if self.higher_is_better else -value, seconds)
             self.n_computed += 1
             if self._journal is not None:
-                self._journal.record_proxy_score(self.name, name, *self._computed[arch])
+                self._journal.record_proxy_score(self._journal_key, name, *self._computed[arch])
         return self._computed[arch]
 
     def score(self, arch: Any) -> float:
@@ -246,7 +253,28 @@ def network_proxy(space: Any, proxy: str, inputs: Any, targets: Any, *, num_clas
         return float(score_model(model, inputs, targets, [proxy], seed=seed, options=options)[proxy])
 
     score.__name__ = proxy
+    score.journal_identity = _minibatch_identity(proxy, inputs, targets, num_classes, seed, options)
     return score
+
+
+def _minibatch_identity(proxy: str, inputs: Any, targets: Any, num_classes: int, seed: int, options: Any) -> str:
+    """A digest of everything a :func:`network_proxy` score depends on besides the arch (a journal's key)."""
+    import hashlib
+    import json
+
+    import torch
+
+    from gradsign.proxies import get_proxy
+
+    digest = hashlib.sha256(json.dumps([proxy, get_proxy(proxy).version, num_classes, int(seed), repr(options)]).encode())
+    for tensor in (inputs, targets):
+        if isinstance(tensor, torch.Tensor):
+            t = tensor.detach().cpu().contiguous()
+            digest.update(f"{t.dtype}{tuple(t.shape)}".encode())
+            digest.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
+        else:
+            digest.update(repr(tensor).encode())
+    return f"minibatch#{digest.hexdigest()[:16]}"
 
 
 def provider_name(provider: ProxyProvider | None) -> str | None:
