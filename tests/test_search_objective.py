@@ -274,8 +274,12 @@ def test_a_killed_search_resumes_from_its_journal_without_retraining(toy, tmp_pa
     calls.clear(), proxy_calls.clear()
     journal = tmp_path / "search.sqlite"
     kill_at[0] = trainings // 2
-    with pytest.raises(Killed):
+    from gradsign.errors import TrainingError
+
+    with pytest.raises(TrainingError, match=r"raised on .*: Killed; the journal .* keeps the trainings finished") \
+            as killed:
         run(journal)
+    assert isinstance(killed.value.__cause__, Killed)
     assert len(calls) == trainings // 2
     kill_at[0] = None
     before_resume = len(calls)
@@ -325,6 +329,25 @@ def test_a_journal_refuses_another_objective_dataset_or_edited_training_function
     again = Journal(path)  # the recorded objective itself still replays
     run_searches("rea", objective, runs=1, seed=0, budget="8evals", journal=again)
     assert (again.replayed, again.recorded) == (8, 0)
+
+
+def test_a_training_function_that_raises_is_one_line_naming_the_arch_and_what_is_kept(toy, tmp_path):
+    space, _, _, clock, _, _ = toy
+    from gradsign.errors import TrainingError
+
+    def train(arch):
+        if arch[0] == 2:
+            raise RuntimeError("CUDA out of memory\nTried to allocate ...")
+        clock.now += 1.0
+        return accuracy(arch)
+
+    objective = CallableObjective(space, train, clock=clock)
+    with pytest.raises(TrainingError, match=r"^your training function 'train' raised on .*: RuntimeError: CUDA out "
+                                            r"of memory; no --journal was given, so the trainings finished are "
+                                            r"not kept$"):
+        gradsign.search("random", objective=objective, budget="40evals", runs=1, seed=0)
+    with pytest.raises(TrainingError, match=r"; the journal .*j.sqlite keeps the trainings finished \(\d+ this call\)"):
+        gradsign.search("random", objective=objective, budget="40evals", runs=1, seed=0, journal=tmp_path / "j.sqlite")
 
 
 def test_a_results_store_is_not_taken_as_a_journal(tmp_path):

@@ -29,3 +29,9 @@ class ConfigError(GradsignError, ValueError):
 
 class StoreError(GradsignError):
     """The results store is unreadable, locked, or from an incompatible schema."""
+
+
+class TrainingError(GradsignError):
+    """Your training (or test) function raised on an arch; the message names the arch, the cause is chained."""
+
+    exit_code = 1

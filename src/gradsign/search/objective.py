@@ -25,7 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
-from gradsign.errors import ConfigError, DataError
+from gradsign.errors import ConfigError, DataError, GradsignError, TrainingError
 from gradsign.search.journal import callable_identity
 from gradsign.spaces.base import SearchSpace
 
@@ -127,7 +127,7 @@ class CallableObjective(Objective):
         if high:
             raise ConfigError("this objective has one fidelity; it cannot train at a higher one")
         start = self._clock()
-        accuracy = float(self._train(arch))
+        accuracy = float(_call_user(self._train, arch, "training", self.space))
         seconds = self._clock() - start
         if not math.isfinite(accuracy):
             raise DataError(f"training {self.space.to_string(arch)} returned a non-finite accuracy ({accuracy})")
@@ -137,11 +137,23 @@ class CallableObjective(Objective):
         if self._test is None:
             return None
         if arch not in self._tested:
-            self._tested[arch] = float(self._test(arch))
+            self._tested[arch] = float(_call_user(self._test, arch, "test", self.space))
         return self._tested[arch]
 
     def __repr__(self) -> str:
         return f"<CallableObjective {getattr(self._train, '__name__', 'train')!r} on {self.space!r}>"
+
+
+def _call_user(fn: Callable[[Any], float], arch: Any, what: str, space: SearchSpace) -> Any:
+    """``fn(arch)``; an exception of the user's code becomes a one-line :class:`TrainingError` naming the arch."""
+    try:
+        return fn(arch)
+    except (GradsignError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise TrainingError(f"your {what} function {getattr(fn, '__name__', what)!r} raised on "
+                            f"{space.to_string(arch)}: {type(exc).__name__}" + (f": {first}" if first else "")) from exc
 
 
 def as_objective(objective: Any, space: SearchSpace | None = None) -> Objective:

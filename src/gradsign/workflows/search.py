@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gradsign.errors import ConfigError
+from gradsign.errors import ConfigError, TrainingError
 from gradsign.outputs import check_output_dir, dumps_json, write_with_fallback
 from gradsign.reports.provenance import collect as collect_provenance
 from gradsign.storage import ResultsStore
@@ -168,8 +168,14 @@ def search(
     if isinstance(proxy, str) and not tabular:
         proxy = _network_proxy(proxy, obj, proxy_batch, num_classes, seed, dataset, batch_size, data_dir)
     provider = _provider(proxy, obj, tabular, setup, store, precompute, progress, backend, journal)
-    results = _run_settings(algorithm, obj, provider, charge_proxy, candidates, warmup_pool, tabular=tabular,
-                            runs=runs, seed=seed, budget=budget, journal=journal)
+    try:
+        results = _run_settings(algorithm, obj, provider, charge_proxy, candidates, warmup_pool, tabular=tabular,
+                                runs=runs, seed=seed, budget=budget, journal=journal)
+    except TrainingError as exc:  # say what is kept: the finished trainings, if a journal recorded them
+        kept = (f"the journal {journal.path} keeps the trainings finished ({journal.recorded} this call): fix it "
+                "and rerun the same command to resume" if journal is not None
+                else "no --journal was given, so the trainings finished are not kept")
+        raise TrainingError(f"{exc}; {kept}") from exc.__cause__
     if all(r.evaluations == 0 for res in results for r in res.runs):  # e.g. your training costs more than it
         raise ConfigError(f"--budget {budget}: no run of any setting finished a single training within it, so "
                           "there is no pick to report; give a larger budget")
