@@ -393,3 +393,15 @@ def test_a_named_proxy_scores_the_networks_of_a_user_space():
     assert assisted.evaluations == 10 and 0 < assisted.proxy_scored <= 24  # each distinct arch scored once
     assert assisted.proxy_seconds > 0  # measured wall-clock seconds of building and scoring each network
     assert assisted.charged_seconds == pytest.approx(assisted.train_seconds + assisted.proxy_seconds)
+
+
+def test_an_output_folder_reused_by_another_search_holds_only_the_new_search(toy, tmp_path):
+    _, objective, _, _, _, _ = toy
+    out = tmp_path / "out"
+    gradsign.search("rea", objective=objective, budget="8evals", runs=1, seed=0, output=out)
+    (out / "notes.json").write_text('{"mine": true}')  # not a search's: kept
+    report = gradsign.search("random", objective=objective, budget="8evals", runs=1, seed=0, output=out)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.json", "runs_random.json", "summary.json", "trajectory.png"]
+    assert report.summary["removed_earlier_files"] == ["runs_rea.json"]
+    again = gradsign.search("random", objective=objective, budget="8evals", runs=1, seed=0, output=out)
+    assert "removed_earlier_files" not in again.summary  # the same command again replaces its own files

@@ -126,6 +126,9 @@ def search(
         j = s["journal"]
         console.print(f"journal {j['path']}: {j['trainings_done']} trainings done, {j['trainings_from_journal']} "
                       "taken from the journal", highlight=False)
+    if s.get("removed_earlier_files"):
+        err_console.print(f"note: --output held an earlier search's settings, removed so that the folder is this "
+                          f"search's alone: {', '.join(s['removed_earlier_files'])}", highlight=False, markup=False)
     fallback = report.summary.get("output_fallback")
     if fallback:
         report_fallback(fallback["problem"], fallback["written_to"])

@@ -435,9 +435,16 @@ def _write(report: SearchReport, objective: Any, output: Path) -> None:
 
     def write(directory: Path) -> list[Path]:
         files = []
-        for res in results:
-            name = res.label.replace(" ", "_").replace("/", "-").replace(",", "")
-            files.append(res.to_json(directory / f"runs_{name}.json"))
+        names = {f"runs_{res.label.replace(' ', '_').replace('/', '-').replace(',', '')}.json": res for res in results}
+        # An earlier search's settings in this folder would be read with this summary (gradsign report
+        # reads every runs_*.json beside it): they go, and the summary says which.
+        stale = [p.name for p in sorted(directory.glob("runs_*.json")) if p.name not in names and _is_search_results(p)]
+        if stale:
+            summary["removed_earlier_files"] = stale
+            for name in stale:
+                (directory / name).unlink()
+        for name, res in names.items():
+            files.append(res.to_json(directory / name))
         path = directory / "summary.json"
         path.write_text(dumps_json(summary, default=_jsonable))
         files.append(path)
@@ -449,6 +456,19 @@ def _write(report: SearchReport, objective: Any, output: Path) -> None:
     report.files, problem = write_with_fallback(write, output)
     if problem is not None:
         summary["output_fallback"] = {"problem": problem, "written_to": str(report.files[0].parent)}
+
+
+def _is_search_results(path: Path) -> bool:
+    """Whether ``path`` is a setting's results document written by a search (``SearchResults.to_json``)."""
+    import json
+
+    from gradsign.search.results import RESULTS_FORMAT
+
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+    return isinstance(doc, dict) and doc.get("format") == RESULTS_FORMAT
 
 
 def _jsonable(x: Any) -> Any:
