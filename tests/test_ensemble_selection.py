@@ -437,3 +437,26 @@ def test_fewshot_rule_variants_choose_the_factor_without_the_benchmark(tmp_path,
     assert script.main(["--summary", str(tmp_path / "absent.json"), "--output", str(tmp_path / "o")]) == 2
     assert "run scripts/select_ensemble.py first" in capsys.readouterr().err
     assert not (tmp_path / "o.md").exists()
+
+
+def test_fewshot_says_when_labels_look_wrong_and_refuses_infinite_ones():
+    acc, scores = _two_proxies()
+    percents = 70 + 10 * np.tanh(acc)  # accuracies in percent, like the prior's ranking
+    lab = np.full(len(acc), np.nan)
+    lab[:20] = percents[:20]
+    assert fewshot_ensemble(scores, lab, prior="synflow").warnings == []
+    mixed = lab.copy()
+    mixed[:8] /= 100  # 8 of 20 given as fractions
+    assert any("mix of fractions and percents" in w for w in fewshot_ensemble(scores, mixed, prior="synflow").warnings)
+    errors = lab.copy()
+    errors[:20] = 100 - percents[:20]  # error rates: lower is better
+    fit = fewshot_ensemble(scores, errors, prior="synflow")
+    assert any("against the zero-shot prior synflow" in w and "error rates" in w for w in fit.warnings)
+    assert fit.as_dict()["warnings"] == fit.warnings
+    odd = lab.copy()
+    odd[0] = 150.0
+    assert any("outside 0-100" in w for w in fewshot_ensemble(scores, odd, prior="synflow").warnings)
+    inf = lab.copy()
+    inf[3] = np.inf  # was taken as unlabelled
+    with pytest.raises(ConfigError, match="accuracies must be finite"):
+        fewshot_ensemble(scores, inf, prior="synflow")

@@ -198,6 +198,8 @@ def score(
         data_dir=data_dir, threads=threads, device=device, progress=progress, retry_failed=retry_failed,
         note=lambda m: err_console.print(m, highlight=False, markup=False, soft_wrap=True))
     if result.fewshot is not None:
+        for warning in result.fewshot.warnings:
+            err_console.print(f"warning: --labels {labels}: {warning}", highlight=False, markup=False, soft_wrap=True)
         err_console.print(f"few-shot: {result.fewshot.reason}; 'fewshot' = {result.fewshot.name}, over the "
                           "candidates and the labelled archs ranked together (so not the same numbers as a "
                           "column of that name)", highlight=False, markup=False)

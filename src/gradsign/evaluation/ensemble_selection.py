@@ -481,6 +481,7 @@ class FewShotEnsemble:
     reason: str
     cv: dict[str, float] = field(default_factory=dict)  # LOO mean squared error per penalty
     higher_is_better: dict[str, bool] | None = None
+    warnings: list[str] = field(default_factory=list)  # labels that look wrong (scales mixed, inverted): say them
 
     def apply(self, member_scores: Mapping[str, Sequence[float]]) -> np.ndarray:
         missing = [m for m in self.members if m not in member_scores]
@@ -498,7 +499,8 @@ class FewShotEnsemble:
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "prior": self.prior, "k": self.k, "used_default": self.used_default,
                 "reason": self.reason, "transform": self.transform, "penalty_per_k": self.penalty,
-                "weights": {m: float(w) for m, w in zip(self.members, self.weights)}, "loo_mse": self.cv}
+                "weights": {m: float(w) for m, w in zip(self.members, self.weights)}, "loo_mse": self.cv,
+                "warnings": list(self.warnings)}
 
 
 def _ridge_towards(x: np.ndarray, y: np.ndarray, w0: np.ndarray, lam: float) -> tuple[np.ndarray, float]:
@@ -515,6 +517,38 @@ def _ridge_towards(x: np.ndarray, y: np.ndarray, w0: np.ndarray, lam: float) -> 
         p = x.shape[1]
         w = w + np.linalg.solve(xc.T @ xc + lam * np.eye(p), xc.T @ r)
     return w, ym - float(xm @ w)
+
+
+#: Labels whose Spearman with the zero-shot prior is at most this (over at least INVERTED_MIN_K) look inverted.
+INVERTED_RHO = -0.5
+INVERTED_MIN_K = 8
+
+
+def label_warnings(values: np.ndarray) -> list[str]:
+    """What looks wrong in labels meant as accuracies (the rule ranks them as given, so it still runs)."""
+    out: list[str] = []
+    if len(values) == 0:
+        return out
+    if values.min() < 0 or values.max() > 100:
+        out.append(f"accuracies from {values.min():g} to {values.max():g}, outside 0-100: the rule ranks them as "
+                   "given (higher is better); are they accuracies?")
+    # Fractions (0.7) among percents (70): chance-level percents (ImageNet16-120: 0.83) are rare, so a
+    # quarter of the labels between 0.05 and 1 next to labels above 1 is a mix of the two scales.
+    fractions, percents = int(((values >= 0.05) & (values <= 1)).sum()), int((values > 1).sum())
+    if fractions >= 2 and percents >= 2 and fractions >= len(values) / 4:
+        out.append(f"{fractions} accuracies are between 0.05 and 1 and {percents} above 1: a mix of fractions and "
+                   "percents? The rule ranks them as given")
+    return out
+
+
+def _opposition_warning(prior_values: np.ndarray, accuracies: np.ndarray, prior: str) -> list[str]:
+    """A warning when the labels rank the labelled archs against the zero-shot prior (error rates, losses?)."""
+    rho = spearman(prior_values, accuracies)
+    if len(accuracies) >= INVERTED_MIN_K and math.isfinite(rho) and rho <= INVERTED_RHO:
+        return [f"the labels rank the {len(accuracies)} labelled architectures against the zero-shot prior {prior} "
+                f"(Spearman {rho:.2f}): if they are error rates or losses, give accuracies (higher = better); if "
+                "they are accuracies, the rule departs from the prior as far as they support"]
+    return []
 
 
 def fewshot_ensemble(labelled_scores: Mapping[str, Sequence[float]], accuracies: Sequence[float],
@@ -550,6 +584,10 @@ def fewshot_ensemble(labelled_scores: Mapping[str, Sequence[float]], accuracies:
         raise ConfigError(f"few-shot: no labelled scores for {', '.join(missing)} (the prior {prior!r} needs "
                           f"{', '.join(combo.members)})")
     acc = np.asarray(accuracies, dtype=np.float64)
+    if np.isinf(acc).any():  # was taken as unlabelled, as NaN is
+        raise ConfigError("few-shot: accuracies must be finite (NaN marks an architecture without a label), "
+                          "got an infinite one")
+    noted = label_warnings(acc[np.isfinite(acc)])
     n_lab = len(acc)
     if any(len(np.asarray(labelled_scores[m])) != n_lab for m in members):
         raise ConfigError("few-shot: every proxy needs one score per labelled architecture")
@@ -566,7 +604,7 @@ def fewshot_ensemble(labelled_scores: Mapping[str, Sequence[float]], accuracies:
     if len(combo.members) == 1:
         transform = "logrank"
     default = FewShotEnsemble(tuple(members), w0, transform, prior, 0, math.inf, True, "", {},
-                              dict(higher_is_better) if higher_is_better else None)
+                              dict(higher_is_better) if higher_is_better else None, noted)
     ok = np.isfinite(acc)
     k = int(ok.sum())
     default.k = k
@@ -580,6 +618,7 @@ def fewshot_ensemble(labelled_scores: Mapping[str, Sequence[float]], accuracies:
 
     y = rankdata(acc[ok])
     y = (y - y.mean()) / (y.std() or 1.0)
+    noted += _opposition_warning(x @ w0, acc[ok], prior)
     cv: dict[str, float] = {}
     errs: dict[float, np.ndarray] = {}
     for g in grid:
@@ -605,7 +644,7 @@ def fewshot_ensemble(labelled_scores: Mapping[str, Sequence[float]], accuracies:
     return FewShotEnsemble(tuple(members), w, transform, prior, k, float(chosen), False,
                            f"{k} labelled architectures: ridge towards {prior} with penalty {chosen:g} x k "
                            f"(leave-one-out CV, {rule})", cv,
-                           dict(higher_is_better) if higher_is_better else None)
+                           dict(higher_is_better) if higher_is_better else None, noted)
 
 
 DEFAULT_PRIOR = "recommended"
@@ -745,5 +784,5 @@ def fewshot_study(bench: Benchmark, prior: str, sizes: Sequence[int], *, test_si
 __all__ = ["CRITERIA", "DEFAULT_PRIOR", "Benchmark", "BenchmarkPart", "Choice", "Combination", "FewShotEnsemble",
            "Fold", "MIN_LABELS", "RIDGE_GRID", "SelectionStudy", "apply_fewshot", "candidate_combinations",
            "choose_combination", "fewshot_ensemble", "fewshot_prior", "fewshot_splits", "fewshot_study",
-           "final_choice", "leave_one_benchmark_out", "make_part", "prepare_study", "read_labels", "rho_table",
+           "final_choice", "label_warnings", "leave_one_benchmark_out", "make_part", "prepare_study", "read_labels", "rho_table",
            "selection_split"]
