@@ -48,6 +48,11 @@ def test_budget_parsing():
             Budget.parse(bad)
     with pytest.raises(ConfigError, match="no budget"):
         Budget.parse(None)
+    with pytest.raises(ConfigError, match="whole number, got 2.5"):  # was rounded down to 2 trainings
+        Budget.parse("2.5evals")
+    for bad in ("infevals", "nanevals"):
+        with pytest.raises(ConfigError, match="invalid budget"):
+            Budget.parse(bad)
 
 
 def test_array_provider_never_imputes():

@@ -76,7 +76,11 @@ class Budget:
                         amount = float(number)
                     except ValueError:
                         break
-                    return cls.evaluations(int(amount)) if kind == "evaluations" else cls.seconds(amount)
+                    if kind == "seconds":
+                        return cls.seconds(amount)
+                    if not math.isfinite(amount):
+                        break
+                    return cls.evaluations(amount)  # "2.5evals" is refused there (was rounded down to 2)
             try:
                 return cls.seconds(float(text))
             except ValueError:
