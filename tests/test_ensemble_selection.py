@@ -460,3 +460,11 @@ def test_fewshot_says_when_labels_look_wrong_and_refuses_infinite_ones():
     inf[3] = np.inf  # was taken as unlabelled
     with pytest.raises(ConfigError, match="accuracies must be finite"):
         fewshot_ensemble(scores, inf, prior="synflow")
+
+
+def test_fewshot_names_an_unknown_prior_member_as_unknown():
+    acc, scores = _two_proxies()
+    with pytest.raises(ConfigError, match="prior 'nonexistent' names unknown proxy 'nonexistent'"):
+        fewshot_ensemble(scores, acc[:10], prior="nonexistent")
+    with pytest.raises(ConfigError, match="no labelled scores for grasp"):  # known, but not scored
+        fewshot_ensemble(scores, acc[:10], prior="synflow+grasp")

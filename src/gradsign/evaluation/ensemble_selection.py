@@ -575,6 +575,12 @@ def fewshot_ensemble(labelled_scores: Mapping[str, Sequence[float]], accuracies:
             math.isfinite(se_factor) and se_factor >= 0):
         raise ConfigError(f"few-shot: se_factor must be a finite number >= 0, got {se_factor!r}")
     combo = Combination.parse(prior)
+    from gradsign.proxies import available_proxies
+
+    known = {spec.name for spec in available_proxies()}
+    unknown = [m for m in combo.members if m not in labelled_scores and m not in known]
+    if unknown:  # else "no labelled scores for it", as if only the scores were missing
+        raise ConfigError(f"few-shot: prior {prior!r} names unknown proxy {unknown[0]!r}")
     members = list(members) if members is not None else list(labelled_scores)
     for m in combo.members:
         if m not in members:
