@@ -246,3 +246,18 @@ def test_scoring_commands_read_a_read_only_store_and_refuse_only_to_write(tmp_pa
     assert new.returncode == 2
     assert "cannot be written here" in new.stderr and "scoring 1 cell(s) needs to write it" in new.stderr
     assert "not a readable SQLite database" not in new.stderr
+
+
+def test_store_info_counts_other_versions_and_options_apart(tmp_path, capsys, monkeypatch):
+    import dataclasses
+
+    path = tmp_path / "s.sqlite"
+    with ResultsStore(path) as s:
+        s.put_many(KEY, [("a", 1.0, 0.1), ("b", 2.0, 0.1)])
+        s.put_many(dataclasses.replace(KEY, options='{"broadcast": false}'), [("a", 3.0, 0.1)])
+        s.put_many(dataclasses.replace(KEY, proxy_version="2"), [("a", 4.0, 0.1)])
+    monkeypatch.setenv("COLUMNS", "250")
+    code, out, _ = run(["store", "info", "--store", str(path)], capsys)
+    assert code == 0
+    rows = [line for line in out.splitlines() if KEY.proxy in line]
+    assert len(rows) == 3 and any('{"broadcast": false}' in r for r in rows)  # were one line of 4 cells

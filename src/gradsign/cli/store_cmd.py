@@ -36,16 +36,21 @@ def info(store: StoreOption = None) -> None:
     """Counts of stored scores per space, dataset, proxy and status."""
     s = _open(store, read_only=True)
     rows = s._conn.execute(
-        "SELECT space, dataset, proxy, batch_size, seed, init, status, COUNT(*), AVG(seconds) FROM scores "
-        "GROUP BY space, dataset, proxy, batch_size, seed, init, status ORDER BY 1, 2, 3, 4, 5, 6, 7"
+        "SELECT space, dataset, proxy, proxy_version, options, batch_size, seed, init, status, COUNT(*), AVG(seconds) "
+        "FROM scores GROUP BY space, dataset, proxy, proxy_version, options, batch_size, seed, init, status "
+        "ORDER BY 1, 2, 3, 4, 5, 6, 7, 8, 9"
     ).fetchall()
     t = Table(title=f"results store {s.path}", title_justify="left")
     # "init" shows the numerics tag too (pytorch-default@cpu-threads2, @cuda): rows computed
-    # with other thread counts or devices are other scores, counted apart.
-    for col in ("space", "dataset", "proxy", "batch", "seed", "init", "status", "cells", "mean s/cell"):
+    # with other thread counts or devices are other scores, counted apart; so are other proxy
+    # versions and --option values ("-": the defaults).
+    for col in ("space", "dataset", "proxy", "version", "options", "batch", "seed", "init", "status", "cells",
+                "mean s/cell"):
         t.add_column(col)
     for r in rows:
-        t.add_row(*[str(v) for v in r[:8]], f"{r[8]:.3f}" if r[8] is not None else "-")
+        cells = [str(v) for v in r[:10]]
+        cells[4] = "-" if r[4] in ("{}", "", None) else cells[4]
+        t.add_row(*cells, f"{r[10]:.3f}" if r[10] is not None else "-")
     console.print(t)
 
 
