@@ -138,8 +138,8 @@ def counting_journal(path: Path) -> Any:
     class CountingJournal(Journal):
         proxy_hits = 0
 
-        def proxy_score(self, proxy: str, arch: str) -> tuple[float, float] | None:
-            found = super().proxy_score(proxy, arch)
+        def proxy_score(self, proxy: str, arch: str, legacy_name: str | None = None) -> tuple[float, float] | None:
+            found = super().proxy_score(proxy, arch, legacy_name)
             self.proxy_hits += found is not None
             return found
 

@@ -318,17 +318,64 @@ def test_a_journal_refuses_another_objective_dataset_or_edited_training_function
     with pytest.raises(DataError, match=r"records a search with dataset ''; this search has dataset 'cifar100'"):
         run_searches("rea", relabelled, runs=1, seed=0, budget="8evals", journal=Journal(path))
 
-    def train(arch):  # same name, other code: its trainings are not the recorded ones
+    def other(arch):  # another training function: its trainings are not the recorded ones
         clock.now += 1.0
         return accuracy(arch) + 1.0
 
-    train.__qualname__ = objective._train.__qualname__
-    with pytest.raises(DataError, match="objective .*#.*: its trainings are not this search's"):
-        run_searches("rea", CallableObjective(space, train, clock=clock), runs=1, seed=0, budget="8evals",
+    with pytest.raises(DataError, match="records a search with objective 'toy.<locals>.train'; this search has "
+                                        "objective 'test_a_journal_refuses.*other': its trainings are not"):
+        run_searches("rea", CallableObjective(space, other, clock=clock), runs=1, seed=0, budget="8evals",
                      journal=Journal(path))
     again = Journal(path)  # the recorded objective itself still replays
     run_searches("rea", objective, runs=1, seed=0, budget="8evals", journal=again)
     assert (again.replayed, again.recorded) == (8, 0)
+
+    # The same function edited (a bug fixed after a crash: the usual reason to resume) replays, with a warning.
+    other.__qualname__ = objective._train.__qualname__
+    edited = Journal(path)
+    with pytest.warns(UserWarning, match="function's source changed since the journal was written"):
+        run_searches("rea", CallableObjective(space, other, clock=clock), runs=1, seed=0, budget="8evals",
+                     journal=edited)
+    assert (edited.replayed, edited.recorded) == (8, 0)
+
+
+def test_callable_identity_sees_through_partials_and_names_builtins():
+    import functools
+
+    from gradsign.search.journal import callable_identity
+
+    def train(arch, epochs=12):
+        return float(epochs)
+
+    def other(arch, epochs=12):
+        return float(epochs)
+
+    twelve, two_hundred = functools.partial(train, epochs=12), functools.partial(train, epochs=200)
+    assert callable_identity(twelve) != callable_identity(two_hundred)  # were both 'partial#...'
+    assert callable_identity(twelve) != callable_identity(functools.partial(other, epochs=12))
+    assert callable_identity(twelve) == callable_identity(functools.partial(train, epochs=12))
+    assert callable_identity(len) == "len"
+
+
+def test_an_old_journal_adopts_the_first_search_and_keeps_its_proxy_scores(toy, tmp_path):
+    space, objective, proxy, clock, _, scored = toy
+    from gradsign.search import Journal
+
+    path = tmp_path / "old.sqlite"
+    journal = Journal(path)
+    # as a journal written before 2026-12-07: no identity, proxy scores under the bare name
+    for cell in space.sample(5, 0):
+        journal.record_proxy_score("proxy", space.to_string(cell), 1.5, 0.25)
+    journal._db.execute("DELETE FROM journal_meta")
+    journal._db.commit()
+    old = Journal(path)
+    assert old.legacy
+    provider = CallableProxyProvider(proxy, journal=old, arch_name=space.to_string)
+    cell = space.sample(5, 0)[0]
+    assert provider.score(cell) == 1.5 and provider.seconds(cell) == 0.25 and scored == []
+    assert not Journal(tmp_path / "new.sqlite").legacy
+    run_searches("rea", objective, runs=1, seed=0, budget="4evals", journal=old)  # adopts this search
+    assert Journal(path).legacy  # and a later resume still finds the old proxy scores
 
 
 def test_a_training_function_that_raises_is_one_line_naming_the_arch_and_what_is_kept(toy, tmp_path):

@@ -193,7 +193,7 @@ def score(
                 results[name] = _as_float(name, _call_proxy(spec, ctx, name, options))
             except ProxyError as exc:
                 if failures is None:
-                    if len(names) > 1:  # e.g. the default "all" on a model one proxy cannot score
+                    if proxies == "all":  # the default: a model one of them cannot score (AZ-NAS on an MLP)
                         raise ProxyError(f"{exc} (pass failures={{}} to score the other {len(names) - 1} proxies "
                                          f"and get NaN for the failing ones)") from exc.__cause__
                     raise

@@ -20,17 +20,19 @@ named proxy on your space, a digest of its minibatch, seed and options too).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
 import sqlite3
+import warnings
 from pathlib import Path
 from typing import Any
 
 from gradsign.errors import DataError
 
 #: The tables of a journal; a database with any other table (a results store, ...) is not one.
-_TABLES = {"trainings", "proxy_scores", "meta"}
+_TABLES = {"trainings", "proxy_scores", "journal_meta"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS trainings (
@@ -40,7 +42,7 @@ CREATE TABLE IF NOT EXISTS trainings (
 CREATE TABLE IF NOT EXISTS proxy_scores (
     proxy TEXT NOT NULL, arch TEXT NOT NULL, score REAL NOT NULL, seconds REAL NOT NULL,
     PRIMARY KEY (proxy, arch));
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS journal_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -51,13 +53,29 @@ def callable_identity(fn: Any) -> str:
     identity (code it calls is not covered). Without source (a builtin, code typed into a
     REPL) the name alone. The module is left out, so moving the file changes nothing.
     """
+    if isinstance(fn, functools.partial):  # the function it wraps, and the arguments it fixes
+        inner = callable_identity(fn.func)
+        return f"partial({inner}, {fn.args!r}, {sorted(fn.keywords.items())!r})"
     target = fn if inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.isclass(fn) else type(fn)
     name = getattr(target, "__qualname__", None) or type(target).__qualname__
+    if inspect.isbuiltin(fn):
+        return getattr(fn, "__qualname__", name)
     try:
         source = inspect.getsource(target)
     except (OSError, TypeError):
         return name
     return f"{name}#{hashlib.sha256(source.encode()).hexdigest()[:12]}"
+
+
+def _split_source(identity: str) -> tuple[str, str]:
+    """``"train#abc123"`` -> ``("train", "abc123")``: what a journal refuses to mix, and what it only warns about.
+
+    A partial keeps its digests in the first part: other wrapped code, other arguments.
+    """
+    if identity.startswith("partial("):
+        return identity, ""
+    name, _, digest = identity.partition("#")
+    return name, digest
 
 
 def objective_identity(objective: Any) -> dict[str, str]:
@@ -95,28 +113,43 @@ class Journal:
         self.replayed = 0  # trainings answered from the journal
         self.recorded = 0  # trainings computed and recorded
         self._checked: Any = None  # the objective last found to be this journal's
+        # Proxy scores recorded before 2026-12-07, keyed by the proxy's name alone (keys now hold '|').
+        self.legacy = self._db.execute("SELECT 1 FROM proxy_scores WHERE instr(proxy, '|') = 0 LIMIT 1").fetchone() \
+            is not None
 
     def check_objective(self, objective: Any) -> None:
         """Record what this journal is of (first use), or refuse an objective other than the one it recorded.
 
-        A journal written before identities were recorded (2026-12-07) but holding trainings adopts
-        the first objective it meets: its trainings cannot be checked.
+        Another space, dataset or training function (by name) is refused. The same function with
+        other source (a bug fixed after a crash, the usual reason to resume) is replayed with a
+        warning that the recorded trainings come from the earlier code, and the new source is
+        recorded. A journal written before identities were recorded (2026-12-07) adopts the first
+        objective it meets: its trainings cannot be checked.
         """
         if objective is self._checked:
             return
-        identity = objective_identity(objective)
-        stored = dict(self._db.execute("SELECT key, value FROM meta WHERE key LIKE 'objective.%'").fetchall())
-        stored = {k.removeprefix("objective."): json.loads(v) for k, v in stored.items()}
-        if not stored:
+        identity = {k: _split_source(v) if k == "objective" else (v, "") for k, v in objective_identity(objective).items()}
+        rows = self._db.execute("SELECT key, value FROM journal_meta WHERE key LIKE 'objective.%'").fetchall()
+        stored = {k.removeprefix("objective."): tuple(json.loads(v)) for k, v in rows}
+        if stored:
+            differ = sorted(k for k in stored.keys() | identity.keys()
+                            if (stored.get(k) or ("", ""))[0] != (identity.get(k) or ("", ""))[0])
+            if differ:
+                was = ", ".join(f"{k} {(stored.get(k) or ('',))[0]!r}" for k in differ)
+                now = ", ".join(f"{k} {(identity.get(k) or ('',))[0]!r}" for k in differ)
+                raise DataError(f"search journal {self.path} records a search with {was}; this search has {now}: "
+                                "its trainings are not this search's; give --journal a new file (or rerun as "
+                                "recorded)")
+            edited = [k for k in identity if stored[k][1] != identity[k][1]]
+            if edited:
+                warnings.warn(f"search journal {self.path}: the {identity['objective'][0]} function's source changed "
+                              "since the journal was written; its recorded trainings are replayed as the earlier code "
+                              "gave them (use a new journal if the change alters accuracies)", UserWarning,
+                              stacklevel=4)
+        if stored != identity:
             with self._db:
-                self._db.executemany("INSERT INTO meta VALUES (?, ?)",
-                                     [(f"objective.{k}", json.dumps(v)) for k, v in identity.items()])
-        elif stored != identity:
-            differ = sorted(k for k in stored.keys() | identity.keys() if stored.get(k) != identity.get(k))
-            was = ", ".join(f"{k} {stored.get(k)!r}" for k in differ)
-            now = ", ".join(f"{k} {identity.get(k)!r}" for k in differ)
-            raise DataError(f"search journal {self.path} records a search with {was}; this search has {now}: its "
-                            "trainings are not this search's; give --journal a new file (or rerun as recorded)")
+                self._db.executemany("INSERT OR REPLACE INTO journal_meta VALUES (?, ?)",
+                                     [(f"objective.{k}", json.dumps(list(v))) for k, v in identity.items()])
         self._checked = objective
 
     def run(self, setting: str, seed: int, run: int) -> "RunJournal":
@@ -132,10 +165,19 @@ class Journal:
                              (*key, step, arch, int(high), accuracy, seconds))
         self.recorded += 1
 
-    def proxy_score(self, proxy: str, arch: str) -> tuple[float, float] | None:
-        row = self._db.execute("SELECT score, seconds FROM proxy_scores WHERE proxy = ? AND arch = ?",
-                               (proxy, arch)).fetchone()
-        return None if row is None else (float(row[0]), float(row[1]))
+    def proxy_score(self, proxy: str, arch: str, legacy_name: str | None = None) -> tuple[float, float] | None:
+        """The recorded (score, seconds) of ``arch`` under the proxy key ``proxy``, or None.
+
+        ``legacy_name``: the proxy's bare name, under which a journal written before 2026-12-07
+        recorded it (looked up only in such a journal, so that resuming one recomputes nothing).
+        """
+        keys = [proxy] + ([legacy_name] if legacy_name is not None and self.legacy else [])
+        for key in keys:
+            row = self._db.execute("SELECT score, seconds FROM proxy_scores WHERE proxy = ? AND arch = ?",
+                                   (key, arch)).fetchone()
+            if row is not None:
+                return float(row[0]), float(row[1])
+        return None
 
     def record_proxy_score(self, proxy: str, arch: str, score: float, seconds: float) -> None:
         with self._db:

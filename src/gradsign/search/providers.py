@@ -207,7 +207,8 @@ class CallableProxyProvider:
     def _get(self, arch: Any) -> tuple[float, float]:
         if arch not in self._computed:
             name = self._arch_name(arch) if self._journal is not None else ""
-            recorded = self._journal.proxy_score(self._journal_key, name) if self._journal is not None else None
+            recorded = (self._journal.proxy_score(self._journal_key, name, legacy_name=self.name)
+                        if self._journal is not None else None)
             if recorded is not None:
                 self._computed[arch] = recorded
                 return recorded
