@@ -420,3 +420,10 @@ def test_zen_depends_on_the_run_batch_size_not_on_whether_a_minibatch_was_loaded
     np.testing.assert_array_equal(explicit.score_archs(archs, progress=False).scores["zen"], at_64.scores["zen"])
     assert Scorer(_setup(proxies=("zen",)), None).keys["zen"].options == \
         _with_minibatch(_setup(proxies=("zen", "grad_norm")), None).keys["zen"].options
+    # a minibatch of another size than the run's (a small image set, GraSP's per-class sampling) changes nothing
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    small = (torch.randn(5, 3, 32, 32, generator=g), torch.randint(0, 10, (5,), generator=g), "5 images", "tiny:x")
+    odd = Scorer(_setup(proxies=("zen", "grad_norm")), None, minibatch=small).score_archs(archs, progress=False)
+    np.testing.assert_array_equal(odd.scores["zen"], alone.scores["zen"])

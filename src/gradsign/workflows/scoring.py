@@ -169,20 +169,20 @@ class Scorer:
 
         A proxy option ``batch_size`` whose default is None means "the minibatch's size" (zen draws
         its own Gaussian batch of that size). A run with data-free proxies only loads no minibatch,
-        so without this zen drew 64 samples whatever ``--batch-size`` said, while the same run
-        with a data-dependent proxy drew ``--batch-size``: two values under one store key. Given
-        here, the value depends on the run's batch size only (the key's), not on what else was asked.
-        The store key keeps the user's options (a run with data computes the same numbers).
+        so zen drew 64 samples whatever ``--batch-size`` said, while the same run with a
+        data-dependent proxy drew the minibatch's size: two values under one store key (data-free
+        scores are read whatever the minibatch). Given here, always, the value depends on the run's
+        batch size only (the key's), whatever else was asked and however many images the minibatch
+        got. The store key keeps the user's options.
         """
         from gradsign.proxies.api import proxy_option_defaults
 
         options = {p: dict(kv) for p, kv in self.setup.proxy_options.items()}
-        if self._batch is None:
-            for spec in self.specs:
-                defaults = proxy_option_defaults(spec.name)
-                if "batch_size" in defaults and defaults["batch_size"] is None \
-                        and "batch_size" not in options.get(spec.name, {}):
-                    options.setdefault(spec.name, {})["batch_size"] = self.setup.batch_size
+        for spec in self.specs:
+            defaults = proxy_option_defaults(spec.name)
+            if "batch_size" in defaults and defaults["batch_size"] is None \
+                    and "batch_size" not in options.get(spec.name, {}):
+                options.setdefault(spec.name, {})["batch_size"] = self.setup.batch_size
         return options
 
     # -- setup ---------------------------------------------------------------
