@@ -436,18 +436,18 @@ def _write(report: SearchReport, objective: Any, output: Path) -> None:
     def write(directory: Path) -> list[Path]:
         files = []
         names = {f"runs_{res.label.replace(' ', '_').replace('/', '-').replace(',', '')}.json": res for res in results}
+        for name, res in names.items():
+            files.append(res.to_json(directory / name))
         # An earlier search's settings in this folder would be read with this summary (gradsign report
-        # reads every runs_*.json beside it): they go, and the summary says which.
+        # reads every runs_*.json beside it): they go once this search's are written, and the summary says which.
         stale = [p.name for p in sorted(directory.glob("runs_*.json")) if p.name not in names and _is_search_results(p)]
         if stale:
             summary["removed_earlier_files"] = stale
-            for name in stale:
-                (directory / name).unlink()
-        for name, res in names.items():
-            files.append(res.to_json(directory / name))
         path = directory / "summary.json"
         path.write_text(dumps_json(summary, default=_jsonable))
         files.append(path)
+        for name in stale:
+            (directory / name).unlink()
         files.append(plot_trajectories(results, directory / "trajectory.png", x="spent", reference=best,
                                        title=f"{summary['algo']} on {summary['space']} {summary['dataset']}: "
                                              "mean incumbent test accuracy"))
