@@ -67,13 +67,14 @@ def import_exports(store_path: Path, files: Sequence[Path],
     if missing:
         raise StoreError(f"no such file: {', '.join(missing)}")
     path = Path(store_path)
-    parsed = [ResultsStore.read_export(f) for f in files]
+    for f in files:  # a first pass checks every file; one file's rows are held at a time (all-cells exports are large)
+        ResultsStore.read_export(f)
     created = not path.exists()
     target = ResultsStore(path)
     done: list[ImportSummary] = []
     try:
-        for f, rows in zip(files, parsed):
-            target.import_rows(rows)
+        for f in files:
+            target.import_rows(ResultsStore.read_export(f))
             done.append(target.last_import)
             if on_file is not None:
                 on_file(Path(f), target.last_import)
