@@ -481,16 +481,23 @@ class ResultsStore:
                              "data; give the CSV another name")
         clause = " AND ".join(f"{c}=?" for c in where) or "1=1"
         q = f"SELECT {', '.join(self.EXPORT_COLUMNS)} FROM scores WHERE {clause} ORDER BY {', '.join(_KEY_COLUMNS)}"
-        n = 0
-        # ".gz" kept at the end of the temporary name: _open_text compresses by the name.
-        partial = path.with_name(f".{path.name}.{os.getpid()}.partial" + (".gz" if path.name.endswith(".gz") else ""))
-        try:
-            with _open_text(partial, "w") as f:
+
+        def write(target: Path) -> int:
+            written = 0
+            with _open_text(target, "w") as f:
                 w = csv.writer(f)
                 w.writerow(self.EXPORT_COLUMNS)
                 for row in self._conn.execute(q, list(where.values())):
                     w.writerow(["" if v is None else (repr(v) if isinstance(v, float) else v) for v in row])
-                    n += 1
+                    written += 1
+            return written
+
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            return write(path)  # /dev/stdout, a pipe, a link: written where it leads, as before
+        # ".gz" kept at the end of the temporary name: _open_text compresses by the name.
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial" + (".gz" if path.name.endswith(".gz") else ""))
+        try:
+            n = write(partial)
             os.replace(partial, path)
         finally:
             partial.unlink(missing_ok=True)
