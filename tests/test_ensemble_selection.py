@@ -448,6 +448,10 @@ def test_fewshot_says_when_labels_look_wrong_and_refuses_infinite_ones():
     mixed = lab.copy()
     mixed[:8] /= 100  # 8 of 20 given as fractions
     assert any("mix of fractions and percents" in w for w in fewshot_ensemble(scores, mixed, prior="synflow").warnings)
+    from gradsign.evaluation.ensemble_selection import label_warnings
+
+    chance = np.array([1.0, 0.83, 45.2, 61.0, 70.3, 68.8, 55.1, 72.4])  # two cells at chance level, in percent
+    assert label_warnings(chance) == []
     errors = lab.copy()
     errors[:20] = 100 - percents[:20]  # error rates: lower is better
     fit = fewshot_ensemble(scores, errors, prior="synflow")

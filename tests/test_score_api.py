@@ -91,10 +91,10 @@ def test_score_says_how_many_scores_it_computed_and_how_many_the_store_served(tm
 
     store = tmp_path / "s.sqlite"
     first = gradsign.score_archs("nb201", proxies="params,synflow", archs=ARCHS[:2], store=store)
-    assert (first.n_computed, first.stored) == (4, True)
+    assert (first.n_computed, first.used_store) == (4, True)
     again = gradsign.score_archs("nb201", proxies="params,synflow,l2_norm", archs=ARCHS[:2], store=store)
     assert again.n_computed == 2  # l2_norm only
-    assert gradsign.score_archs("nb201", proxies="params", archs=ARCHS[:1]).stored is False
+    assert gradsign.score_archs("nb201", proxies="params", archs=ARCHS[:1]).used_store is False
     with pytest.raises(SystemExit) as exit_:
         main(["score", "--arch", ARCHS[0], "--proxies", "params", "--store", str(store), "--format", "csv",
               "--no-progress"])

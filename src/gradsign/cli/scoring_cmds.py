@@ -216,7 +216,7 @@ def score(
         _write_output(output, text)
     elif fmt is not OutputFormat.table:
         typer.echo(text, nl=False)
-    if result.stored:  # on stderr: stdout stays the table / CSV / JSON alone
+    if result.used_store:  # on stderr: stdout stays the table / CSV / JSON alone
         err_console.print(f"computed this run: {result.n_computed} (arch, proxy) scores; the rest came from the store",
                           highlight=False, markup=False)
     report_failures(result.failed, result.failure_examples, len(result.frame), scorer_store is not None)

@@ -532,10 +532,10 @@ def label_warnings(values: np.ndarray) -> list[str]:
     if values.min() < 0 or values.max() > 100:
         out.append(f"accuracies from {values.min():g} to {values.max():g}, outside 0-100: the rule ranks them as "
                    "given (higher is better); are they accuracies?")
-    # Fractions (0.7) among percents (70): chance-level percents (ImageNet16-120: 0.83) are rare, so a
-    # quarter of the labels between 0.05 and 1 next to labels above 1 is a mix of the two scales.
+    # Fractions (0.7) among percents (70). Chance-level percents also fall between 0.05 and 1
+    # (CIFAR-100 1.0, ImageNet16-120 0.83), but rarely a third of the labels.
     fractions, percents = int(((values >= 0.05) & (values <= 1)).sum()), int((values > 1).sum())
-    if fractions >= 2 and percents >= 2 and fractions >= len(values) / 4:
+    if fractions >= 3 and percents >= 2 and fractions >= len(values) / 3:
         out.append(f"{fractions} accuracies are between 0.05 and 1 and {percents} above 1: a mix of fractions and "
                    "percents? The rule ranks them as given")
     return out
@@ -593,7 +593,7 @@ def fewshot_ensemble(labelled_scores: Mapping[str, Sequence[float]], accuracies:
     if np.isinf(acc).any():  # was taken as unlabelled, as NaN is
         raise ConfigError("few-shot: accuracies must be finite (NaN marks an architecture without a label), "
                           "got an infinite one")
-    noted = label_warnings(acc[np.isfinite(acc)])
+    found_warnings = label_warnings(acc[np.isfinite(acc)])
     n_lab = len(acc)
     if any(len(np.asarray(labelled_scores[m])) != n_lab for m in members):
         raise ConfigError("few-shot: every proxy needs one score per labelled architecture")
@@ -610,7 +610,7 @@ def fewshot_ensemble(labelled_scores: Mapping[str, Sequence[float]], accuracies:
     if len(combo.members) == 1:
         transform = "logrank"
     default = FewShotEnsemble(tuple(members), w0, transform, prior, 0, math.inf, True, "", {},
-                              dict(higher_is_better) if higher_is_better else None, noted)
+                              dict(higher_is_better) if higher_is_better else None, found_warnings)
     ok = np.isfinite(acc)
     k = int(ok.sum())
     default.k = k
@@ -624,7 +624,7 @@ def fewshot_ensemble(labelled_scores: Mapping[str, Sequence[float]], accuracies:
 
     y = rankdata(acc[ok])
     y = (y - y.mean()) / (y.std() or 1.0)
-    noted += _opposition_warning(x @ w0, acc[ok], prior)
+    found_warnings += _opposition_warning(x @ w0, acc[ok], prior)
     cv: dict[str, float] = {}
     errs: dict[float, np.ndarray] = {}
     for g in grid:
@@ -650,7 +650,7 @@ def fewshot_ensemble(labelled_scores: Mapping[str, Sequence[float]], accuracies:
     return FewShotEnsemble(tuple(members), w, transform, prior, k, float(chosen), False,
                            f"{k} labelled architectures: ridge towards {prior} with penalty {chosen:g} x k "
                            f"(leave-one-out CV, {rule})", cv,
-                           dict(higher_is_better) if higher_is_better else None, noted)
+                           dict(higher_is_better) if higher_is_better else None, found_warnings)
 
 
 DEFAULT_PRIOR = "recommended"

@@ -40,7 +40,7 @@ class ScoreResult:
     device: str = "cpu"
     threads: int = 1
     n_computed: int = 0  # (arch, proxy) scores computed by this call; the others came from the store
-    stored: bool = False  # whether a results store was used
+    used_store: bool = False  # whether a results store served and kept scores
 
     def to_frame(self) -> "pd.DataFrame":
         return self.frame.copy()
@@ -55,7 +55,8 @@ class ScoreResult:
         # to_dict + json_safe, not DataFrame.to_json: that writes at most 15 decimal places (1.2345678901234567e-05
         # came out as 1.2345678901e-05); Python's float text is the shortest that reads back to the same bits.
         # NaN and +-inf are null in JSON; each record's "nonfinite" says which of its nulls were which.
-        records = [mark_nonfinite(r, self.proxies) for r in self.frame.to_dict(orient="records")]
+        scored = [*self.proxies, *(["fewshot"] if "fewshot" in self.frame.columns else [])]
+        records = [mark_nonfinite(r, scored) for r in self.frame.to_dict(orient="records")]
         doc: dict[str, Any] = {"space": self.space, "dataset": self.dataset, "batch_size": self.batch_size,
                                "seed": self.seed, "data": self.data, "scores": records}
         if self.skipped:
@@ -220,4 +221,4 @@ def score_archs(
                        fewshot=fit, failed={p: n for p in setup.proxies if (n := table.n_failed(p))},
                        failure_examples={p: e for p in setup.proxies if (e := table.failure_example(p))},
                        device=str(setup.device), threads=setup.threads, n_computed=n_computed,
-                       stored=store is not None)
+                       used_store=store is not None)
