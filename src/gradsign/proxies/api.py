@@ -427,6 +427,24 @@ def proxy_option_defaults(proxy: str) -> dict[str, Any]:
     return {name: p.default for name, p in named.items() if p.default is not inspect.Parameter.empty}
 
 
+def minibatch_fingerprint(inputs: Any, targets: Any, input_shape: Sequence[int] | None = None) -> str:
+    """``sha256:<16 hex>`` of a minibatch (shape, dtype and values of inputs and targets; ``input_shape`` when
+    there are no inputs): what store keys and search journals know a user's minibatch by."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in (("inputs", inputs), ("targets", targets)):
+        if tensor is None:
+            digest.update(f"{name}:none;".encode())
+            continue
+        arr = np.ascontiguousarray(tensor.detach().cpu().numpy() if hasattr(tensor, "detach") else np.asarray(tensor))
+        digest.update(f"{name}:{arr.dtype}:{arr.shape};".encode())
+        digest.update(arr.tobytes())
+    if inputs is None:
+        digest.update(f"input_shape:{tuple(input_shape or ())}".encode())
+    return f"sha256:{digest.hexdigest()[:16]}"
+
+
 def ensemble_scores(ensemble: str, member_scores: Mapping[str, Sequence[float]]) -> tuple[Any, int]:
     """The ensemble ``ensemble`` (``"gradsign+jacob_cov"``, ``"meanrank(a+b)"``) over N candidates.
 
@@ -478,4 +496,4 @@ def describe_proxies() -> list[dict[str, Any]]:
 
 
 __all__ = ["ProxyError", "SelectLogits", "check_options_mapping", "count_nonfinite", "describe_proxies", "ensemble_scores",
-           "parse_proxy_options", "proxy_option_defaults", "score"]
+           "minibatch_fingerprint", "parse_proxy_options", "proxy_option_defaults", "score"]

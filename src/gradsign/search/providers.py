@@ -263,19 +263,12 @@ def _minibatch_identity(proxy: str, inputs: Any, targets: Any, num_classes: int,
     import hashlib
     import json
 
-    import torch
-
     from gradsign.proxies import get_proxy
+    from gradsign.proxies.api import minibatch_fingerprint
 
-    digest = hashlib.sha256(json.dumps([proxy, get_proxy(proxy).version, num_classes, int(seed), repr(options)]).encode())
-    for tensor in (inputs, targets):
-        if isinstance(tensor, torch.Tensor):
-            t = tensor.detach().cpu().contiguous()
-            digest.update(f"{t.dtype}{tuple(t.shape)}".encode())
-            digest.update(t.numpy().tobytes() if t.dtype != torch.bfloat16 else t.float().numpy().tobytes())
-        else:
-            digest.update(repr(tensor).encode())
-    return f"minibatch#{digest.hexdigest()[:16]}"
+    setting = json.dumps([proxy, get_proxy(proxy).version, num_classes, int(seed), repr(options),
+                          minibatch_fingerprint(inputs, targets)])
+    return f"minibatch#{hashlib.sha256(setting.encode()).hexdigest()[:16]}"
 
 
 def provider_name(provider: ProxyProvider | None) -> str | None:

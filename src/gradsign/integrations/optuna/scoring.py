@@ -23,7 +23,6 @@ member and ranked over the K candidates together (:mod:`gradsign.proxies.ensembl
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -38,6 +37,7 @@ import numpy as np
 
 from gradsign.errors import ConfigError, DataError
 from gradsign.proxies import get_proxy
+from gradsign.proxies.api import minibatch_fingerprint
 from gradsign.storage import ResultsStore
 from gradsign.storage.store import ScoreKey
 
@@ -149,7 +149,7 @@ class ModelProxyScorer(CandidateScorer):
             store.require_writable("caching proxy scores of Optuna candidates")
         self.store = store
         self.space_name = space_name or f"{getattr(build_model, '__module__', '')}.{getattr(build_model, '__qualname__', 'build_model')}"
-        sampling = _minibatch_fingerprint(inputs, targets, input_shape)
+        sampling = minibatch_fingerprint(inputs, targets, input_shape)
         batch = 0 if inputs is None else int(len(inputs))
         self._keys = {m: ScoreKey(space=self.space_name, dataset=str(dataset), proxy=m,
                                   proxy_version=get_proxy(m).version,
@@ -219,21 +219,6 @@ class ModelProxyScorer(CandidateScorer):
                           dtype=np.float64).reshape(len(keys), len(self.members))
         return CandidateScores(self.members, matrix, np.array([self._known[k][1] for k in keys], dtype=np.float64),
                                np.array([k in computed_now for k in keys], dtype=bool))
-
-
-def _minibatch_fingerprint(inputs: Any, targets: Any, input_shape: Sequence[int] | None) -> str:
-    """``sha256:<16 hex>`` of the minibatch (shape, dtype and values of inputs and targets): part of the store key."""
-    digest = hashlib.sha256()
-    for name, tensor in (("inputs", inputs), ("targets", targets)):
-        if tensor is None:
-            digest.update(f"{name}:none;".encode())
-            continue
-        arr = np.ascontiguousarray(tensor.detach().cpu().numpy() if hasattr(tensor, "detach") else np.asarray(tensor))
-        digest.update(f"{name}:{arr.dtype}:{arr.shape};".encode())
-        digest.update(arr.tobytes())
-    if inputs is None:
-        digest.update(f"input_shape:{tuple(input_shape or ())}".encode())
-    return f"sha256:{digest.hexdigest()[:16]}"
 
 
 class ProviderScorer(CandidateScorer):
