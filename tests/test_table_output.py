@@ -43,8 +43,9 @@ def test_store_info_rows_stay_one_line_in_a_pipe(tmp_path):
     assert _cells(header)[:3] == ["space", "dataset", "proxy"]
     assert len(rows) == 2
     by_proxy = {row[2]: row for row in rows}
-    assert by_proxy[LONG_PROXY] == ["nb201", "cifar10", LONG_PROXY, "64", "0", "default", "ok", "2", "0.500"]
-    assert by_proxy["params"][7] == "1"
+    assert by_proxy[LONG_PROXY] == ["nb201", "cifar10", LONG_PROXY, "1", "-", "64", "0", "default", "ok", "2",
+                                    "0.500"]  # version 1, default options
+    assert by_proxy["params"][9] == "1"
     widths = {len(ln) for ln in lines[1:] if ln.strip()}
     assert len(widths) == 1 and widths.pop() > 80  # one table width, wider than the 80 columns of COLUMNS
 
