@@ -411,3 +411,44 @@ def test_a_list_of_modules_is_told_to_be_a_dict(fake_cifar):
 
     with pytest.raises(ConfigError, match=r"models given as objects \(Linear\) need names: pass a dict"):
         gradsign.rank([nn.Linear(2, 2)], proxies=["params"], batch_size=8)  # was "unknown prefix 'Linear(...'"
+
+
+def test_an_ensemble_ranks_only_the_models_that_were_built(batch):
+    x, y = batch
+
+    def broken():
+        raise RuntimeError("cannot build")
+
+    small = lambda: nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 10))  # noqa: E731
+    wide = lambda: nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 64), nn.ReLU(), nn.Linear(64, 10))  # noqa: E731
+    with_broken = rank_models({"small": small, "wide": wide, "broken": broken}, x, y, "synflow,params,synflow+params")
+    alone = rank_models({"small": small, "wide": wide}, x, y, "synflow,params,synflow+params")
+    f, g = with_broken.frame.set_index("model"), alone.frame.set_index("model")
+    assert math.isnan(f.loc["broken", "synflow+params"]) and f.loc["broken", "rank_synflow+params"] is pd.NA
+    for model in ("small", "wide"):  # the broken model moved nobody's value
+        assert f.loc[model, "synflow+params"] == g.loc[model, "synflow+params"]
+
+
+def test_an_ensemble_with_a_member_that_scored_no_model_ranks_none(batch):
+    x, y = batch
+    conv = lambda: nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 10))  # noqa: E731
+    # meco needs feature maps: it fails on every one of these models
+    result = rank_models({"a": conv, "b": conv}, x, y, "params,meco,params+meco")
+    f = result.frame.set_index("model")
+    assert f["params+meco"].isna().all() and f["rank_params+meco"].isna().all()
+    assert "member meco has no finite score on any model" in result.errors["a"]["params+meco"]
+    assert "params+meco: member meco" in f.loc["b", "error"]
+
+
+def test_cli_refuses_to_write_over_a_model_source_file_and_records_its_threads(models_py, fake_cifar, capsys,
+                                                                                tmp_path):
+    before = models_py.read_text()
+    code, _, err = run(["rank", f"{models_py}:small", "--proxies", "params", "--batch-size", "8", "--format", "json",
+                        "--output", str(models_py)], capsys)
+    assert code == 2 and "is the model" in err and "would replace it" in err
+    assert models_py.read_text() == before  # was replaced by the results table
+    out = tmp_path / "r.json"
+    code, _, err = run(["rank", f"{models_py}:small", "--proxies", "params", "--batch-size", "8", "--threads", "2",
+                        "--format", "json", "--output", str(out)], capsys)
+    assert code == 0, err
+    assert json.loads(out.read_text())["provenance"]["threads"] == 2  # was torch's restored setting, 1

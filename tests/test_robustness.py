@@ -491,3 +491,12 @@ def test_score_output_onto_the_store_is_refused_before_any_work(tmp_path, capsys
     assert store.read_bytes() == before
     code, _, err = run(["store", "export", "--store", str(store), "--output", str(store)], capsys)
     assert code == 2 and "would overwrite the store's own data" in err and store.read_bytes() == before
+
+
+def test_score_output_onto_its_archs_file_is_refused(tmp_path, capsys):
+    archs = tmp_path / "archs.txt"
+    archs.write_text("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|\n")
+    before = archs.read_text()
+    code, _, err = run(["score", "--archs-file", str(archs), "--proxies", "params", "--no-store", "--format", "csv",
+                        "--output", str(archs), "--no-progress"], capsys)
+    assert code == 2 and "is the --archs-file input" in err and archs.read_text() == before

@@ -153,6 +153,18 @@ def _python_scalar(obj: Any) -> Any:
     return obj
 
 
+def refuse_input_as_output(output: str | Path, inputs: dict[str, Any], what: str = "--output") -> None:
+    """An OutputError when ``output`` is one of the ``inputs`` files (``{"--archs-file": path, ...}``; None skipped).
+
+    The command would replace what it reads (a model's source file, the list of archs) with its result.
+    """
+    target = Path(output).expanduser().resolve()
+    for option, path in inputs.items():
+        if path is not None and Path(path).expanduser().resolve() == target:
+            raise OutputError(f"{what} {output} is the {option} input: writing the result there would replace it; "
+                              "give the output another name")
+
+
 def nonfinite_text(value: Any) -> str | None:
     """``"nan"``, ``"inf"`` or ``"-inf"`` for a non-finite float (numpy scalars included), else None."""
     value = _python_scalar(value)
@@ -184,4 +196,4 @@ def dumps_json(obj: Any, *, indent: int | None = 2, default: Callable[[Any], Any
 
 
 __all__ = ["OutputError", "check_output_dir", "check_output_file", "dumps_json", "fallback_path", "json_safe",
-           "mark_nonfinite", "nonfinite_text", "write_text_safely", "write_with_fallback"]
+           "mark_nonfinite", "nonfinite_text", "refuse_input_as_output", "write_text_safely", "write_with_fallback"]

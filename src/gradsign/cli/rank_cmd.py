@@ -66,12 +66,15 @@ def rank(
     same minibatch. What was adapted is stated in the notes. A model that fails on a
     proxy gets NaN there and the error is listed; the ranking goes on.
     """
-    from gradsign.outputs import check_output_file, fallback_path, write_text_safely
+    from gradsign.outputs import check_output_file, fallback_path, refuse_input_as_output, write_text_safely
     from gradsign.workflows.rank import RankInterrupted
     from gradsign.workflows.rank import rank as rank_api
 
     if output is not None:
         check_output_file(output)
+        # a model's source file (FILE.py:factory) is an input: the table written over it replaced the code
+        refuse_input_as_output(output, {f"model {m}": m.rpartition(":")[0] for m in models
+                                        if m.rpartition(":")[0].endswith(".py")})
     fmt = output_format(fmt, output)
     select = None if logits is None else (int(logits) if logits.strip().lstrip("-").isdigit() else logits.strip())
 

@@ -180,13 +180,15 @@ def score(
     A cell a proxy cannot score is recorded as failed with its error; the command exits with status 1
     when some proxy failed on every cell (after writing its output).
     """
-    from gradsign.outputs import OutputError, check_output_file
+    from gradsign.outputs import OutputError, check_output_file, refuse_input_as_output
     from gradsign.workflows.score import score_archs
 
     if output is not None:
         check_output_file(output)
     fmt = output_format(fmt, output)
     scorer_store = _store(store, no_store)
+    if output is not None:
+        refuse_input_as_output(output, {"--archs-file": archs_file, "--labels": labels})
     if output is not None and scorer_store is not None and scorer_store.is_own_file(output):
         raise OutputError(f"--output {output} is the results store (--store {scorer_store.path}): writing the "
                           "table there would destroy every stored score; give the output another name")

@@ -103,15 +103,16 @@ def rank(
     except RankInterrupted as stop:
         if stop.partial is not None:
             stop.partial = dataclasses.replace(stop.partial, setup=setup, sort_by=sort_by,
-                                               partial=(stop.done, stop.total), provenance=_provenance(setup))
+                                               partial=(stop.done, stop.total), provenance=_provenance(setup, threads))
         raise
-    return dataclasses.replace(result, setup=setup, sort_by=sort_by, provenance=_provenance(setup))
+    return dataclasses.replace(result, setup=setup, sort_by=sort_by, provenance=_provenance(setup, threads))
 
 
-def _provenance(setup: RankSetup) -> dict[str, Any]:
+def _provenance(setup: RankSetup, threads: int) -> dict[str, Any]:
     from gradsign.reports.provenance import collect, process_started
 
-    return collect(seeds=[setup.seed], started=process_started(), device=setup.device)
+    # the threads the proxies ran with (torch's own setting is restored by then: it said 1 for --threads 2)
+    return collect(seeds=[setup.seed], started=process_started(), device=setup.device, threads=threads)
 
 
 def _rank_options(names: list[str], options: Any, engine: str, chunk_size: int | None) -> dict[str, dict[str, Any]]:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Union
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -172,10 +173,24 @@ def _assemble(rows, names, all_names, timing_rows, all_notes, all_errors) -> Ran
 
     frame = pd.DataFrame(rows)
     member_nonfinite: dict[str, int] = {}
+    # An ensemble ranks the models that were built: one whose creation failed has no score to rank
+    # (ranked with them, it got a finite value and a rank, and moved every other model's value).
+    built = np.array(["load" not in all_errors.get(m, {}) for m in frame["model"]], dtype=bool)
     for p in names:
         spec = get_proxy(p)
         if getattr(spec, "is_ensemble", False):  # over the models ranked together (see proxies.ensemble)
-            frame[p], member_nonfinite[p] = spec.aggregate({m: frame[m].to_numpy(dtype=float) for m in spec.members})
+            members = {m: frame[m].to_numpy(dtype=float)[built] for m in spec.members}
+            values = np.full(len(frame), np.nan)
+            member_nonfinite[p] = 0
+            dead = [m for m, v in members.items() if not np.isfinite(v).any()]
+            if dead and built.any():  # a member that scored no model: the ensemble would be the others alone
+                why = f"member {dead[0]} has no finite score on any model, so the ensemble ranks none"
+                for i in np.flatnonzero(built):
+                    all_errors.setdefault(frame.at[i, "model"], {})[p] = why
+                    frame.at[i, "error"] = "; ".join(filter(None, [frame.at[i, "error"], f"{p}: {why}"]))
+            elif built.any():
+                values[built], member_nonfinite[p] = spec.aggregate(members)
+            frame[p] = values
     directions = {p: get_proxy(p).higher_is_better for p in names}
     for p in names:
         # method="min": tied scores share the best rank; NaN (failed) gets no rank.
