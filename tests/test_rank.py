@@ -139,6 +139,14 @@ def test_factory_without_num_classes_gets_head_replaced(models_py):
     assert lm.model(torch.zeros(2, 3, 8, 8)).shape == (2, 10)
 
 
+def test_a_factory_given_num_classes_whose_output_differs_is_an_error_not_a_swapped_head(tmp_path):
+    path = tmp_path / "ignores.py"
+    path.write_text("from torch import nn\n\ndef ignores(num_classes=10):\n"
+                    "    return nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 5))  # num_classes not used\n")
+    with pytest.raises(ConfigError, match="built for 10 classes, yet its output has 5 logits"):
+        load_model(f"{path}:ignores", 10, input_shape=(3, 8, 8))
+
+
 def test_head_that_cannot_be_adapted_is_an_error(models_py):
     with pytest.raises(ConfigError, match="no nn.Linear with 1000 outputs to replace; make the factory accept num_classes"):
         load_model(f"{models_py}:conv_head", 10, input_shape=(3, 8, 8))

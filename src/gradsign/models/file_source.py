@@ -95,4 +95,4 @@ class FileSource(ModelSource):
             model = factory()
         if not isinstance(model, nn.Module):
             raise ConfigError(f"{spec.text}: the factory returned {type(model).__name__}, not a torch.nn.Module")
-        return CreatedModel(model, notes)
+        return CreatedModel(model, notes, built_for_classes=accepts_num_classes(factory))

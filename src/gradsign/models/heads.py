@@ -31,7 +31,8 @@ def _probe(model: nn.Module, input_shape: Sequence[int]) -> tuple[torch.Size | N
     return out.shape, None
 
 
-def adapt_head(model: nn.Module, num_classes: int, input_shape: Sequence[int], *, what: str = "model") -> list[str]:
+def adapt_head(model: nn.Module, num_classes: int, input_shape: Sequence[int], *, what: str = "model",
+               replace: bool = True) -> list[str]:
     """Make ``model`` output ``num_classes`` logits, in place; returns notes saying what was done.
 
     One forward of a zero input (eval mode, no grad; the train/eval mode of every
@@ -40,6 +41,8 @@ def adapt_head(model: nn.Module, num_classes: int, input_shape: Sequence[int], *
     ``nn.Linear(in_features, num_classes)`` (drawn from the global RNG: seed
     first for reproducibility). A forward that fails leaves the model as it is,
     with a note: the proxies then report the error per proxy.
+
+    ``replace=False`` (a model built for ``num_classes``): a different output size is an error.
 
     Raises:
         ConfigError: the output is not ``(1, n)`` logits, or there is no Linear
@@ -53,6 +56,10 @@ def adapt_head(model: nn.Module, num_classes: int, input_shape: Sequence[int], *
     out = int(shape[-1])
     if out == num_classes:
         return []
+    if not replace:
+        raise ConfigError(f"{what}: built for {num_classes} classes, yet its output has {out} logits: the factory "
+                          "ignores num_classes, or --logits picks another output (an auxiliary head?); a head is "
+                          "replaced only in a model built without num_classes")
     target = None
     for name, module in model.named_modules():
         if isinstance(module, nn.Linear) and module.out_features == out:

@@ -77,7 +77,7 @@ def load_model(
         notes.append(f"input {hw(input_shape)}{data}; model designed for {hw(designed)}")
     if seed is not None:
         torch.manual_seed(seed)  # a replaced head is initialised from a known state too
-    notes.extend(adapt_head(model, num_classes, input_shape, what=spec.text))
+    notes.extend(adapt_head(model, num_classes, input_shape, what=spec.text, replace=not created.built_for_classes))
     return LoadedModel(spec.text, model, notes)
 
 

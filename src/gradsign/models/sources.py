@@ -53,6 +53,9 @@ class CreatedModel:
     model: "nn.Module"
     notes: list[str] = field(default_factory=list)
     designed_input: tuple[int, ...] | None = None
+    #: built for the requested classes (a factory given num_classes=K): a head with another size is then
+    #: the user's mistake (another --logits element, a factory ignoring K), refused instead of replaced
+    built_for_classes: bool = False
 
 
 class ModelSource(ABC):
