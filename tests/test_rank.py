@@ -108,7 +108,7 @@ def test_missing_file_and_factory_are_clear(models_py, tmp_path):
         load_model(f"{tmp_path / 'nope.py'}:f", 10)
     with pytest.raises(ConfigError, match=r"has no 'nope'; functions defined there: big, conv_head, not_a_model, small"):
         load_model(f"{models_py}:nope", 10)
-    with pytest.raises(ConfigError, match="is a int, not a function"):
+    with pytest.raises(ConfigError, match="is of type int, not a function"):
         load_model(f"{models_py}:CONSTANT", 10)
     with pytest.raises(ConfigError, match="returned int, not a torch.nn.Module"):
         load_model(f"{models_py}:not_a_model", 10)
@@ -460,3 +460,11 @@ def test_cli_refuses_to_write_over_a_model_source_file_and_records_its_threads(m
                         "--format", "json", "--output", str(out)], capsys)
     assert code == 0, err
     assert json.loads(out.read_text())["provenance"]["threads"] == 2  # was torch's restored setting, 1
+
+
+def test_one_model_spelled_two_ways_is_refused(models_py, monkeypatch):
+    import gradsign
+
+    monkeypatch.chdir(models_py.parent)
+    with pytest.raises(ConfigError, match=r"model './models.py:small' is 'models.py:small' again"):
+        gradsign.rank(["models.py:small", "./models.py:small"], dataset="cifar10", proxies="params")

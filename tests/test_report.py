@@ -567,3 +567,14 @@ def test_a_partial_rank_run_is_a_warning_at_the_top():
     trials = Run("predictors", "p", "p", {"partial": {"trials_finished": 2, "of": 4}}, {"gradsign_version": "1"})
     assert compare_runs([trials]) == ["p is partial: interrupted after 2 of 4 trials, so its means and intervals "
                                       "are over those only"]
+
+
+def test_a_rank_or_score_csv_is_told_to_be_given_as_json(tmp_path):
+    rank_csv = tmp_path / "r.csv"
+    rank_csv.write_text("model,params,flops,rank_params,seconds,notes,error\nm.py:a,10,20,1,0.1,,\n")
+    with pytest.raises(ReportInputError, match=r"a `gradsign rank --format csv` table; the report reads its JSON"):
+        load_path(rank_csv)
+    score_csv = tmp_path / "s.csv"
+    score_csv.write_text("index,arch,params\n3,|x|,10\n")
+    with pytest.raises(ReportInputError, match=r"a `gradsign score --format csv` table"):
+        load_path(score_csv)

@@ -170,7 +170,7 @@ def test_a_budget_no_training_fits_in_is_an_error_not_a_nan_table(user_file):
 
 @pytest.mark.parametrize("objective, extra, needle", [
     ("{f}:training", [], "has no 'training'; functions defined there: batch, test, train"),
-    ("{f}:WIDTHS", [], "'WIDTHS' is a int, not a function"),
+    ("{f}:WIDTHS", [], "'WIDTHS' is of type int, not a function"),
     ("{d}/absent.py:train", [], "no such file"),
     ("{f}", [], "write path/to/file.py:function"),
     ("{f}:train", ["--budget", None], "needs a budget"),

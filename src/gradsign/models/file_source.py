@@ -62,7 +62,7 @@ def file_factory(spec: ModelSpec) -> Callable[..., Any]:
         listing = ", ".join(functions) if functions else "none"
         raise ConfigError(f"{spec.text}: {spec.path} has no {spec.name!r}; functions defined there: {listing}")
     if not callable(factory):
-        raise ConfigError(f"{spec.text}: {spec.name!r} in {spec.path} is a {type(factory).__name__}, not a function")
+        raise ConfigError(f"{spec.text}: {spec.name!r} in {spec.path} is of type {type(factory).__name__}, not a function")
     return factory
 
 

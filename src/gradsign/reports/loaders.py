@@ -231,6 +231,12 @@ def _load_file(p: Path, doc: Any = None) -> list[Run]:
                                "predictor CSV files)")
     if p.suffix == ".csv":
         if not _is_predictor_csv(p):
+            header = _read_csv(p).columns[:3].tolist() if p.stat().st_size else []
+            made_by = {("model", "params", "flops"): "rank", ("index", "arch"): "score", ("arch",): "score"}
+            command = next((c for cols, c in made_by.items() if tuple(header[:len(cols)]) == cols), None)
+            if command is not None:  # a table the report could show, written in the wrong format
+                raise ReportInputError(f"{p}: a `gradsign {command} --format csv` table; the report reads its JSON "
+                                       f"(`gradsign {command} ... --format json --output FILE.json`)")
             raise ReportInputError(f"{p}: not a predictor summary CSV (needs columns {', '.join(PREDICTOR_COLUMNS)})")
         frame = _read_csv(p)
         return [_predictor_run(p.stem, p, _predictor_meta_from_md(p), frame, origin=p)]

@@ -292,7 +292,7 @@ def load_function(spec: str, what: str) -> Any:
         raise ConfigError(f"{what} {spec}: {path.name} has no {name!r}; functions defined there: "
                           f"{', '.join(defined) or 'none'}")
     if not callable(function):
-        raise ConfigError(f"{what} {spec}: {name!r} is a {type(function).__name__}, not a function")
+        raise ConfigError(f"{what} {spec}: {name!r} is of type {type(function).__name__}, not a function")
     return function
 
 

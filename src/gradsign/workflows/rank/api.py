@@ -166,9 +166,15 @@ def _model_entries(models: Sequence[str | ModelSpec] | Mapping[str, Any]) -> dic
     if not items:
         raise ConfigError("no model to rank")
     entries: dict[str, Any] = {}
+    same: dict[tuple, str] = {}  # one model spelled two ways (m.py:f, ./m.py:f) would be ranked twice
     for name, value in items:
         if name in entries:
             raise ConfigError(f"model {name!r} is given twice")
+        if isinstance(value, ModelSpec):
+            where = (value.kind, value.name, value.path.resolve() if value.path is not None else None)
+            if where in same:
+                raise ConfigError(f"model {name!r} is {same[where]!r} again (the same factory of the same file)")
+            same[where] = name
         entries[name] = value
     return entries
 

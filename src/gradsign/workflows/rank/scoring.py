@@ -234,9 +234,9 @@ def _materialize(item: ModelLike, seed: int, num_classes: int | None, input_shap
     elif isinstance(item, nn.Module):
         model, notes = item, []
     else:
-        raise ConfigError(f"model {name!r} is a {type(item).__name__}, not a torch.nn.Module")
+        raise ConfigError(f"model {name!r} is of type {type(item).__name__}, not a torch.nn.Module")
     if not isinstance(model, nn.Module):
-        raise ConfigError(f"model {name!r} is a {type(model).__name__}, not a torch.nn.Module")
+        raise ConfigError(f"model {name!r} is of type {type(model).__name__}, not a torch.nn.Module")
     if device is not None and any(t.device != torch.device(device) for t in model.parameters()):
         model = (model if owned else copy.deepcopy(model)).to(device)
         owned = True
