@@ -105,12 +105,17 @@ def _json_kind(doc: Any) -> str | None:
     return None
 
 
-def _is_predictor_csv(path: Path) -> bool:
+def _csv_header(path: Path) -> list[str]:
+    """The column names on a CSV's first line (none when it cannot be read)."""
     try:
         with path.open() as f:
-            header = f.readline().strip().split(",")
+            return f.readline().strip().split(",")
     except (OSError, UnicodeDecodeError):
-        return False
+        return []
+
+
+def _is_predictor_csv(path: Path) -> bool:
+    header = _csv_header(path)
     return all(c in header for c in PREDICTOR_COLUMNS)
 
 
@@ -231,7 +236,7 @@ def _load_file(p: Path, doc: Any = None) -> list[Run]:
                                "predictor CSV files)")
     if p.suffix == ".csv":
         if not _is_predictor_csv(p):
-            header = _read_csv(p).columns[:3].tolist() if p.stat().st_size else []
+            header = _csv_header(p)
             made_by = {("model", "params", "flops"): "rank", ("index", "arch"): "score", ("arch",): "score"}
             command = next((c for cols, c in made_by.items() if tuple(header[:len(cols)]) == cols), None)
             if command is not None:  # a table the report could show, written in the wrong format

@@ -128,28 +128,29 @@ class Journal:
         """
         if objective is self._checked:
             return
-        identity = {k: _split_source(v) if k == "objective" else (v, "") for k, v in objective_identity(objective).items()}
+        current = objective_identity(objective)
         rows = self._db.execute("SELECT key, value FROM journal_meta WHERE key LIKE 'objective.%'").fetchall()
-        stored = {k.removeprefix("objective."): tuple(json.loads(v)) for k, v in rows}
+        stored = {k.removeprefix("objective."): json.loads(v) for k, v in rows}
         if stored:
-            differ = sorted(k for k in stored.keys() | identity.keys()
-                            if (stored.get(k) or ("", ""))[0] != (identity.get(k) or ("", ""))[0])
+            def name(key: str, identity: dict[str, str]) -> str:
+                return _split_source(identity.get(key, ""))[0]
+
+            differ = sorted(k for k in stored.keys() | current.keys() if name(k, stored) != name(k, current))
             if differ:
-                was = ", ".join(f"{k} {(stored.get(k) or ('',))[0]!r}" for k in differ)
-                now = ", ".join(f"{k} {(identity.get(k) or ('',))[0]!r}" for k in differ)
+                was = ", ".join(f"{k} {name(k, stored)!r}" for k in differ)
+                now = ", ".join(f"{k} {name(k, current)!r}" for k in differ)
                 raise DataError(f"search journal {self.path} records a search with {was}; this search has {now}: "
                                 "its trainings are not this search's; give --journal a new file (or rerun as "
                                 "recorded)")
-            edited = [k for k in identity if stored[k][1] != identity[k][1]]
-            if edited:
-                warnings.warn(f"search journal {self.path}: the {identity['objective'][0]} function's source changed "
-                              "since the journal was written; its recorded trainings are replayed as the earlier code "
-                              "gave them (use a new journal if the change alters accuracies)", UserWarning,
-                              stacklevel=4)
-        if stored != identity:
+            if stored != current:  # same names: the training function's source changed
+                warnings.warn(f"search journal {self.path}: the {name('objective', current)} function's source "
+                              "changed since the journal was written; its recorded trainings are replayed as the "
+                              "earlier code gave them (use a new journal if the change alters accuracies)",
+                              UserWarning, stacklevel=4)
+        if stored != current:
             with self._db:
                 self._db.executemany("INSERT OR REPLACE INTO journal_meta VALUES (?, ?)",
-                                     [(f"objective.{k}", json.dumps(list(v))) for k, v in identity.items()])
+                                     [(f"objective.{k}", json.dumps(v)) for k, v in current.items()])
         self._checked = objective
 
     def run(self, setting: str, seed: int, run: int) -> "RunJournal":
