@@ -190,11 +190,33 @@ def main(argv: list[str] | None = None) -> int:
         "### Gain over the same algorithm without a proxy (difference of means [95% Welch CI])", "",
         *gain_rows(results), "",
     ]
-    md += [f"* {n}" for n in sorted({n for r in results for n in r.notes} | {n for _, n in derived if n})]
+    md += note_lines(results, [n for _, n in derived if n])
     text = "\n".join(md)
     (args.output / "table.md").write_text(text + "\n")
     print(text)
     return 0
+
+
+def note_lines(results: list, extra: list[str]) -> list[str]:
+    """The table's notes: those every setting shares (and ``extra``), then each other note once, naming
+    the settings it belongs to (e.g. "proxy seconds were NOT charged" only for the "free" settings)."""
+    from gradsign.search.results import shared_notes
+
+    common = shared_notes([list(r.notes) for r in results])
+    own: dict[str, list[str]] = {}
+    for r in results:
+        for n in r.notes:
+            if n not in common:
+                own.setdefault(n, []).append(r.label)
+    # the two groups the table's labels already mark, named as such; any other group by its labels
+    groups = {"every setting with a proxy": {r.label for r in results if r.proxy},
+              "every setting marked 'free'": {r.label for r in results if r.proxy and not r.charge_proxy}}
+
+    def who(labels: list[str]) -> str:
+        return next((name for name, members in groups.items() if set(labels) == members), ", ".join(labels))
+
+    return ([f"* {n}" for n in sorted(set(common) | set(extra))]
+            + [f"* {who(labels)}: {n}" for n, labels in sorted(own.items())])
 
 
 if __name__ == "__main__":

@@ -74,6 +74,11 @@ def test_writes_tables_plots_and_runs(script, data_dir, tmp_path, capsys, monkey
     for label in ("random", "rea", "random+params(K=10, charged)", "rea+params(K=10, free)"):
         assert f"| {label} |" in text and f"| {label} (cifar10) |" in text
     assert text.count("| rea+params(K=10, charged) | ") == 2  # accuracy table and gain table
+    # a note that holds for some settings only names them: "NOT charged" is the free settings' alone
+    not_charged = [line for line in text.splitlines() if "NOT charged" in line]
+    assert not_charged == ["* every setting marked 'free': proxy seconds were NOT charged to "
+                           "the budget (the GradSign / Abdelfattah et al. setting); they are recorded in proxy_seconds"]
+    assert "* a cell trained twice is paid twice (no training cache), as in NB201's scripts" in text  # every setting's
     assert (out / "trajectory_random.png").exists() and (out / "trajectory_rea.png").exists()
     assert len(list(out.glob("*.json"))) == 7  # one per setting + summary.json
     summary = json.loads((out / "summary.json").read_text())
