@@ -63,6 +63,28 @@ def test_output_checks_refuse_paths_under_a_file(blocker, tmp_path):
     assert not (tmp_path / "sub").exists() and check_output_file(tmp_path / "sub" / "f.txt")
 
 
+def test_an_output_folder_made_only_by_the_check_goes_when_nothing_was_written(tmp_path):
+    import subprocess
+    import sys
+
+    # a run stopped (Ctrl-C, an error) after the check and before writing: no empty folder left behind,
+    # neither the folder asked for nor the parents the check made for it
+    code = ("import sys; from gradsign.outputs import check_output_dir; check_output_dir(sys.argv[1]); "
+            "assert check_output_dir(sys.argv[1]).is_dir(); raise KeyboardInterrupt")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "runs" / "ev")], capture_output=True, text=True)
+    assert "KeyboardInterrupt" in done.stderr and not (tmp_path / "runs").exists()
+    # written into: kept, with its parents
+    code = ("import sys, pathlib; from gradsign.outputs import check_output_dir; "
+            "(check_output_dir(sys.argv[1]) / 'summary.json').write_text('{}')")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "kept" / "ev")], check=True)
+    assert (tmp_path / "kept" / "ev" / "summary.json").is_file()
+    # a folder that existed before is never removed, even if empty; only the levels the check made go
+    (tmp_path / "old").mkdir()
+    code = "import sys; from gradsign.outputs import check_output_dir; check_output_dir(sys.argv[1]); check_output_dir(sys.argv[2])"
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "old"), str(tmp_path / "old" / "new" / "ev")], check=True)
+    assert (tmp_path / "old").is_dir() and not (tmp_path / "old" / "new").exists()
+
+
 @pytest.mark.parametrize("argv", [
     ["score", "--arch", ARCH, "--proxies", "params", "--no-store", "--output", "{b}/x.csv"],
     ["evaluate", "--sample", "20", "--proxies", "snip", "--no-store", "--output", "{b}/ev"],

@@ -14,6 +14,7 @@ the temporary directory and the message names it.
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
@@ -57,12 +58,26 @@ def check_output_dir(path: str | Path, what: str = "--output") -> Path:
     anchor = _nearest_existing(out)
     if not anchor.is_dir():
         raise OutputError(f"{what} {out}: {anchor} is a file, not a directory")
+    created = [p for p in (out, *out.parents) if not p.exists()]  # deepest first
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{what} {out}: cannot create the directory ({exc.strerror or exc})") from None
+    if created:
+        # Made only to be checked: a run interrupted or stopped by an error before writing anything
+        # would leave an empty folder that reads like a run's output. Removed at exit if still empty.
+        atexit.register(_remove_if_still_empty, created)
     _probe_dir(out, f"{what} {out}")
     return out
+
+
+def _remove_if_still_empty(created: list[Path]) -> None:
+    """Remove the folders ``check_output_dir`` created (deepest first) that are still empty."""
+    for folder in created:
+        try:
+            folder.rmdir()  # fails on a folder with anything in it, which then stays, with its parents
+        except OSError:
+            return
 
 
 def check_output_file(path: str | Path, what: str = "--output") -> Path:
