@@ -15,6 +15,7 @@ the temporary directory and the message names it.
 from __future__ import annotations
 
 import atexit
+import itertools
 import json
 import math
 import os
@@ -58,7 +59,7 @@ def check_output_dir(path: str | Path, what: str = "--output") -> Path:
     anchor = _nearest_existing(out)
     if not anchor.is_dir():
         raise OutputError(f"{what} {out}: {anchor} is a file, not a directory")
-    created = [p for p in (out, *out.parents) if not p.exists()]  # deepest first
+    created = list(itertools.takewhile(lambda p: p != anchor, (out, *out.parents)))  # to be made, deepest first
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -185,10 +185,9 @@ def score(
 
     if output is not None:
         check_output_file(output)
+        refuse_input_as_output(output, {"--archs-file": archs_file, "--labels": labels})
     fmt = output_format(fmt, output)
     scorer_store = _store(store, no_store)
-    if output is not None:
-        refuse_input_as_output(output, {"--archs-file": archs_file, "--labels": labels})
     if output is not None and scorer_store is not None and scorer_store.is_own_file(output):
         raise OutputError(f"--output {output} is the results store (--store {scorer_store.path}): writing the "
                           "table there would destroy every stored score; give the output another name")

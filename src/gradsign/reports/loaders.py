@@ -114,8 +114,9 @@ def _csv_header(path: Path) -> list[str]:
         return []
 
 
-def _is_predictor_csv(path: Path) -> bool:
-    header = _csv_header(path)
+def _is_predictor_csv(path: Path, header: list[str] | None = None) -> bool:
+    """Whether ``path`` (whose first line is ``header`` when already read) is a predictor summary CSV."""
+    header = _csv_header(path) if header is None else header
     return all(c in header for c in PREDICTOR_COLUMNS)
 
 
@@ -235,8 +236,8 @@ def _load_file(p: Path, doc: Any = None) -> list[Run]:
         raise ReportInputError(f"{p}: not a recognised run output (the report reads output folders, and JSON or "
                                "predictor CSV files)")
     if p.suffix == ".csv":
-        if not _is_predictor_csv(p):
-            header = _csv_header(p)
+        header = _csv_header(p)
+        if not _is_predictor_csv(p, header):
             made_by = {("model", "params", "flops"): "rank", ("index", "arch"): "score", ("arch",): "score"}
             command = next((c for cols, c in made_by.items() if tuple(header[:len(cols)]) == cols), None)
             if command is not None:  # a table the report could show, written in the wrong format
