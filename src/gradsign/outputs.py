@@ -50,6 +50,10 @@ def _nearest_existing(path: Path) -> Path:
 def check_output_dir(path: str | Path, what: str = "--output") -> Path:
     """``path`` as a directory this process can write files into; created if missing.
 
+    The folders it creates (``path`` and missing parents) are removed again when the process
+    exits if nothing was written into them, so a run stopped before its outputs leaves no
+    empty folder behind; folders that existed are never removed.
+
     Raises OutputError (one line, naming ``what`` and the path) when it is a
     file, lies under a file, or cannot be written.
     """
